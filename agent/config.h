@@ -1,0 +1,113 @@
+/* agent.conf: the agent's configuration, read with libinih.
+ *
+ * Every problem is reported as "FILE:LINE: section.key: reason" through struct pdm_diag and
+ * loading goes on, so one run shows all of them. Relative paths (data_dir, ca_file, cert_file,
+ * key_file, asset model) are resolved against the folder of the config file and stored
+ * absolute. Unknown sections and keys, duplicate keys and duplicate section names are errors.
+ *
+ * Memory: the arrays below are allocated while loading (start-up only) and freed by
+ * pdm_config_free(); nothing here changes afterwards. */
+#ifndef PDM_CONFIG_H
+#define PDM_CONFIG_H
+
+#include <stdint.h>
+
+#include "diag.h"
+#include "log.h"
+#include "../drivers/registers.h"
+#include "../models/model.h"
+
+#define PDM_NAME_MAX 64   /* section names, device_id: [A-Za-z0-9_.-]{1,64} */
+#define PDM_PATH_MAX 1024
+#define PDM_ASSET_MAX_INPUTS PDM_MODEL_MAX_INPUTS
+
+enum pdm_bus_driver {
+    PDM_DRIVER_MODBUS_TCP = 0,
+    PDM_DRIVER_MODBUS_RTU = 1,
+};
+
+struct pdm_bus_cfg {
+    char name[PDM_NAME_MAX + 1];
+    enum pdm_bus_driver driver;
+    int timeout_ms; /* response timeout per request, 10..60000, default 500 */
+    /* modbus-tcp */
+    char host[256];
+    int port; /* default 502 */
+    /* modbus-rtu */
+    char device[PDM_PATH_MAX];
+    int baud;      /* default 9600 */
+    char parity;   /* 'N' | 'E' | 'O', default 'N' */
+    int data_bits; /* 7 | 8, default 8 */
+    int stop_bits; /* 1 | 2, default 1 */
+    int line;      /* line of the section header */
+};
+
+struct pdm_sensor_cfg {
+    char name[PDM_NAME_MAX + 1];
+    uint32_t bus; /* index into pdm_config.buses */
+    int unit_id;  /* 0..247 (0 = broadcast is rejected for reads; 1..247), default 1 */
+    enum pdm_reg_table table;
+    int address; /* 0..65535, zero-based as on the wire */
+    enum pdm_reg_type type;
+    enum pdm_word_order order;
+    double scale;  /* default 1.0 */
+    double offset; /* default 0.0 */
+    int period_ms; /* 10..86400000, default 1000 */
+    char unit[16]; /* optional engineering unit ("degC", "mm/s", "W"), default "" */
+    int line;
+};
+
+struct pdm_asset_input_cfg {
+    char input[PDM_NAME_MAX + 1]; /* model input name, e.g. "temperature" */
+    int32_t sensor;               /* index into pdm_config.sensors; -1 for age */
+    int line;
+};
+
+struct pdm_asset_cfg {
+    char name[PDM_NAME_MAX + 1];
+    char model_path[PDM_PATH_MAX]; /* absolute */
+    struct pdm_model model;        /* loaded and validated from model_path */
+    struct pdm_asset_input_cfg inputs[PDM_ASSET_MAX_INPUTS];
+    uint32_t n_inputs;
+    int64_t installed_s; /* "installed = YYYY-MM-DD" as Unix seconds (UTC midnight); 0 = unset */
+    int line;
+};
+
+struct pdm_config {
+    char path[PDM_PATH_MAX]; /* as given */
+    char dir[PDM_PATH_MAX];  /* absolute folder of the config file */
+
+    /* [agent] */
+    char device_id[PDM_NAME_MAX + 1];
+    char data_dir[PDM_PATH_MAX];
+    enum pdm_log_level log_level; /* default info */
+
+    /* [mqtt] */
+    char uri[512]; /* mqtts://host:port (or mqtt:// with allow_plaintext) */
+    char ca_file[PDM_PATH_MAX];
+    char cert_file[PDM_PATH_MAX];
+    char key_file[PDM_PATH_MAX];
+    char topic_prefix[256];   /* default "pdm/v1" */
+    int telemetry_interval_s; /* 1..3600, default 10 */
+    int allow_plaintext;      /* default 0 */
+
+    struct pdm_bus_cfg *buses;
+    uint32_t n_buses;
+    struct pdm_sensor_cfg *sensors;
+    uint32_t n_sensors;
+    struct pdm_asset_cfg *assets;
+    uint32_t n_assets;
+};
+
+/* Loads and validates path into cfg (zeroed first). Checks values and ranges, references
+ * between sections, loads every asset's model file, and checks that ca_file, cert_file and
+ * key_file can be opened for reading. Returns the number of errors (0 = good). On errors cfg
+ * may be partly filled; call pdm_config_free() in every case. */
+int pdm_config_load(const char *path, struct pdm_config *cfg, struct pdm_diag *diag);
+void pdm_config_free(struct pdm_config *cfg);
+
+/* Index of a sensor/bus by name, or -1. */
+int pdm_config_sensor_index(const struct pdm_config *cfg, const char *name);
+int pdm_config_bus_index(const struct pdm_config *cfg, const char *name);
+
+#endif

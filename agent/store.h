@@ -1,0 +1,94 @@
+/* The durable buffer: one SQLite database (WAL) at {data_dir}/pdm-agent.db.
+ *
+ * Only the main loop touches it (SQLite is used from one thread). Every reading, every asset
+ * score and every alert is written here before it is published; a row becomes "delivered" only
+ * when the broker has acknowledged (PUBACK) the message carrying it.
+ *
+ * seq: one per-device counter shared by readings, scores and alerts. It only grows and survives
+ * restarts: the high-water mark is kept in the meta table and written in every transaction.
+ *
+ * Durability: readings are inserted into an open transaction that the caller commits on a tick
+ * (pdm_store_commit); an alert commits immediately, together with any pending readings, with
+ * synchronous=FULL, so an alert that was put is on disk. */
+#ifndef PDM_STORE_H
+#define PDM_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum pdm_row_kind {
+    PDM_ROW_READING = 0, /* ref = sensor id, value = scaled sensor value */
+    PDM_ROW_SCORE = 1,   /* ref = asset id, value = probability */
+};
+
+struct pdm_store;
+
+struct pdm_row {
+    uint64_t seq;
+    int64_t ts_ms;
+    double value;
+    uint32_t ref; /* sensor or asset id, see pdm_store_name_id() */
+    uint8_t kind; /* enum pdm_row_kind */
+};
+
+struct pdm_store_stats {
+    uint64_t rows_pending;    /* readings + scores not yet delivered */
+    uint64_t alerts_pending;  /* alerts not yet delivered */
+    int64_t oldest_pending_ms; /* ts_ms of the oldest undelivered row or alert, 0 if none */
+    uint64_t next_seq;
+};
+
+struct pdm_stored_alert {
+    uint64_t seq;
+    char asset[65];
+    char alert_id[96];
+    int state;    /* enum pdm_alert_state */
+    int severity; /* enum pdm_severity */
+};
+
+/* Opens (creating if needed) {dir}/pdm-agent.db. err gets a reason on failure. 0 or -errno. */
+int pdm_store_open(struct pdm_store **out, const char *dir, char *err, size_t errlen);
+/* Commits pending rows and closes. */
+void pdm_store_close(struct pdm_store *s);
+
+/* Stable small id for a sensor (kind READING) or asset (kind SCORE) name; created on first use. */
+int pdm_store_name_id(struct pdm_store *s, enum pdm_row_kind kind, const char *name, uint32_t *id);
+/* Name for an id (for building messages); NULL if unknown. Valid until the store is closed. */
+const char *pdm_store_id_name(struct pdm_store *s, enum pdm_row_kind kind, uint32_t id);
+
+/* Allocates the next seq (for an alert, before encoding it). */
+uint64_t pdm_store_alloc_seq(struct pdm_store *s);
+
+/* Adds a reading or score to the open transaction; assigns and returns its seq. */
+int pdm_store_put_row(struct pdm_store *s, enum pdm_row_kind kind, uint32_t ref, int64_t ts_ms,
+                      double value, uint64_t *seq);
+/* Commits the open transaction (no-op when nothing is pending). */
+int pdm_store_commit(struct pdm_store *s);
+
+/* Stores an encoded alert (seq from pdm_store_alloc_seq) and commits durably before returning. */
+int pdm_store_put_alert(struct pdm_store *s, uint64_t seq, const char *asset, const char *alert_id,
+                        int state, int severity, int64_t ts_ms, const void *payload, size_t len);
+
+/* Undelivered alerts with seq > after_seq, oldest first: calls cb for up to max of them.
+ * Returns how many were passed to cb, or -errno. */
+typedef int (*pdm_alert_row_cb)(void *ctx, uint64_t seq, const void *payload, size_t len);
+int pdm_store_next_alerts(struct pdm_store *s, uint64_t after_seq, int max, pdm_alert_row_cb cb, void *ctx);
+
+/* Up to max undelivered rows with seq > after_seq, oldest first, into rows. Returns the count. */
+int pdm_store_next_rows(struct pdm_store *s, uint64_t after_seq, struct pdm_row *rows, int max);
+
+int pdm_store_mark_alert_delivered(struct pdm_store *s, uint64_t seq);
+/* Marks every row with lo <= seq <= hi delivered. */
+int pdm_store_mark_rows_delivered(struct pdm_store *s, uint64_t lo, uint64_t hi);
+
+int pdm_store_stats(struct pdm_store *s, struct pdm_store_stats *st);
+
+/* The last stored alert event of each asset whose episode is still open (state != CLEARED),
+ * so the agent can resume the episode (same alert_id) after a restart. Calls cb per asset. */
+typedef void (*pdm_open_alert_cb)(void *ctx, const struct pdm_stored_alert *a);
+int pdm_store_open_alerts(struct pdm_store *s, pdm_open_alert_cb cb, void *ctx);
+
+/* Deletes delivered rows beyond the newest keep_rows delivered ones (bounds the file). */
+int pdm_store_prune(struct pdm_store *s, uint64_t keep_rows);
+
+#endif

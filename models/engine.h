@@ -1,0 +1,64 @@
+/* The scoring engine: sensor samples -> per-input windows -> model score -> alert decision, for
+ * every asset of the config.
+ *
+ * pdm_engine_init() allocates every window (sized from each input's window_s and its sensor's
+ * period_ms) and all state; after it returns, pdm_engine_on_sample() and pdm_engine_tick()
+ * perform no heap allocation (tests/unit/test_noalloc.c proves it). */
+#ifndef PDM_ENGINE_H
+#define PDM_ENGINE_H
+
+#include <stdint.h>
+
+#include "alert.h"
+#include "model.h"
+#include "window.h"
+
+struct pdm_config;
+
+struct pdm_engine_input {
+    int32_t sensor; /* index into cfg->sensors, -1 for age */
+    struct pdm_window win;
+};
+
+struct pdm_engine_asset {
+    const struct pdm_asset_cfg *cfg; /* borrowed from the config, which outlives the engine */
+    struct pdm_engine_input in[PDM_MODEL_MAX_INPUTS]; /* in model input order */
+    struct pdm_alert_policy policy;
+    struct pdm_alert_fsm fsm;
+    int64_t next_eval_mono_ms;
+    uint64_t evals, skipped_stale; /* evaluations done / skipped because an input had no data */
+    struct pdm_score last;         /* last score, valid when evals > 0 */
+    int64_t last_ts_ms;            /* wall clock of the last score */
+};
+
+/* Result of one evaluation, handed to the caller's callback. */
+struct pdm_eval {
+    uint32_t asset; /* index into cfg->assets */
+    int64_t ts_ms;  /* wall clock of the evaluation */
+    const struct pdm_score *score;
+    int has_alert; /* 1 when the alert state changed: see alert */
+    struct pdm_alert_event alert;
+    struct pdm_alert_fsm *fsm; /* the asset's state machine: set fsm->alert_id on RAISED */
+};
+
+typedef void (*pdm_eval_cb)(void *ctx, const struct pdm_eval *ev);
+
+struct pdm_engine {
+    const struct pdm_config *cfg;
+    struct pdm_engine_asset *assets;
+    uint32_t n_assets;
+    /* sensor index -> list of (asset, input) windows it feeds, flattened at init */
+    uint32_t *feed_start; /* n_sensors + 1 entries */
+    struct pdm_window **feeds;
+};
+
+int pdm_engine_init(struct pdm_engine *e, const struct pdm_config *cfg, int64_t now_mono_ms); /* 0 or -errno */
+void pdm_engine_free(struct pdm_engine *e);
+/* A good reading of sensor (mono_ms: monotonic time of the read). */
+void pdm_engine_on_sample(struct pdm_engine *e, uint32_t sensor, int64_t mono_ms, double value);
+/* Evaluates every asset whose eval period is due; calls cb for each evaluation. Returns the
+ * monotonic time of the next due evaluation (for the caller's poll timeout). */
+int64_t pdm_engine_tick(struct pdm_engine *e, int64_t now_mono_ms, int64_t now_wall_ms, pdm_eval_cb cb,
+                        void *ctx);
+
+#endif

@@ -1,0 +1,46 @@
+/* pdmctl: the field engineer's and the backend developer's tool for pdm-agent. */
+#include <stdio.h>
+#include <string.h>
+
+#include "pdmctl.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"decode", cmd_decode, "decode an alert, telemetry or status payload (protobuf) as text or JSON"},
+    {"read", cmd_read, "read registers once from a Modbus device, decoded in every word order"},
+    {"subscribe", cmd_subscribe, "subscribe to the agent's topics over TLS and print decoded messages"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: pdmctl COMMAND [ARGS...]\n"
+               "       pdmctl COMMAND --help\n\n"
+               "commands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nexit status: 0 ok, 1 operation failed, 2 bad command line, 78 bad configuration\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return PDMCTL_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return PDMCTL_EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("pdmctl %s\n", PDM_VERSION);
+        return PDMCTL_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "pdmctl: unknown command '%s' (try: pdmctl --help)\n", argv[1]);
+    return PDMCTL_EXIT_USAGE;
+}

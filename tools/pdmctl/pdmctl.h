@@ -1,0 +1,17 @@
+/* pdmctl subcommands. Each takes the arguments after its own name (argv[0] is the subcommand
+ * name) and returns the process exit status:
+ *   0 success, 1 the operation failed (device did not answer, message did not decode, ...),
+ *   2 bad command line (the message says which argument and why), 78 bad configuration. */
+#ifndef PDMCTL_H
+#define PDMCTL_H
+
+#define PDMCTL_EXIT_OK     0
+#define PDMCTL_EXIT_FAIL   1
+#define PDMCTL_EXIT_USAGE  2
+#define PDMCTL_EXIT_CONFIG 78
+
+int cmd_decode(int argc, char **argv);
+int cmd_read(int argc, char **argv);
+int cmd_subscribe(int argc, char **argv);
+
+#endif
