@@ -70,15 +70,20 @@ int pdm_store_put_alert(struct pdm_store *s, uint64_t seq, const char *asset, co
                         int state, int severity, int64_t ts_ms, const void *payload, size_t len);
 
 /* Undelivered alerts with seq > after_seq, oldest first: calls cb for up to max of them.
- * Returns how many were passed to cb, or -errno. */
+ * Returns how many were passed to cb, or -errno.
+ * cb returns 0 to go on; any other value stops the walk (that alert still counts). The
+ * payload pointer is valid during the call only. Like next_rows, nothing from the still open
+ * transaction is returned (only what is on disk is published). */
 typedef int (*pdm_alert_row_cb)(void *ctx, uint64_t seq, const void *payload, size_t len);
 int pdm_store_next_alerts(struct pdm_store *s, uint64_t after_seq, int max, pdm_alert_row_cb cb, void *ctx);
 
-/* Up to max undelivered rows with seq > after_seq, oldest first, into rows. Returns the count. */
+/* Up to max undelivered rows with seq > after_seq, oldest first, into rows. Returns the count.
+ * Rows still in the open transaction are not returned until pdm_store_commit. */
 int pdm_store_next_rows(struct pdm_store *s, uint64_t after_seq, struct pdm_row *rows, int max);
 
 int pdm_store_mark_alert_delivered(struct pdm_store *s, uint64_t seq);
-/* Marks every row with lo <= seq <= hi delivered. */
+/* Marks every row with lo <= seq <= hi delivered. Marks join the open transaction if there is
+ * one (committed with it), else they commit at once. */
 int pdm_store_mark_rows_delivered(struct pdm_store *s, uint64_t lo, uint64_t hi);
 
 int pdm_store_stats(struct pdm_store *s, struct pdm_store_stats *st);
