@@ -1,1 +1,833 @@
-/* placeholder: being written */
+/* agent.conf reader (schema in config.h and examples/agent.conf).
+ *
+ * Two passes over the file as read by ini_reader.c: the first counts and names the [bus],
+ * [sensor] and [asset] sections and allocates cfg's arrays (the only allocation, at start-up:
+ * about 1.4 KB per bus, 0.1 KB per sensor, 4 KB per asset); the second checks every section in
+ * file order, so references may point further down the file. Options are declared once each in
+ * the key tables below: name, kind of value, bounds and where it is stored. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ini_reader.h"
+
+#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+enum vkind {
+    V_INT,       /* int in [min, max] */
+    V_DOUBLE,    /* finite double */
+    V_NONZERO,   /* finite, non-zero double */
+    V_BOOL,      /* int 0/1 */
+    V_STR,       /* char[size], optional text */
+    V_TEXT,      /* char[size], must not be empty, no blanks (host, device) */
+    V_DEVICE_ID, /* char[size], [A-Za-z0-9_-]{1,64} */
+    V_PATH,      /* char[size], resolved against the config's folder */
+    V_FILE,      /* V_PATH that must be readable now (certificates, keys) */
+    V_LOGLEVEL,
+    V_URI,
+    V_TOPIC,
+    V_DRIVER,
+    V_PARITY,
+    V_BUSREF,
+    V_TABLE,
+    V_TYPE,
+    V_ORDER,
+};
+
+#define F_REQ 1u /* required (for a driver-specific key: required with that driver) */
+#define F_TCP 2u /* modbus-tcp buses only */
+#define F_RTU 4u /* modbus-rtu buses only */
+
+struct key_def {
+    const char *key;
+    enum vkind kind;
+    unsigned flags;
+    long long min, max; /* V_INT */
+    size_t off, size;   /* where in the section's struct */
+};
+
+#define AT(type, member) offsetof(struct type, member), sizeof(((struct type *)0)->member)
+
+static const struct key_def agent_keys[] = {
+    {"device_id", V_DEVICE_ID, F_REQ, 0, 0, AT(pdm_config, device_id)},
+    {"data_dir", V_PATH, F_REQ, 0, 0, AT(pdm_config, data_dir)},
+    {"log_level", V_LOGLEVEL, 0, 0, 0, AT(pdm_config, log_level)},
+};
+
+static const struct key_def mqtt_keys[] = {
+    {"uri", V_URI, F_REQ, 0, 0, AT(pdm_config, uri)},
+    {"ca_file", V_FILE, 0, 0, 0, AT(pdm_config, ca_file)},
+    {"cert_file", V_FILE, 0, 0, 0, AT(pdm_config, cert_file)},
+    {"key_file", V_FILE, 0, 0, 0, AT(pdm_config, key_file)},
+    {"topic_prefix", V_TOPIC, 0, 0, 0, AT(pdm_config, topic_prefix)},
+    {"telemetry_interval_s", V_INT, 0, 1, 3600, AT(pdm_config, telemetry_interval_s)},
+    {"allow_plaintext", V_BOOL, 0, 0, 0, AT(pdm_config, allow_plaintext)},
+};
+
+static const struct key_def bus_keys[] = {
+    {"driver", V_DRIVER, F_REQ, 0, 0, AT(pdm_bus_cfg, driver)},
+    {"host", V_TEXT, F_REQ | F_TCP, 0, 0, AT(pdm_bus_cfg, host)},
+    {"port", V_INT, F_TCP, 1, 65535, AT(pdm_bus_cfg, port)},
+    {"timeout_ms", V_INT, 0, 10, 60000, AT(pdm_bus_cfg, timeout_ms)},
+    {"device", V_TEXT, F_REQ | F_RTU, 0, 0, AT(pdm_bus_cfg, device)},
+    {"baud", V_INT, F_RTU, 1200, 921600, AT(pdm_bus_cfg, baud)},
+    {"parity", V_PARITY, F_RTU, 0, 0, AT(pdm_bus_cfg, parity)},
+    {"data_bits", V_INT, F_RTU, 7, 8, AT(pdm_bus_cfg, data_bits)},
+    {"stop_bits", V_INT, F_RTU, 1, 2, AT(pdm_bus_cfg, stop_bits)},
+};
+
+enum { SK_BUS, SK_UNIT_ID, SK_TABLE, SK_ADDRESS, SK_TYPE }; /* indexes into sensor_keys */
+static const struct key_def sensor_keys[] = {
+    [SK_BUS] = {"bus", V_BUSREF, F_REQ, 0, 0, AT(pdm_sensor_cfg, bus)},
+    [SK_UNIT_ID] = {"unit_id", V_INT, 0, 1, 247, AT(pdm_sensor_cfg, unit_id)},
+    [SK_TABLE] = {"table", V_TABLE, 0, 0, 0, AT(pdm_sensor_cfg, table)},
+    [SK_ADDRESS] = {"address", V_INT, F_REQ, 0, 65535, AT(pdm_sensor_cfg, address)},
+    [SK_TYPE] = {"type", V_TYPE, F_REQ, 0, 0, AT(pdm_sensor_cfg, type)},
+    {"word_order", V_ORDER, 0, 0, 0, AT(pdm_sensor_cfg, order)},
+    {"scale", V_NONZERO, 0, 0, 0, AT(pdm_sensor_cfg, scale)},
+    {"offset", V_DOUBLE, 0, 0, 0, AT(pdm_sensor_cfg, offset)},
+    {"period_ms", V_INT, 0, 10, 86400000, AT(pdm_sensor_cfg, period_ms)},
+    {"unit", V_STR, 0, 0, 0, AT(pdm_sensor_cfg, unit)},
+};
+
+static const char *const section_kinds[] = {"agent", "mqtt", "bus", "sensor", "asset"};
+
+struct ctx {
+    struct pdm_config *cfg;
+    struct pdm_ini_doc doc;
+};
+
+/* ---- values ---------------------------------------------------------------------------- */
+
+static int parse_bool(const char *s, int *out)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1"};
+    static const char *const no[] = {"false", "no", "off", "0"};
+    for (size_t i = 0; i < N_ELEMS(yes); i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+static int is_host_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '-' || c == '_';
+}
+
+/* mqtts://HOST:PORT or mqtt://HOST:PORT; HOST may be [IPv6]. Sets *plain for mqtt://. */
+static int check_uri(const char *v, int *plain)
+{
+    const char *p;
+    if (strncmp(v, "mqtts://", 8) == 0) {
+        *plain = 0;
+        p = v + 8;
+    } else if (strncmp(v, "mqtt://", 7) == 0) {
+        *plain = 1;
+        p = v + 7;
+    } else {
+        return -EINVAL;
+    }
+    const char *host = p;
+    if (*p == '[') {
+        p++;
+        while ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F') ||
+               *p == ':' || *p == '.')
+            p++;
+        if (*p != ']' || p == host + 1)
+            return -EINVAL;
+        p++;
+    } else {
+        while (is_host_char(*p))
+            p++;
+        if (p == host)
+            return -EINVAL;
+    }
+    if (*p++ != ':')
+        return -EINVAL;
+    long port = 0;
+    const char *digits = p;
+    while (*p >= '0' && *p <= '9' && port <= 65535)
+        port = port * 10 + (*p++ - '0');
+    if (p == digits || *p || port < 1 || port > 65535)
+        return -EINVAL;
+    return 0;
+}
+
+static int check_topic_prefix(const char *v)
+{
+    size_t n = strlen(v);
+    if (!n || v[0] == '/' || v[n - 1] == '/' || strpbrk(v, "+#"))
+        return -EINVAL;
+    return 0;
+}
+
+static int is_leap(int y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (valid for any year here). */
+static int64_t days_from_civil(int y, int m, int d)
+{
+    static const int before[12] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
+    int64_t days = 0;
+    for (int yy = 1970; yy < y; yy++)
+        days += 365 + is_leap(yy);
+    for (int yy = y; yy < 1970; yy++)
+        days -= 365 + is_leap(yy);
+    return days + before[m - 1] + (m > 2 && is_leap(y)) + d - 1;
+}
+
+/* A clock reading before this is a gateway without RTC that has not synced yet: the
+ * "not in the future" check would then reject every date and keep the agent from starting. */
+#define CLOCK_PLAUSIBLE_S 1577836800LL /* 2020-01-01T00:00:00Z */
+/* A date is local; its day starts at most 14 h before UTC midnight (UTC+14). */
+#define MAX_UTC_OFFSET_S (14 * 3600)
+
+static void parse_installed(struct ctx *c, const struct pdm_ini_section *s,
+                            const struct pdm_ini_entry *e, int64_t *out)
+{
+    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    const char *v = e->value;
+    int digits_ok = strlen(v) == 10 && v[4] == '-' && v[7] == '-';
+    for (int i = 0; digits_ok && i < 10; i++)
+        if (i != 4 && i != 7 && !(v[i] >= '0' && v[i] <= '9'))
+            digits_ok = 0;
+    if (!digits_ok) {
+        pdm_ini_error(&c->doc, e->line, s, e->key, "expected a date YYYY-MM-DD, got '%s'", v);
+        return;
+    }
+    int y = atoi(v), m = atoi(v + 5), d = atoi(v + 8);
+    if (y < 1900 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1] + (m == 2 && is_leap(y))) {
+        pdm_ini_error(&c->doc, e->line, s, e->key, "'%s' is not a real date", v);
+        return;
+    }
+    int64_t t = days_from_civil(y, m, d) * 86400;
+    time_t now = time(NULL);
+    if ((long long)now >= CLOCK_PLAUSIBLE_S && t - MAX_UTC_OFFSET_S > (int64_t)now) {
+        pdm_ini_error(&c->doc, e->line, s, e->key, "'%s' is in the future", v);
+        return;
+    }
+    *out = t;
+}
+
+/* Resolves a path value against the config's folder into out[outlen]. */
+static int resolve_path(struct ctx *c, const struct pdm_ini_section *s,
+                        const struct pdm_ini_entry *e, char *out, size_t outlen)
+{
+    const char *v = e->value;
+    if (!*v) {
+        pdm_ini_error(&c->doc, e->line, s, e->key, "expected a path, got ''");
+        return -EINVAL;
+    }
+    int n;
+    if (v[0] == '/') {
+        n = snprintf(out, outlen, "%s", v);
+    } else {
+        while (v[0] == '.' && v[1] == '/') {
+            v += 2;
+            while (*v == '/')
+                v++;
+        }
+        if (!*v || strcmp(v, ".") == 0)
+            n = snprintf(out, outlen, "%s", c->cfg->dir);
+        else
+            n = snprintf(out, outlen, "%s/%s", strcmp(c->cfg->dir, "/") ? c->cfg->dir : "", v);
+    }
+    if (n < 0 || (size_t)n >= outlen) {
+        out[0] = '\0';
+        pdm_ini_error(&c->doc, e->line, s, e->key, "path too long: at most %zu characters",
+                      outlen - 1);
+        return -ENAMETOOLONG;
+    }
+    return 0;
+}
+
+static int check_readable(struct ctx *c, const struct pdm_ini_section *s,
+                          const struct pdm_ini_entry *e, const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int err = errno;
+        pdm_ini_error(&c->doc, e->line, s, e->key, "cannot read '%s': %s", path, strerror(err));
+        return -err;
+    }
+    close(fd);
+    return 0;
+}
+
+/* Parses one value into obj according to def. Returns 0, or -EINVAL after reporting. */
+static int apply_value(struct ctx *c, const struct pdm_ini_section *s, const struct key_def *def,
+                       const struct pdm_ini_entry *e, void *obj)
+{
+    const struct pdm_ini_doc *doc = &c->doc;
+    void *p = (char *)obj + def->off;
+    const char *v = e->value;
+    const char *expected = NULL;
+    long long i;
+    double x;
+    switch (def->kind) {
+    case V_INT:
+        if (pdm_ini_int(doc, s, e, def->min, def->max, &i) < 0)
+            return -EINVAL;
+        *(int *)p = (int)i;
+        return 0;
+    case V_DOUBLE:
+        return pdm_ini_double(doc, s, e, (double *)p);
+    case V_NONZERO:
+        if (pdm_ini_double(doc, s, e, &x) < 0)
+            return -EINVAL;
+        if (x == 0) {
+            pdm_ini_error(doc, e->line, s, e->key, "expected a non-zero number, got '%s'", v);
+            return -EINVAL;
+        }
+        *(double *)p = x;
+        return 0;
+    case V_BOOL:
+        if (parse_bool(v, (int *)p) == 0)
+            return 0;
+        expected = "true or false (or yes/no, on/off, 1/0)";
+        break;
+    case V_STR:
+    case V_TEXT:
+        if (def->kind == V_TEXT && (!*v || strpbrk(v, " \t"))) {
+            pdm_ini_error(doc, e->line, s, e->key, "expected a value without blanks, got '%s'", v);
+            return -EINVAL;
+        }
+        if (strlen(v) >= def->size) {
+            pdm_ini_error(doc, e->line, s, e->key, "too long: at most %zu characters",
+                          def->size - 1);
+            return -EINVAL;
+        }
+        strcpy(p, v);
+        return 0;
+    case V_DEVICE_ID:
+        if (!pdm_ini_is_name(v, def->size - 1, 0)) {
+            expected = "1 to 64 characters from A-Z a-z 0-9 _ -";
+            break;
+        }
+        strcpy(p, v);
+        return 0;
+    case V_PATH:
+        return resolve_path(c, s, e, p, def->size);
+    case V_FILE:
+        if (resolve_path(c, s, e, p, def->size) < 0)
+            return -EINVAL;
+        return check_readable(c, s, e, p) < 0 ? -EINVAL : 0;
+    case V_LOGLEVEL:
+        if (pdm_log_level_parse(v, (enum pdm_log_level *)p) == 0)
+            return 0;
+        expected = "error, warning, info or debug";
+        break;
+    case V_URI: {
+        int plain;
+        if (check_uri(v, &plain) < 0 || strlen(v) >= def->size) {
+            expected = "mqtts://HOST:PORT";
+            break;
+        }
+        strcpy(p, v);
+        return 0;
+    }
+    case V_TOPIC:
+        if (check_topic_prefix(v) < 0 || strlen(v) >= def->size) {
+            expected = "MQTT topic levels without '+' or '#' and no leading or trailing '/'";
+            break;
+        }
+        strcpy(p, v);
+        return 0;
+    case V_DRIVER:
+        if (strcmp(v, "modbus-tcp") == 0)
+            *(enum pdm_bus_driver *)p = PDM_DRIVER_MODBUS_TCP;
+        else if (strcmp(v, "modbus-rtu") == 0)
+            *(enum pdm_bus_driver *)p = PDM_DRIVER_MODBUS_RTU;
+        else
+            expected = "modbus-tcp or modbus-rtu";
+        break;
+    case V_PARITY:
+        if (strlen(v) == 1 && strchr("NEOneo", v[0])) {
+            *(char *)p = (char)(v[0] & ~0x20); /* upper case */
+            return 0;
+        }
+        expected = "N, E or O";
+        break;
+    case V_BUSREF: {
+        int idx = pdm_config_bus_index(c->cfg, v);
+        if (idx >= 0) {
+            *(uint32_t *)p = (uint32_t)idx;
+            return 0;
+        }
+        const char *names[64];
+        size_t n = 0;
+        for (uint32_t b = 0; b < c->cfg->n_buses && n < N_ELEMS(names); b++)
+            names[n++] = c->cfg->buses[b].name;
+        const char *hint = pdm_ini_suggest(v, names, n);
+        pdm_ini_error(doc, e->line, s, e->key, "no [bus %s] section%s%s%s", v,
+                      hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
+        return -EINVAL;
+    }
+    case V_TABLE:
+        if (pdm_reg_table_parse(v, (enum pdm_reg_table *)p) == 0)
+            return 0;
+        expected = "holding or input";
+        break;
+    case V_TYPE:
+        if (pdm_reg_type_parse(v, (enum pdm_reg_type *)p) == 0)
+            return 0;
+        expected = "u16, s16, u32, s32, float32, u64, s64 or float64";
+        break;
+    case V_ORDER:
+        if (pdm_word_order_parse(v, (enum pdm_word_order *)p) == 0)
+            return 0;
+        expected = "big (ABCD), little (CDAB), BADC or DCBA";
+        break;
+    }
+    if (!expected)
+        return 0;
+    pdm_ini_error(doc, e->line, s, e->key, "expected %s, got '%s'", expected, v);
+    return -EINVAL;
+}
+
+/* Applies every key of s through defs into obj and reports unknown and missing keys.
+ * driver_only: F_TCP or F_RTU for a bus whose driver is known, else 0. Returns a bit mask of
+ * the defs that were present and valid. */
+static uint32_t apply_section(struct ctx *c, const struct pdm_ini_section *s,
+                              const struct key_def *defs, size_t n_defs, void *obj,
+                              unsigned driver_only)
+{
+    const char *names[32];
+    for (size_t d = 0; d < n_defs; d++)
+        names[d] = defs[d].key;
+    uint32_t ok = 0;
+    for (size_t i = 0; i < s->n_entries; i++) {
+        const struct pdm_ini_entry *e = &s->entries[i];
+        size_t d = 0;
+        while (d < n_defs && strcmp(defs[d].key, e->key) != 0)
+            d++;
+        if (d == n_defs) {
+            pdm_ini_unknown_key(&c->doc, s, e, names, n_defs);
+            continue;
+        }
+        unsigned only = defs[d].flags & (F_TCP | F_RTU);
+        if (driver_only && only && !(only & driver_only)) {
+            pdm_ini_error(&c->doc, e->line, s, e->key, "'%s' is for %s buses", e->key,
+                          only == F_TCP ? "modbus-tcp" : "modbus-rtu");
+            continue;
+        }
+        if (apply_value(c, s, &defs[d], e, obj) == 0)
+            ok |= 1u << d;
+    }
+    for (size_t d = 0; d < n_defs; d++) {
+        unsigned only = defs[d].flags & (F_TCP | F_RTU);
+        if (!(defs[d].flags & F_REQ) || pdm_ini_get(s, defs[d].key))
+            continue;
+        if (!only)
+            pdm_ini_error(&c->doc, s->line, s, defs[d].key, "required key is missing");
+        else if (driver_only & only)
+            pdm_ini_error(&c->doc, s->line, s, defs[d].key,
+                          "required key is missing (needed by %s)",
+                          only == F_TCP ? "modbus-tcp" : "modbus-rtu");
+    }
+    return ok;
+}
+
+/* ---- sections -------------------------------------------------------------------------- */
+
+static void load_mqtt(struct ctx *c, const struct pdm_ini_section *s)
+{
+    struct pdm_config *cfg = c->cfg;
+    uint32_t ok = apply_section(c, s, mqtt_keys, N_ELEMS(mqtt_keys), cfg, 0);
+    if (!(ok & 1u))
+        return; /* no valid uri: nothing to check it against */
+    int plain = 0;
+    check_uri(cfg->uri, &plain);
+    if (plain && !cfg->allow_plaintext) {
+        pdm_ini_error(&c->doc, pdm_ini_get(s, "uri")->line, s, "uri",
+                      "plain-text MQTT refused: use mqtts:// or set allow_plaintext = true");
+    } else if (!plain) {
+        static const char *const tls_keys[] = {"ca_file", "cert_file", "key_file"};
+        for (size_t i = 0; i < N_ELEMS(tls_keys); i++)
+            if (!pdm_ini_get(s, tls_keys[i]))
+                pdm_ini_error(&c->doc, s->line, s, tls_keys[i],
+                              "required key is missing (needed by mqtts://)");
+    }
+}
+
+static void load_bus(struct ctx *c, const struct pdm_ini_section *s, struct pdm_bus_cfg *b)
+{
+    /* the driver decides which other keys belong here, wherever it is in the section */
+    unsigned driver_only = 0;
+    const struct pdm_ini_entry *d = pdm_ini_get(s, "driver");
+    if (d && strcmp(d->value, "modbus-tcp") == 0)
+        driver_only = F_TCP;
+    else if (d && strcmp(d->value, "modbus-rtu") == 0)
+        driver_only = F_RTU;
+    apply_section(c, s, bus_keys, N_ELEMS(bus_keys), b, driver_only);
+}
+
+static void load_sensor(struct ctx *c, const struct pdm_ini_section *s, struct pdm_sensor_cfg *sn)
+{
+    uint32_t ok = apply_section(c, s, sensor_keys, N_ELEMS(sensor_keys), sn, 0);
+    uint32_t both = (1u << SK_ADDRESS) | (1u << SK_TYPE);
+    int words = pdm_reg_words(sn->type);
+    if ((ok & both) == both && sn->address + words > 65536) {
+        const struct pdm_ini_entry *e = pdm_ini_get(s, "address");
+        pdm_ini_error(&c->doc, e->line, s, e->key,
+                      "a %s at address %d needs %d registers and runs past the last address 65535",
+                      pdm_reg_type_name(sn->type), sn->address, words);
+    }
+}
+
+static int model_input_index(const struct pdm_model *m, const char *name)
+{
+    for (uint32_t i = 0; i < m->n_inputs; i++)
+        if (strcmp(m->inputs[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static void load_asset(struct ctx *c, const struct pdm_ini_section *s, struct pdm_asset_cfg *a)
+{
+    const struct pdm_config *cfg = c->cfg;
+    const struct pdm_ini_doc *doc = &c->doc;
+    const struct pdm_ini_entry *model_e = pdm_ini_get(s, "model");
+    const struct pdm_ini_entry *inst_e = pdm_ini_get(s, "installed");
+    int model_ok = 0;
+    if (!model_e) {
+        pdm_ini_error(doc, s->line, s, "model", "required key is missing");
+    } else if (resolve_path(c, s, model_e, a->model_path, sizeof(a->model_path)) == 0 &&
+               check_readable(c, s, model_e, a->model_path) == 0) {
+        /* the model's own errors name its file and lines */
+        model_ok = pdm_model_load(a->model_path, &a->model, doc->diag) == 0;
+    }
+
+    /* every other key maps a model input to a sensor; kept in the model's input order */
+    const struct pdm_ini_entry *mapped[PDM_MODEL_MAX_INPUTS] = {0};
+    int32_t sensor_of[PDM_MODEL_MAX_INPUTS];
+    for (size_t i = 0; i < s->n_entries; i++) {
+        const struct pdm_ini_entry *e = &s->entries[i];
+        if (e == model_e)
+            continue;
+        if (e == inst_e) {
+            parse_installed(c, s, e, &a->installed_s);
+            continue;
+        }
+        if (strcmp(e->key, "age") == 0) {
+            pdm_ini_error(doc, e->line, s, e->key,
+                          "'age' is not read from a sensor: it comes from 'installed = "
+                          "YYYY-MM-DD'");
+            continue;
+        }
+        int input = -1;
+        if (model_ok) {
+            input = model_input_index(&a->model, e->key);
+            if (input < 0) {
+                char list[PDM_MODEL_MAX_INPUTS * (PDM_MODEL_NAME_MAX + 2) + 1] = "";
+                for (uint32_t k = 0; k < a->model.n_inputs; k++) {
+                    if (k)
+                        strcat(list, ", ");
+                    strcat(list, a->model.inputs[k].name);
+                }
+                pdm_ini_error(doc, e->line, s, e->key, "model '%s' has no input '%s' (inputs: %s)",
+                              a->model.id, e->key, list);
+            }
+        }
+        int sensor = pdm_config_sensor_index(cfg, e->value);
+        if (sensor < 0) {
+            const char *names[256];
+            size_t n = 0;
+            for (uint32_t k = 0; k < cfg->n_sensors && n < N_ELEMS(names); k++)
+                names[n++] = cfg->sensors[k].name;
+            const char *hint = pdm_ini_suggest(e->value, names, n);
+            pdm_ini_error(doc, e->line, s, e->key, "no [sensor %s] section%s%s%s", e->value,
+                          hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
+        }
+        if (input >= 0) {
+            mapped[input] = e;
+            sensor_of[input] = sensor;
+        }
+    }
+    if (!model_ok)
+        return;
+
+    for (uint32_t i = 0; i < a->model.n_inputs; i++) {
+        const struct pdm_model_input *in = &a->model.inputs[i];
+        struct pdm_asset_input_cfg *out = &a->inputs[i];
+        _Static_assert(sizeof(out->input) >= sizeof(in->name), "input name does not fit");
+        memcpy(out->input, in->name, sizeof(in->name));
+        out->sensor = -1;
+        out->line = s->line;
+        if (in->is_age) {
+            if (inst_e)
+                out->line = inst_e->line;
+            else
+                pdm_ini_error(doc, s->line, s, "installed",
+                              "required key is missing: model '%s' has an 'age' input",
+                              a->model.id);
+        } else if (mapped[i]) {
+            out->sensor = sensor_of[i];
+            out->line = mapped[i]->line;
+        } else {
+            pdm_ini_error(doc, s->line, s, in->name,
+                          "model input '%s' has no sensor: add '%s = SENSOR_NAME'", in->name,
+                          in->name);
+        }
+    }
+    a->n_inputs = a->model.n_inputs;
+}
+
+/* ---- whole file ------------------------------------------------------------------------ */
+
+enum kind { K_AGENT, K_MQTT, K_BUS, K_SENSOR, K_ASSET, K_UNKNOWN };
+
+static enum kind kind_of(const struct pdm_ini_section *s)
+{
+    for (size_t k = 0; k < N_ELEMS(section_kinds); k++)
+        if (strcmp(s->kind, section_kinds[k]) == 0)
+            return (enum kind)k;
+    return K_UNKNOWN;
+}
+
+/* 1 if the header's name fits its kind; reports why not when report is set. */
+static int header_ok(struct ctx *c, const struct pdm_ini_section *s, int report)
+{
+    enum kind k = kind_of(s);
+    if (k == K_AGENT || k == K_MQTT) {
+        if (*s->arg && report)
+            pdm_ini_error(&c->doc, s->line, s, NULL, "[%s] takes no name; its keys are ignored",
+                          s->kind);
+        return !*s->arg;
+    }
+    if (!*s->arg) {
+        if (report)
+            pdm_ini_error(&c->doc, s->line, s, NULL, "needs a name: [%s NAME]", s->kind);
+        return 0;
+    }
+    if (!pdm_ini_is_name(s->arg, PDM_NAME_MAX, 1)) {
+        if (report)
+            pdm_ini_error(&c->doc, s->line, s, NULL,
+                          "%s name must be 1 to %d characters from A-Z a-z 0-9 _ . -; its keys "
+                          "are ignored",
+                          s->kind, PDM_NAME_MAX);
+        return 0;
+    }
+    return 1;
+}
+
+static void set_defaults(struct pdm_config *cfg)
+{
+    cfg->log_level = PDM_LOG_INFO;
+    strcpy(cfg->topic_prefix, "pdm/v1");
+    cfg->telemetry_interval_s = 10;
+}
+
+/* Counts, allocates and names the per-kind arrays so that any section can refer to any other. */
+static int register_sections(struct ctx *c)
+{
+    struct pdm_config *cfg = c->cfg;
+    size_t n[K_UNKNOWN] = {0};
+    for (size_t i = 0; i < c->doc.n_sections; i++) {
+        const struct pdm_ini_section *s = &c->doc.sections[i];
+        if (kind_of(s) != K_UNKNOWN && header_ok(c, s, 0))
+            n[kind_of(s)]++;
+    }
+    if ((n[K_BUS] && !(cfg->buses = calloc(n[K_BUS], sizeof(*cfg->buses)))) ||
+        (n[K_SENSOR] && !(cfg->sensors = calloc(n[K_SENSOR], sizeof(*cfg->sensors)))) ||
+        (n[K_ASSET] && !(cfg->assets = calloc(n[K_ASSET], sizeof(*cfg->assets)))))
+        return -ENOMEM;
+    for (size_t i = 0; i < c->doc.n_sections; i++) {
+        const struct pdm_ini_section *s = &c->doc.sections[i];
+        if (!header_ok(c, s, 0))
+            continue;
+        switch (kind_of(s)) {
+        case K_BUS: {
+            struct pdm_bus_cfg *b = &cfg->buses[cfg->n_buses++];
+            strcpy(b->name, s->arg);
+            b->line = s->line;
+            b->port = 502;
+            b->timeout_ms = 500;
+            b->baud = 9600;
+            b->parity = 'N';
+            b->data_bits = 8;
+            b->stop_bits = 1;
+            break;
+        }
+        case K_SENSOR: {
+            struct pdm_sensor_cfg *sn = &cfg->sensors[cfg->n_sensors++];
+            strcpy(sn->name, s->arg);
+            sn->line = s->line;
+            sn->unit_id = 1;
+            sn->table = PDM_TABLE_HOLDING;
+            sn->type = PDM_TYPE_U16;
+            sn->order = PDM_ORDER_ABCD;
+            sn->scale = 1.0;
+            sn->offset = 0.0;
+            sn->period_ms = 1000;
+            break;
+        }
+        case K_ASSET: {
+            struct pdm_asset_cfg *a = &cfg->assets[cfg->n_assets++];
+            strcpy(a->name, s->arg);
+            a->line = s->line;
+            break;
+        }
+        default:
+            break;
+        }
+    }
+    return 0;
+}
+
+static void check_sections(struct ctx *c)
+{
+    struct pdm_config *cfg = c->cfg;
+    int have_agent = 0, have_mqtt = 0;
+    for (size_t i = 0; i < c->doc.n_sections; i++) {
+        const struct pdm_ini_section *s = &c->doc.sections[i];
+        enum kind k = kind_of(s);
+        if (k == K_UNKNOWN) {
+            const char *hint = pdm_ini_suggest(s->kind, section_kinds, N_ELEMS(section_kinds));
+            if (hint)
+                pdm_ini_error(&c->doc, s->line, s, NULL,
+                              "unknown section kind '%s' (did you mean '%s'?)", s->kind, hint);
+            else
+                pdm_ini_error(&c->doc, s->line, s, NULL,
+                              "unknown section kind '%s' (expected agent, mqtt, bus, sensor or "
+                              "asset)",
+                              s->kind);
+            continue;
+        }
+        if (!header_ok(c, s, 1))
+            continue;
+        switch (k) {
+        case K_AGENT:
+            have_agent = 1;
+            apply_section(c, s, agent_keys, N_ELEMS(agent_keys), cfg, 0);
+            break;
+        case K_MQTT:
+            have_mqtt = 1;
+            load_mqtt(c, s);
+            break;
+        case K_BUS:
+            load_bus(c, s, &cfg->buses[pdm_config_bus_index(cfg, s->arg)]);
+            break;
+        case K_SENSOR:
+            load_sensor(c, s, &cfg->sensors[pdm_config_sensor_index(cfg, s->arg)]);
+            break;
+        case K_ASSET:
+            for (uint32_t a = 0; a < cfg->n_assets; a++)
+                if (strcmp(cfg->assets[a].name, s->arg) == 0)
+                    load_asset(c, s, &cfg->assets[a]);
+            break;
+        case K_UNKNOWN:
+            break;
+        }
+    }
+    struct pdm_diag *d = c->doc.diag;
+    if (!have_agent)
+        pdm_diag_error(d, cfg->path, 0, "agent", NULL, "required section [agent] is missing");
+    if (!have_mqtt)
+        pdm_diag_error(d, cfg->path, 0, "mqtt", NULL, "required section [mqtt] is missing");
+    if (!cfg->n_buses)
+        pdm_diag_error(d, cfg->path, 0, "bus", NULL, "no [bus NAME] section: at least one needed");
+    if (!cfg->n_sensors)
+        pdm_diag_error(d, cfg->path, 0, "sensor", NULL,
+                       "no [sensor NAME] section: at least one needed");
+    if (!cfg->n_assets)
+        pdm_diag_error(d, cfg->path, 0, "asset", NULL,
+                       "no [asset NAME] section: at least one needed");
+}
+
+/* cfg->dir = absolute folder of path (symbolic links resolved). */
+static int config_dir(struct pdm_config *cfg, const char *path)
+{
+    char folder[PDM_PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        strcpy(folder, ".");
+    else if (slash == path)
+        strcpy(folder, "/");
+    else
+        snprintf(folder, sizeof(folder), "%.*s", (int)(slash - path), path);
+    char *abs = realpath(folder, NULL);
+    if (!abs)
+        return -errno;
+    int rc = strlen(abs) < sizeof(cfg->dir) ? 0 : -ENAMETOOLONG;
+    if (rc == 0)
+        strcpy(cfg->dir, abs);
+    free(abs);
+    return rc;
+}
+
+int pdm_config_load(const char *path, struct pdm_config *cfg, struct pdm_diag *diag)
+{
+    struct pdm_diag count_only = {0};
+    if (!diag)
+        diag = &count_only;
+    memset(cfg, 0, sizeof(*cfg));
+    set_defaults(cfg);
+    int before = diag->errors;
+    if (strlen(path) >= sizeof(cfg->path)) {
+        pdm_diag_error(diag, path, 0, "config", NULL, "path too long: at most %zu characters",
+                       sizeof(cfg->path) - 1);
+        return diag->errors - before;
+    }
+    strcpy(cfg->path, path);
+
+    struct ctx c = {.cfg = cfg};
+    int rc = config_dir(cfg, path);
+    if (rc == 0)
+        rc = pdm_ini_load(cfg->path, &c.doc, diag);
+    if (rc == 0)
+        rc = register_sections(&c);
+    if (rc == 0)
+        check_sections(&c);
+    else
+        pdm_diag_error(diag, cfg->path, 0, "config", NULL, "cannot read the configuration: %s",
+                       strerror(-rc));
+    pdm_ini_free(&c.doc);
+    return diag->errors - before;
+}
+
+void pdm_config_free(struct pdm_config *cfg)
+{
+    if (!cfg)
+        return;
+    free(cfg->buses);
+    free(cfg->sensors);
+    free(cfg->assets);
+    cfg->buses = NULL;
+    cfg->sensors = NULL;
+    cfg->assets = NULL;
+    cfg->n_buses = cfg->n_sensors = cfg->n_assets = 0;
+}
+
+int pdm_config_sensor_index(const struct pdm_config *cfg, const char *name)
+{
+    for (uint32_t i = 0; i < cfg->n_sensors; i++)
+        if (strcmp(cfg->sensors[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+int pdm_config_bus_index(const struct pdm_config *cfg, const char *name)
+{
+    for (uint32_t i = 0; i < cfg->n_buses; i++)
+        if (strcmp(cfg->buses[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}

@@ -1,1 +1,220 @@
-/* placeholder */
+/* Reading a model file (format at the top of model.h) into a struct pdm_model.
+ *
+ * Runs at start-up only: the file is read into a pdm_ini_doc (a few KB, freed before return)
+ * and every value is checked, so one run lists every problem as FILE:LINE: section.key. */
+#include "model.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "../agent/ini_reader.h"
+
+#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *const section_kinds[] = {"model", "input"};
+static const char *const model_keys[] = {"id",       "version", "intercept", "warning",
+                                         "critical", "clear",   "hold",      "eval_period_ms"};
+static const char *const input_keys[] = {"stat", "window_s", "center", "scale", "weight"};
+
+static int stat_parse(const char *s, enum pdm_stat *out)
+{
+    static const struct {
+        const char *name;
+        enum pdm_stat stat;
+    } names[] = {{"mean", PDM_STAT_MEAN}, {"rms", PDM_STAT_RMS}, {"max", PDM_STAT_MAX}};
+    for (size_t i = 0; i < N_ELEMS(names); i++) {
+        if (strcmp(s, names[i].name) == 0) {
+            *out = names[i].stat;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+static void missing(const struct pdm_ini_doc *doc, const struct pdm_ini_section *s, const char *key)
+{
+    pdm_ini_error(doc, s->line, s, key, "required key is missing");
+}
+
+/* A probability threshold: strictly between 0 and 1. */
+static int threshold(const struct pdm_ini_doc *doc, const struct pdm_ini_section *s,
+                     const struct pdm_ini_entry *e, double *out)
+{
+    double x;
+    if (pdm_ini_double(doc, s, e, &x) < 0)
+        return -EINVAL;
+    if (!(x > 0.0 && x < 1.0)) {
+        pdm_ini_error(doc, e->line, s, e->key,
+                      "expected a probability between 0 and 1 (both excluded), got '%s'", e->value);
+        return -EINVAL;
+    }
+    *out = x;
+    return 0;
+}
+
+static void load_model_section(const struct pdm_ini_doc *doc, const struct pdm_ini_section *s,
+                               struct pdm_model *m)
+{
+    int w_ok = 0, c_ok = 0, cl_ok = 0;
+    long long v;
+    for (size_t i = 0; i < s->n_entries; i++) {
+        const struct pdm_ini_entry *e = &s->entries[i];
+        const char *k = e->key;
+        if (strcmp(k, "id") == 0) {
+            if (pdm_ini_is_name(e->value, sizeof(m->id) - 1, 1))
+                strcpy(m->id, e->value);
+            else
+                pdm_ini_error(doc, e->line, s, k,
+                              "expected 1 to 64 characters from A-Z a-z 0-9 _ . -, got '%s'",
+                              e->value);
+        } else if (strcmp(k, "version") == 0) {
+            if (pdm_ini_int(doc, s, e, 1, UINT32_MAX, &v) == 0)
+                m->version = (uint32_t)v;
+        } else if (strcmp(k, "intercept") == 0) {
+            pdm_ini_double(doc, s, e, &m->intercept);
+        } else if (strcmp(k, "warning") == 0) {
+            w_ok = threshold(doc, s, e, &m->warning) == 0;
+        } else if (strcmp(k, "critical") == 0) {
+            c_ok = threshold(doc, s, e, &m->critical) == 0;
+        } else if (strcmp(k, "clear") == 0) {
+            cl_ok = threshold(doc, s, e, &m->clear) == 0;
+        } else if (strcmp(k, "hold") == 0) {
+            if (pdm_ini_int(doc, s, e, 1, 1000, &v) == 0)
+                m->hold = (int)v;
+        } else if (strcmp(k, "eval_period_ms") == 0) {
+            if (pdm_ini_int(doc, s, e, 100, 3600000, &v) == 0)
+                m->eval_period_ms = (int)v;
+        } else {
+            pdm_ini_unknown_key(doc, s, e, model_keys, N_ELEMS(model_keys));
+        }
+    }
+    for (size_t i = 0; i < N_ELEMS(model_keys); i++)
+        if (!pdm_ini_get(s, model_keys[i]))
+            missing(doc, s, model_keys[i]);
+
+    /* 0 < clear < warning <= critical < 1: an alert raised at warning must be able to end
+     * below it (hysteresis), and critical is the stronger level */
+    if (w_ok && cl_ok && !(m->clear < m->warning)) {
+        const struct pdm_ini_entry *e = pdm_ini_get(s, "clear");
+        pdm_ini_error(doc, e->line, s, e->key,
+                      "clear (%g) must be below warning (%g), or an alert could never end",
+                      m->clear, m->warning);
+    }
+    if (w_ok && c_ok && !(m->warning <= m->critical)) {
+        const struct pdm_ini_entry *e = pdm_ini_get(s, "critical");
+        pdm_ini_error(doc, e->line, s, e->key, "critical (%g) must not be below warning (%g)",
+                      m->critical, m->warning);
+    }
+}
+
+/* [a-z][a-z0-9_]{0,31} */
+static int is_input_name(const char *s)
+{
+    if (!(*s >= 'a' && *s <= 'z'))
+        return 0;
+    size_t n = 1;
+    for (; s[n]; n++) {
+        char c = s[n];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            return 0;
+    }
+    return n <= PDM_MODEL_NAME_MAX;
+}
+
+static void load_input_section(const struct pdm_ini_doc *doc, const struct pdm_ini_section *s,
+                               struct pdm_model *m)
+{
+    if (!*s->arg) {
+        pdm_ini_error(doc, s->line, s, NULL, "needs a name: [input NAME]");
+        return;
+    }
+    if (!is_input_name(s->arg)) {
+        pdm_ini_error(doc, s->line, s, NULL,
+                      "input name must be a lower-case letter followed by up to 31 of a-z 0-9 _");
+        return;
+    }
+    if (m->n_inputs == PDM_MODEL_MAX_INPUTS) {
+        pdm_ini_error(doc, s->line, s, NULL, "too many inputs: a model has at most %d",
+                      PDM_MODEL_MAX_INPUTS);
+        return;
+    }
+    struct pdm_model_input *in = &m->inputs[m->n_inputs++];
+    strcpy(in->name, s->arg);
+    in->is_age = strcmp(s->arg, "age") == 0;
+    in->stat = PDM_STAT_MEAN;
+    in->line = s->line;
+
+    for (size_t i = 0; i < s->n_entries; i++) {
+        const struct pdm_ini_entry *e = &s->entries[i];
+        const char *k = e->key;
+        if (strcmp(k, "stat") == 0) {
+            if (stat_parse(e->value, &in->stat) < 0)
+                pdm_ini_error(doc, e->line, s, k, "expected mean, rms or max, got '%s'", e->value);
+        } else if (strcmp(k, "window_s") == 0) {
+            pdm_ini_double_range(doc, s, e, 1, 86400, &in->window_s);
+        } else if (strcmp(k, "center") == 0) {
+            pdm_ini_double(doc, s, e, &in->center);
+        } else if (strcmp(k, "weight") == 0) {
+            pdm_ini_double(doc, s, e, &in->weight);
+        } else if (strcmp(k, "scale") == 0) {
+            if (pdm_ini_double(doc, s, e, &in->scale) == 0 && !(in->scale > 0))
+                pdm_ini_error(doc, e->line, s, k, "expected a number greater than 0, got '%s'",
+                              e->value);
+        } else {
+            pdm_ini_unknown_key(doc, s, e, input_keys, N_ELEMS(input_keys));
+        }
+    }
+    /* age is the asset's age in years, not a sensor statistic: stat and window are optional */
+    for (size_t i = in->is_age ? 2 : 0; i < N_ELEMS(input_keys); i++)
+        if (!pdm_ini_get(s, input_keys[i]))
+            missing(doc, s, input_keys[i]);
+}
+
+int pdm_model_load(const char *path, struct pdm_model *m, struct pdm_diag *diag)
+{
+    struct pdm_diag count_only = {0};
+    if (!diag)
+        diag = &count_only;
+    memset(m, 0, sizeof(*m));
+    int before = diag->errors;
+
+    struct pdm_ini_doc doc;
+    int rc = pdm_ini_load(path, &doc, diag);
+    if (rc < 0) {
+        pdm_diag_error(diag, path, 0, "model", NULL, "cannot read the model file: %s",
+                       strerror(-rc));
+        pdm_ini_free(&doc);
+        return diag->errors - before;
+    }
+    int have_model = 0;
+    for (size_t i = 0; i < doc.n_sections; i++) {
+        const struct pdm_ini_section *s = &doc.sections[i];
+        if (strcmp(s->kind, "model") == 0) {
+            if (*s->arg) {
+                pdm_ini_error(&doc, s->line, s, NULL, "[model] takes no name");
+                continue;
+            }
+            have_model = 1;
+            load_model_section(&doc, s, m);
+        } else if (strcmp(s->kind, "input") == 0) {
+            load_input_section(&doc, s, m);
+        } else {
+            const char *hint = pdm_ini_suggest(s->kind, section_kinds, N_ELEMS(section_kinds));
+            if (hint)
+                pdm_ini_error(&doc, s->line, s, NULL,
+                              "unknown section kind '%s' (did you mean '%s'?)", s->kind, hint);
+            else
+                pdm_ini_error(&doc, s->line, s, NULL,
+                              "unknown section kind '%s' (expected [model] or [input NAME])",
+                              s->kind);
+        }
+    }
+    if (!have_model)
+        pdm_diag_error(diag, path, 0, "model", NULL, "required section [model] is missing");
+    if (m->n_inputs == 0)
+        pdm_diag_error(diag, path, 0, "input", NULL,
+                       "no [input NAME] section: a model needs at least one input");
+    pdm_ini_free(&doc);
+    return diag->errors - before;
+}
