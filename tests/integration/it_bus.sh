@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# The Modbus path end to end against pdm-sim on 127.0.0.1: `pdmctl read` (word orders, input
+# table, refused connection, silent unit id, exception) and the bus thread through bus_probe
+# (a dead unit id does not cost the live unit its period; reconnect after the device restarts).
+source "$(dirname "$0")/lib.sh"
+: "${PDM_SIM:?run through ctest}" "${PDMCTL:?run through ctest}" "${BUS_PROBE:?run through ctest}"
+it_setup it_bus
+
+# start_sim NAME PORT [ARGS...]: pdm-sim on PORT, waits until it accepts connections.
+start_sim() {
+    local name=$1 port=$2
+    shift 2
+    start_bg "$name" "$PDM_SIM" --port "$port" --quiet "$@"
+    SIM_PID=$LAST_PID
+    wait_for 10 port_open "$port" || fail "pdm-sim did not start on port $port"
+}
+
+# column FILE ADDRESS TYPE ORDER: the value pdmctl read printed for TYPE at ADDRESS in ORDER.
+column() {
+    awk -v a="$2" -v t="$3" -v o="$4" '
+        $1 == "address" && $2 == "type" { for (i = 3; i <= NF; i++) if ($i == o) c = i }
+        c && $1 == a && $2 == t { print $c; exit }' "$1"
+}
+
+# between V LO HI: LO <= V <= HI (V may be "nan/inf" or empty: then false).
+between() {
+    awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(v ~ /^-?[0-9.e+-]+$/ && v + 0 >= lo && v + 0 <= hi) }'
+}
+
+# summary FILE SENSOR FIELD: a number from bus_probe's "summary sensor=..." line.
+summary() {
+    sed -n "s/^summary sensor=$2 .*$3=\([0-9]*\).*/\1/p" "$1"
+}
+
+# --- pdmctl read: big-endian device -------------------------------------------------------
+PORT=$(free_port)
+start_sim sim-big "$PORT" --scenario healthy
+"$PDMCTL" read --tcp "127.0.0.1:$PORT" --unit 1 --address 0 --count 7 >"$T/read-big.out" \
+    2>"$T/read-big.err" || fail "pdmctl read against the sim failed: $(cat "$T/read-big.err")"
+v=$(column "$T/read-big.out" 0 float32 ABCD)
+between "$v" 44 46 || fail "big-endian sim: float32 ABCD at 0 is '$v', expected about 45"
+v=$(column "$T/read-big.out" 0 float32 CDAB)
+between "$v" 44 46 && fail "big-endian sim: CDAB also reads as temperature ('$v')"
+v=$(column "$T/read-big.out" 2 float32 ABCD)
+between "$v" 2 3 || fail "big-endian sim: vibration float32 ABCD at 2 is '$v', expected about 2.5"
+grep -Eq '^ +6 +0x0001 +1 +1$' "$T/read-big.out" || fail "running flag (register 6) is not 1"
+
+"$PDMCTL" read --tcp "127.0.0.1:$PORT" --unit 1 --address 4 --count 2 --table input \
+    >"$T/read-input.out" 2>&1 || fail "pdmctl read --table input failed"
+v=$(column "$T/read-input.out" 4 float32 ABCD)
+between "$v" 780 820 || fail "input register 4 (power) is '$v', expected about 800"
+echo "ok: pdmctl read decodes a big-endian float32 under ABCD (holding and input)"
+
+# an exception answer is a failure with the Modbus reason
+rc=0
+"$PDMCTL" read --tcp "127.0.0.1:$PORT" --unit 1 --address 100 >/dev/null 2>"$T/read-exc.err" || rc=$?
+[ "$rc" -eq 1 ] || fail "read of a missing register exited $rc, expected 1"
+grep -q "unit 1: illegal data address (exception 2)" "$T/read-exc.err" ||
+    fail "no exception reason: $(cat "$T/read-exc.err")"
+
+# a bad command line exits 2 and says what is missing
+rc=0
+"$PDMCTL" read --tcp "127.0.0.1:$PORT" --unit 1 >/dev/null 2>"$T/read-usage.err" || rc=$?
+[ "$rc" -eq 2 ] || fail "read without --address exited $rc, expected 2"
+grep -q -- "--address is required" "$T/read-usage.err" || fail "usage error not explained"
+stop_pid "$SIM_PID"
+echo "ok: exceptions exit 1 with the reason, usage errors exit 2"
+
+# --- word order little (CDAB) ---------------------------------------------------------------
+PORT=$(free_port)
+start_sim sim-little "$PORT" --word-order little --scenario healthy --unit-id 1
+"$PDMCTL" read --tcp "127.0.0.1:$PORT" --unit 1 --address 0 --count 6 >"$T/read-little.out" \
+    2>&1 || fail "pdmctl read against the little-endian sim failed"
+v=$(column "$T/read-little.out" 0 float32 CDAB)
+between "$v" 44 46 || fail "little sim: float32 CDAB at 0 is '$v', expected about 45"
+v=$(column "$T/read-little.out" 0 float32 ABCD)
+between "$v" 44 46 && fail "little sim: ABCD also reads as temperature ('$v')"
+echo "ok: a word-swapped device reads as temperature under CDAB only"
+
+# a unit id the device does not answer: exit 1 after the timeout, not a hang
+rc=0
+start=$SECONDS
+"$PDMCTL" read --tcp "127.0.0.1:$PORT" --unit 2 --address 0 --timeout-ms 300 >/dev/null \
+    2>"$T/read-silent.err" || rc=$?
+[ "$rc" -eq 1 ] || fail "read of a silent unit id exited $rc, expected 1"
+grep -q "unit 2: no answer within 300 ms" "$T/read-silent.err" ||
+    fail "silent unit: unexpected reason: $(cat "$T/read-silent.err")"
+[ $((SECONDS - start)) -le 3 ] || fail "silent unit took $((SECONDS - start)) s for a 300 ms timeout"
+stop_pid "$SIM_PID"
+echo "ok: a silent unit id times out with exit 1"
+
+# --- nothing listening --------------------------------------------------------------------
+CLOSED=$(free_port)
+rc=0
+"$PDMCTL" read --tcp "127.0.0.1:$CLOSED" --unit 1 --address 0 >/dev/null 2>"$T/read-closed.err" ||
+    rc=$?
+[ "$rc" -eq 1 ] || fail "read from a closed port exited $rc, expected 1"
+grep -q "cannot connect to 127.0.0.1:$CLOSED: Connection refused" "$T/read-closed.err" ||
+    fail "closed port: unexpected reason: $(cat "$T/read-closed.err")"
+echo "ok: a closed port exits 1 with 'Connection refused'"
+
+# --- RTU: a serial line with nobody on it, and a port that does not exist --------------------
+command -v socat >/dev/null || fail "socat is not installed"
+start_bg socat socat pty,raw,echo=0,link="$T/ttyA" pty,raw,echo=0,link="$T/ttyB"
+SOCAT_PID=$LAST_PID
+wait_for 10 test -e "$T/ttyA" || fail "socat did not create the serial pair"
+rc=0
+"$PDMCTL" read --rtu "$T/ttyA" --baud 19200 --parity E --unit 3 --address 0 --timeout-ms 200 \
+    >/dev/null 2>"$T/read-rtu.err" || rc=$?
+[ "$rc" -eq 1 ] || fail "RTU read with nobody on the line exited $rc, expected 1"
+grep -q "unit 3: no answer within 200 ms" "$T/read-rtu.err" ||
+    fail "RTU silent line: unexpected reason: $(cat "$T/read-rtu.err")"
+stop_pid "$SOCAT_PID"
+rc=0
+"$PDMCTL" read --rtu "$T/no-such-tty" --unit 1 --address 0 >/dev/null 2>"$T/read-nodev.err" ||
+    rc=$?
+[ "$rc" -eq 1 ] || fail "RTU read from a missing port exited $rc, expected 1"
+grep -q "cannot open $T/no-such-tty: No such file or directory" "$T/read-nodev.err" ||
+    fail "missing port: unexpected reason: $(cat "$T/read-nodev.err")"
+echo "ok: RTU: a silent line times out, a missing port is named"
+
+# --- bus thread: a dead unit id next to a live one ------------------------------------------
+# temp and power_kw on unit 1 every 100 ms, "dead" on unit 7 every 100 ms, timeout 200 ms.
+# Without backoff unit 7 would be asked about 13 times in 4 s, each costing the live unit a
+# 200 ms stall (about 27 live reads); with backoff doubling from 100 ms after each failed
+# request it is asked about 5 times and the live unit keeps most of its 40 slots.
+PORT=$(free_port)
+start_sim sim-bus "$PORT" --scenario healthy --unit-id 1
+"$BUS_PROBE" --port "$PORT" --seconds 4 --period-ms 100 --dead-period-ms 100 --timeout-ms 200 \
+    --dead-unit 7 >"$T/probe.log" 2>&1 || fail "bus_probe failed"
+P="$T/probe.log"
+ok=$(summary "$P" temp ok)
+[ -n "$ok" ] || fail "bus_probe printed no summary"
+[ "$ok" -ge 31 ] || fail "live sensor read $ok times in 4 s at 100 ms (dead unit stalls the bus)"
+[ "$(summary "$P" temp failed)" -eq 0 ] || fail "live sensor had failures"
+gap=$(summary "$P" temp gap_max_ms)
+[ "$gap" -le 450 ] || fail "live sensor gap $gap ms: longer than period + one timeout"
+[ "$(summary "$P" dead ok)" -eq 0 ] || fail "the dead unit produced values"
+[ "$(summary "$P" dead failed)" -ge 10 ] || fail "the dead unit's failures are not reported"
+file_has "$P" "sensor=dead err=-110 reason=unit 7: no answer within 200 ms" ||
+    fail "no timeout reason for the dead sensor"
+file_has "$P" "bus plant (modbus-tcp 127.0.0.1:$PORT): 3 sensors" || fail "no start line"
+file_has "$P" "unit 7 at 127.0.0.1:$PORT not answering" || fail "dead unit not logged"
+[ "$(count_lines "$P" "not answering")" -le 2 ] || fail "dead unit logged on every failure"
+# scale: power in W * 0.001
+v=$(sed -n 's/^sample .* sensor=power_kw ok value=\([0-9.]*\)$/\1/p' "$P" | head -n 1)
+between "$v" 0.78 0.82 || fail "power_kw is '$v', expected about 0.8 (800 W * 0.001)"
+stop_ms=$(sed -n 's/^stop_ms=\([0-9]*\).*/\1/p' "$P")
+[ "$stop_ms" -le 500 ] || fail "pdm_bus_stop took $stop_ms ms"
+stop_pid "$SIM_PID"
+asked=$(sed -n 's/.* \([0-9]*\) ignored for other unit ids$/\1/p' "$T/sim-bus.log")
+[ -n "$asked" ] || fail "pdm-sim did not report its request counts"
+[ "$asked" -ge 3 ] || fail "unit 7 was asked only $asked times: no retries after backoff"
+[ "$asked" -le 8 ] || fail "unit 7 was asked $asked times in 4 s: no backoff"
+echo "ok: dead unit asked $asked times in 4 s, live unit read $ok times (max gap $gap ms)," \
+    "stop in $stop_ms ms"
+
+# --- bus thread: the device goes away and comes back ----------------------------------------
+P="$T/probe-reconnect.log"
+start_sim sim-bus2 "$PORT" --scenario healthy --unit-id 1
+start_bg probe-reconnect "$BUS_PROBE" --port "$PORT" --seconds 60 --period-ms 100 \
+    --dead-period-ms 1000 --timeout-ms 200 --dead-unit 7
+PROBE_PID=$LAST_PID
+wait_for 10 file_has "$P" "sensor=temp ok" || fail "no live samples before the restart"
+stop_pid "$SIM_PID"
+wait_for 10 file_has "$P" "sensor=temp err=.*bus down: Connection refused" ||
+    fail "live sensor does not report the lost device"
+start_sim sim-bus3 "$PORT" --scenario healthy --unit-id 1
+recovered() {
+    awk '/sensor=temp err=/ { f = 1 } f && /sensor=temp ok/ { ok = 1 } END { exit !ok }' "$P"
+}
+wait_for 40 recovered || fail "the bus did not reconnect after the device came back"
+file_has "$P" "bus plant: connected to 127.0.0.1:$PORT again" || fail "reconnect not logged"
+stop_pid "$PROBE_PID"
+file_has "$P" "^summary sensor=temp" || fail "bus_probe did not stop cleanly on SIGTERM"
+echo "ok: the bus reconnects after the device restarts"
