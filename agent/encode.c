@@ -1,1 +1,314 @@
-/* placeholder: being written */
+/* Encoding of the pdm.v1 messages with protobuf-c, into the caller's buffer.
+ *
+ * No heap allocation: protobuf_c_message_pack() writes into the buffer it is given, the message
+ * structs live on the stack (or, for telemetry, in static scratch), and strings point at the
+ * caller's memory.
+ *
+ * Repeated sub-messages (TelemetryBatch.series/scores, Status.models/sensors) are framed here:
+ * each element is packed with one reused struct and written as tag + length + bytes, and the
+ * scalar fields around them are packed from a struct holding only those fields (proto3 leaves
+ * zero fields out). The bytes are exactly what protobuf-c would produce for the whole message
+ * (fields in number order), but no array of element structs and pointers is needed: that saves
+ * about 150 bytes per row of static memory for telemetry and any limit on sensors/models for
+ * Status. */
+#include "encode.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+#include "pdm/v1/pdm.pb-c.h"
+
+/* protobuf-c's structs take char *, our inputs are const: the packer only reads them. */
+static char *str(const char *s)
+{
+    return (char *)(s ? s : "");
+}
+
+struct out {
+    uint8_t *buf;
+    size_t cap, len;
+};
+
+static int put_varint(struct out *o, uint64_t v)
+{
+    uint8_t tmp[10];
+    size_t n = 0;
+    do {
+        tmp[n] = (uint8_t)(v & 0x7f);
+        v >>= 7;
+        if (v)
+            tmp[n] |= 0x80;
+        n++;
+    } while (v);
+    if (o->cap - o->len < n)
+        return -ENOSPC;
+    memcpy(o->buf + o->len, tmp, n);
+    o->len += n;
+    return 0;
+}
+
+/* Appends the fields of m (no framing). */
+static int put_fields(struct out *o, const ProtobufCMessage *m)
+{
+    size_t sz = protobuf_c_message_get_packed_size(m);
+    if (o->cap - o->len < sz)
+        return -ENOSPC;
+    o->len += protobuf_c_message_pack(m, o->buf + o->len);
+    return 0;
+}
+
+/* Appends m as an element of the length-delimited field `field` of the enclosing message. */
+static int put_sub(struct out *o, uint32_t field, const ProtobufCMessage *m)
+{
+    size_t sz = protobuf_c_message_get_packed_size(m);
+    int rc;
+    if ((rc = put_varint(o, (uint64_t)field << 3 | 2)) != 0 || (rc = put_varint(o, sz)) != 0)
+        return rc;
+    if (o->cap - o->len < sz)
+        return -ENOSPC;
+    o->len += protobuf_c_message_pack(m, o->buf + o->len);
+    return 0;
+}
+
+static int finish(const struct out *o)
+{
+    return o->len > (size_t)INT32_MAX ? -EOVERFLOW : (int)o->len;
+}
+
+/* ---- Alert ----------------------------------------------------------------------------------- */
+
+int pdm_encode_alert(const struct pdm_alert_msg *m, uint8_t *buf, size_t cap)
+{
+    if (!m || !m->model || !m->score || (!buf && cap))
+        return -EINVAL;
+    Pdm__V1__InputContribution ic[PDM_MODEL_MAX_INPUTS];
+    Pdm__V1__InputContribution *icp[PDM_MODEL_MAX_INPUTS];
+    uint32_t order[PDM_MODEL_MAX_INPUTS];
+    uint32_t n = m->model->n_inputs;
+    if (m->score->n_inputs < n)
+        n = m->score->n_inputs;
+    if (n > PDM_MODEL_MAX_INPUTS)
+        n = PDM_MODEL_MAX_INPUTS;
+
+    struct pdm_score ranked = *m->score;
+    ranked.n_inputs = n;
+    pdm_score_rank(&ranked, order);
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t i = order[k];
+        const struct pdm_model_input *in = &m->model->inputs[i];
+        Pdm__V1__InputContribution c = PDM__V1__INPUT_CONTRIBUTION__INIT;
+        c.name = str(in->name);
+        c.value = m->score->in[i].value;
+        c.z = m->score->in[i].z;
+        c.contribution = m->score->in[i].contribution;
+        c.sensor = str(m->input_sensors ? m->input_sensors[i] : NULL);
+        c.center = in->center;
+        ic[k] = c;
+        icp[k] = &ic[k];
+    }
+
+    Pdm__V1__Alert a = PDM__V1__ALERT__INIT;
+    a.device_id = str(m->device_id);
+    a.asset = str(m->asset);
+    a.alert_id = str(m->alert_id);
+    a.seq = m->seq;
+    a.state = (Pdm__V1__AlertState)m->state;
+    a.severity = (Pdm__V1__Severity)m->severity;
+    a.probability = m->score->probability;
+    a.health_score = m->score->health;
+    a.model_id = str(m->model->id);
+    a.model_version = m->model->version;
+    a.ts_ms = m->ts_ms;
+    a.n_inputs = n;
+    a.inputs = icp;
+    a.kind = PDM__V1__ALERT_KIND__FAULT_RISK;
+    a.logit = m->score->logit;
+
+    struct out o = {buf, cap, 0};
+    int rc = put_fields(&o, &a.base);
+    return rc ? rc : finish(&o);
+}
+
+/* ---- TelemetryBatch -------------------------------------------------------------------------- */
+
+/* Scratch for grouping rows by sensor, main loop only. Cost at PDM_TELEMETRY_MAX_ROWS = 4096:
+ * values 3 x 8 B + series index 2 B + series table 24 B per row, plus an 8192-entry hash table
+ * of 2 B: about 140 KB of .bss, touched only as far as the batch sizes reach. */
+#define SERIES_HASH 8192 /* power of two, >= 2 x PDM_TELEMETRY_MAX_ROWS: load <= 0.5 */
+#define NO_SERIES   0xffff
+
+struct series_slot {
+    const char *name, *unit;
+    uint32_t count, start, fill;
+};
+
+static struct {
+    int64_t ts[PDM_TELEMETRY_MAX_ROWS];
+    double value[PDM_TELEMETRY_MAX_ROWS];
+    uint64_t seq[PDM_TELEMETRY_MAX_ROWS];
+    uint16_t row_series[PDM_TELEMETRY_MAX_ROWS];
+    struct series_slot series[PDM_TELEMETRY_MAX_ROWS];
+    uint16_t hash[SERIES_HASH];
+} tscratch;
+
+static uint32_t name_hash(const char *s)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 16777619u;
+    return h;
+}
+
+int pdm_encode_telemetry(const char *device_id, int64_t now_ms,
+                         const struct pdm_telemetry_row *rows, size_t n, uint8_t *buf, size_t cap)
+{
+    if (n > PDM_TELEMETRY_MAX_ROWS || (n && !rows) || (!buf && cap))
+        return -EINVAL;
+    _Static_assert(PDM_TELEMETRY_MAX_ROWS < NO_SERIES, "series index is 16 bits");
+    _Static_assert(SERIES_HASH >= 2 * PDM_TELEMETRY_MAX_ROWS, "hash table too small");
+
+    uint32_t nseries = 0;
+    uint64_t first = UINT64_MAX, last = 0;
+    memset(tscratch.hash, 0xff, sizeof(tscratch.hash));
+
+    /* Pass 1: one series per distinct sensor name, in order of first appearance. */
+    for (size_t i = 0; i < n; i++) {
+        const struct pdm_telemetry_row *r = &rows[i];
+        if (r->seq < first)
+            first = r->seq;
+        if (r->seq > last)
+            last = r->seq;
+        tscratch.row_series[i] = NO_SERIES;
+        if (r->kind != 0) /* PDM_ROW_SCORE */
+            continue;
+        const char *name = r->name ? r->name : "";
+        uint32_t h = name_hash(name) & (SERIES_HASH - 1);
+        while (tscratch.hash[h] != NO_SERIES &&
+               strcmp(tscratch.series[tscratch.hash[h]].name, name))
+            h = (h + 1) & (SERIES_HASH - 1);
+        if (tscratch.hash[h] == NO_SERIES) {
+            tscratch.hash[h] = (uint16_t)nseries;
+            tscratch.series[nseries] = (struct series_slot){name, r->unit, 0, 0, 0};
+            nseries++;
+        }
+        tscratch.row_series[i] = tscratch.hash[h];
+        tscratch.series[tscratch.hash[h]].count++;
+    }
+    if (n == 0)
+        first = 0;
+
+    /* Pass 2: each series' readings contiguous, in row order. */
+    uint32_t at = 0;
+    for (uint32_t s = 0; s < nseries; s++) {
+        tscratch.series[s].start = at;
+        at += tscratch.series[s].count;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (tscratch.row_series[i] == NO_SERIES)
+            continue;
+        struct series_slot *s = &tscratch.series[tscratch.row_series[i]];
+        uint32_t k = s->start + s->fill++;
+        tscratch.ts[k] = rows[i].ts_ms;
+        tscratch.value[k] = rows[i].value;
+        tscratch.seq[k] = rows[i].seq;
+    }
+
+    struct out o = {buf, cap, 0};
+    int rc;
+    Pdm__V1__TelemetryBatch head = PDM__V1__TELEMETRY_BATCH__INIT;
+    head.device_id = str(device_id);
+    head.ts_ms = now_ms;
+    if ((rc = put_fields(&o, &head.base)) != 0)
+        return rc;
+
+    for (uint32_t s = 0; s < nseries; s++) {
+        const struct series_slot *sl = &tscratch.series[s];
+        Pdm__V1__SensorSeries ss = PDM__V1__SENSOR_SERIES__INIT;
+        ss.sensor = str(sl->name);
+        ss.n_ts_ms = ss.n_value = ss.n_seq = sl->count;
+        ss.ts_ms = &tscratch.ts[sl->start];
+        ss.value = &tscratch.value[sl->start];
+        ss.seq = &tscratch.seq[sl->start];
+        ss.unit = str(sl->unit);
+        if ((rc = put_sub(&o, 3, &ss.base)) != 0)
+            return rc;
+    }
+
+    for (size_t i = 0; i < n; i++) {
+        const struct pdm_telemetry_row *r = &rows[i];
+        if (r->kind != 1) /* PDM_ROW_SCORE */
+            continue;
+        Pdm__V1__AssetScore sc = PDM__V1__ASSET_SCORE__INIT;
+        sc.asset = str(r->name);
+        sc.ts_ms = r->ts_ms;
+        sc.probability = r->value;
+        double h = 100.0 * (1.0 - r->value);
+        sc.health_score = !(h > 0.0) ? 0 : h >= 100.0 ? 100 : (uint32_t)lround(h);
+        sc.seq = r->seq;
+        if ((rc = put_sub(&o, 4, &sc.base)) != 0)
+            return rc;
+    }
+
+    Pdm__V1__TelemetryBatch tail = PDM__V1__TELEMETRY_BATCH__INIT;
+    tail.device_id = str(NULL);
+    tail.first_seq = first;
+    tail.last_seq = last;
+    if ((rc = put_fields(&o, &tail.base)) != 0)
+        return rc;
+    return finish(&o);
+}
+
+/* ---- Status ---------------------------------------------------------------------------------- */
+
+int pdm_encode_status(const struct pdm_status_msg *m, uint8_t *buf, size_t cap)
+{
+    if (!m || (m->n_models && !m->models) || (m->n_sensors && !m->sensors) || (!buf && cap))
+        return -EINVAL;
+    struct out o = {buf, cap, 0};
+    int rc;
+
+    Pdm__V1__Status st = PDM__V1__STATUS__INIT; /* fields 1-4 */
+    st.device_id = str(m->device_id);
+    st.online = m->online ? 1 : 0;
+    st.agent_version = str(m->agent_version);
+    st.ts_ms = m->ts_ms;
+    if ((rc = put_fields(&o, &st.base)) != 0)
+        return rc;
+
+    for (size_t i = 0; i < m->n_models; i++) {
+        Pdm__V1__ModelInfo mi = PDM__V1__MODEL_INFO__INIT;
+        mi.asset = str(m->models[i].asset);
+        mi.model_id = str(m->models[i].model_id);
+        mi.model_version = m->models[i].version;
+        if ((rc = put_sub(&o, 5, &mi.base)) != 0)
+            return rc;
+    }
+
+    Pdm__V1__Status mid = PDM__V1__STATUS__INIT; /* fields 6-7 */
+    mid.device_id = mid.agent_version = str(NULL);
+    mid.buffer_readings = m->buffer_readings;
+    mid.buffer_alerts = m->buffer_alerts;
+    if ((rc = put_fields(&o, &mid.base)) != 0)
+        return rc;
+
+    for (size_t i = 0; i < m->n_sensors; i++) {
+        const struct pdm_status_sensor *s = &m->sensors[i];
+        Pdm__V1__SensorHealth sh = PDM__V1__SENSOR_HEALTH__INIT;
+        sh.sensor = str(s->sensor);
+        sh.ok = s->ok ? 1 : 0;
+        sh.reads = s->reads;
+        sh.errors = s->errors;
+        sh.last_error = str(s->last_error);
+        sh.last_ok_ms = s->last_ok_ms;
+        if ((rc = put_sub(&o, 8, &sh.base)) != 0)
+            return rc;
+    }
+
+    Pdm__V1__Status end = PDM__V1__STATUS__INIT; /* field 9 */
+    end.device_id = end.agent_version = str(NULL);
+    end.seq = m->seq;
+    if ((rc = put_fields(&o, &end.base)) != 0)
+        return rc;
+    return finish(&o);
+}

@@ -1,7 +1,129 @@
+/* pdmctl decode alert|telemetry|status [FILE|-] [--json]
+ *
+ * Prints one payload (the raw protobuf bytes of an MQTT message, e.g. saved by
+ * `pdmctl subscribe --save`) field by field, or as one JSON object. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "pdmctl.h"
+#include "print.h"
+
+#define DECODE_MAX_BYTES (64u << 20) /* refuse anything larger than any agent message */
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: pdmctl decode alert|telemetry|status [FILE|-] [--json]\n"
+               "  Reads one payload (raw protobuf bytes) from FILE, or stdin when FILE is - or\n"
+               "  missing, and prints every field (protobuf text format), or with --json one\n"
+               "  compact JSON object.\n");
+}
+
+/* Reads all of f into a malloc'd buffer. 0 or -errno (-EFBIG beyond DECODE_MAX_BYTES). */
+static int slurp(FILE *f, uint8_t **out, size_t *len)
+{
+    size_t cap = 4096, n = 0;
+    uint8_t *buf = malloc(cap);
+    if (!buf)
+        return -ENOMEM;
+    for (;;) {
+        if (n == cap) {
+            if (cap >= DECODE_MAX_BYTES) {
+                free(buf);
+                return -EFBIG;
+            }
+            uint8_t *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                return -ENOMEM;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0) {
+            if (ferror(f)) {
+                int e = errno ? errno : EIO;
+                free(buf);
+                return -e;
+            }
+            break;
+        }
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
 int cmd_decode(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    return 1;
+    const char *type = NULL, *path = NULL;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return PDMCTL_EXIT_OK;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            json = 1;
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            fprintf(stderr, "pdmctl decode: unknown option '%s'\n", argv[i]);
+            usage(stderr);
+            return PDMCTL_EXIT_USAGE;
+        } else if (!type) {
+            type = argv[i];
+        } else if (!path) {
+            path = argv[i];
+        } else {
+            fprintf(stderr, "pdmctl decode: unexpected argument '%s'\n", argv[i]);
+            usage(stderr);
+            return PDMCTL_EXIT_USAGE;
+        }
+    }
+    if (!type) {
+        fprintf(stderr, "pdmctl decode: which message type? alert, telemetry or status\n");
+        usage(stderr);
+        return PDMCTL_EXIT_USAGE;
+    }
+    enum pdm_msg_type t = pdm_msg_type_from_name(type);
+    if (t == PDM_MSG_OTHER) {
+        fprintf(stderr, "pdmctl decode: unknown message type '%s' (alert, telemetry or status)\n",
+                type);
+        return PDMCTL_EXIT_USAGE;
+    }
+
+    FILE *in = stdin;
+    const char *name = "stdin";
+    if (path && strcmp(path, "-") != 0) {
+        in = fopen(path, "rb");
+        if (!in) {
+            fprintf(stderr, "pdmctl decode: cannot open %s: %s\n", path, strerror(errno));
+            return PDMCTL_EXIT_FAIL;
+        }
+        name = path;
+    }
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = slurp(in, &buf, &len);
+    if (in != stdin)
+        fclose(in);
+    if (rc != 0) {
+        fprintf(stderr, "pdmctl decode: cannot read %s: %s\n", name, strerror(-rc));
+        return PDMCTL_EXIT_FAIL;
+    }
+    if (len == 0) {
+        fprintf(stderr, "pdmctl decode: %s is empty: not a valid %s payload (0 bytes)\n", name,
+                pdm_msg_proto_name(t));
+        free(buf);
+        return PDMCTL_EXIT_FAIL;
+    }
+    rc = pdm_print_payload(stdout, t, NULL, buf, len, json ? PDM_PRINT_JSON : PDM_PRINT_FULL);
+    free(buf);
+    if (rc != 0) {
+        fprintf(stderr, "pdmctl decode: %s: not a valid %s payload (%zu bytes)\n", name,
+                pdm_msg_proto_name(t), len);
+        return PDMCTL_EXIT_FAIL;
+    }
+    return fflush(stdout) == 0 ? PDMCTL_EXIT_OK : PDMCTL_EXIT_FAIL;
 }
