@@ -1,1 +1,772 @@
-/* placeholder: being written */
+#include "agent.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "clock.h"
+#include "config.h"
+#include "encode.h"
+#include "log.h"
+#include "queue.h"
+#include "store.h"
+#include "uplink.h"
+#include "../models/engine.h"
+
+#define QUEUE_CAPACITY     4096   /* samples between bus threads and the loop: 288 KiB */
+#define SAMPLES_PER_WAKE   256    /* samples taken off the queue per loop turn */
+#define COMMIT_INTERVAL_MS 1000   /* readings reach the disk at least this often */
+#define STATUS_INTERVAL_MS 60000  /* retained Status refresh while connected */
+#define PRUNE_INTERVAL_MS  10000  /* delivered rows beyond KEEP_DELIVERED are deleted */
+#define KEEP_DELIVERED     100000 /* delivered rows kept for local history */
+#define RECONNECT_MIN_MS   1000   /* broker reconnect backoff: 1 s doubling ... */
+#define RECONNECT_MAX_MS   60000  /* ... up to 60 s */
+#define MAX_INFLIGHT       32     /* messages handed to Paho and not yet acknowledged */
+#define BATCH_ROWS         2000   /* readings per TelemetryBatch (about 40 KB encoded) */
+#define SQLITE_HEAP_LIMIT  (16 * 1024 * 1024) /* bytes: bounds SQLite's own memory */
+
+enum inflight_kind { IF_FREE = 0, IF_ALERT, IF_ROWS, IF_STATUS };
+
+struct inflight {
+    enum inflight_kind kind;
+    uint64_t cookie;
+    uint64_t lo, hi; /* alert: lo = seq; rows: seq range */
+};
+
+struct sensor_health {
+    int ok;
+    uint64_t reads, errors;
+    char last_error[48];
+    int64_t last_ok_ms;
+};
+
+struct agent {
+    struct pdm_config *cfg;
+    struct pdm_queue queue;
+    struct pdm_bus **buses;
+    struct pdm_engine engine;
+    struct pdm_store *store;
+    struct pdm_uplink *uplink;
+    int sigfd;
+    int stop;
+
+    uint32_t *sensor_ref; /* store id per config sensor */
+    uint32_t *asset_ref;  /* store id per config asset */
+    struct sensor_health *health;
+    const char **input_sensor_names; /* per asset, per model input: sensor name or NULL */
+
+    char topic_alert[512], topic_telemetry[512], topic_status[512];
+    uint8_t will[512];
+    size_t will_len;
+
+    /* uplink state, all in monotonic ms */
+    int connected, connecting;
+    int64_t next_connect_ms, backoff_ms;
+    struct pdm_complaint broker_complaint;
+    uint64_t alert_cursor; /* highest alert seq handed to the uplink in this connection */
+    uint64_t row_cursor;   /* highest row seq handed to the uplink in this connection */
+    uint64_t rows_upto;    /* rows up to this seq are due for publishing */
+    struct inflight inflight[MAX_INFLIGHT];
+    uint64_t next_cookie;
+
+    int64_t next_commit_ms, next_telemetry_ms, next_status_ms, next_prune_ms;
+    uint64_t queue_dropped_logged;
+
+    uint8_t *buf; /* encode buffer for one message */
+    size_t buf_cap;
+    struct pdm_row *rows;
+    struct pdm_telemetry_row *trows;
+};
+
+/* ---- helpers -------------------------------------------------------------------------------- */
+
+static int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+static int mkdir_p(const char *path)
+{
+    char tmp[PDM_PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0750) != 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0750) != 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static struct inflight *inflight_find(struct agent *a, uint64_t cookie)
+{
+    for (int i = 0; i < MAX_INFLIGHT; i++)
+        if (a->inflight[i].kind != IF_FREE && a->inflight[i].cookie == cookie)
+            return &a->inflight[i];
+    return NULL;
+}
+
+static struct inflight *inflight_slot(struct agent *a)
+{
+    for (int i = 0; i < MAX_INFLIGHT; i++)
+        if (a->inflight[i].kind == IF_FREE)
+            return &a->inflight[i];
+    return NULL;
+}
+
+static int publish(struct agent *a, enum inflight_kind kind, const char *topic, const void *payload,
+                   size_t len, int retained, uint64_t lo, uint64_t hi)
+{
+    struct inflight *slot = inflight_slot(a);
+    if (!slot)
+        return -EAGAIN;
+    uint64_t cookie = ++a->next_cookie;
+    int rc = pdm_uplink_publish(a->uplink, topic, payload, len, 1, retained, cookie);
+    if (rc != 0)
+        return rc;
+    slot->kind = kind;
+    slot->cookie = cookie;
+    slot->lo = lo;
+    slot->hi = hi;
+    return 0;
+}
+
+/* ---- status ---------------------------------------------------------------------------------- */
+
+static int encode_status(struct agent *a, int online, uint8_t *buf, size_t cap)
+{
+    struct pdm_config *cfg = a->cfg;
+    struct pdm_status_model models[64];
+    struct pdm_status_sensor sensors[256];
+    size_t nm = cfg->n_assets < 64 ? cfg->n_assets : 64;
+    size_t ns = cfg->n_sensors < 256 ? cfg->n_sensors : 256;
+    for (size_t i = 0; i < nm; i++) {
+        models[i].asset = cfg->assets[i].name;
+        models[i].model_id = cfg->assets[i].model.id;
+        models[i].version = cfg->assets[i].model.version;
+    }
+    for (size_t i = 0; online && i < ns; i++) {
+        sensors[i].sensor = cfg->sensors[i].name;
+        sensors[i].ok = a->health[i].ok;
+        sensors[i].reads = a->health[i].reads;
+        sensors[i].errors = a->health[i].errors;
+        sensors[i].last_error = a->health[i].last_error;
+        sensors[i].last_ok_ms = a->health[i].last_ok_ms;
+    }
+    struct pdm_store_stats st = {0};
+    if (online && a->store)
+        pdm_store_stats(a->store, &st);
+    struct pdm_status_msg m = {
+        .device_id = cfg->device_id,
+        .online = online,
+        .agent_version = PDM_VERSION,
+        .ts_ms = online ? pdm_wall_ms() : 0,
+        .models = models,
+        .n_models = nm,
+        .sensors = sensors,
+        .n_sensors = online ? ns : 0,
+        .buffer_readings = st.rows_pending,
+        .buffer_alerts = st.alerts_pending,
+        .seq = st.next_seq,
+    };
+    return pdm_encode_status(&m, buf, cap);
+}
+
+static void publish_status(struct agent *a, int online)
+{
+    int len = encode_status(a, online, a->buf, a->buf_cap);
+    if (len < 0) {
+        pdm_err("status: cannot encode (%s); not published", strerror(-len));
+        return;
+    }
+    int rc = publish(a, IF_STATUS, a->topic_status, a->buf, (size_t)len, 1, 0, 0);
+    if (rc != 0 && rc != -EAGAIN)
+        pdm_debug("status: not published (%s)", strerror(-rc));
+}
+
+/* ---- publishing from the store ----------------------------------------------------------------
+ */
+
+struct alert_pub {
+    struct agent *a;
+    int rc;
+};
+
+static int on_stored_alert(void *ctx, uint64_t seq, const void *payload, size_t len)
+{
+    struct alert_pub *p = ctx;
+    p->rc = publish(p->a, IF_ALERT, p->a->topic_alert, payload, len, 0, seq, seq);
+    if (p->rc == 0)
+        p->a->alert_cursor = seq;
+    return p->rc;
+}
+
+static const char *sensor_unit(struct agent *a, const char *name)
+{
+    int i = pdm_config_sensor_index(a->cfg, name);
+    return i >= 0 ? a->cfg->sensors[i].unit : "";
+}
+
+/* Publishes the next batch of due rows; returns 1 if one was published, 0 if nothing is due, or
+ * -errno (e.g. -EAGAIN when the in-flight window is full). */
+static int publish_rows(struct agent *a)
+{
+    if (a->row_cursor >= a->rows_upto)
+        return 0;
+    int n = pdm_store_next_rows(a->store, a->row_cursor, a->rows, BATCH_ROWS);
+    if (n < 0)
+        return n;
+    int used = 0;
+    while (used < n && a->rows[used].seq <= a->rows_upto)
+        used++;
+    if (used == 0) {
+        a->row_cursor = a->rows_upto;
+        return 0;
+    }
+    for (int i = 0; i < used; i++) {
+        const struct pdm_row *r = &a->rows[i];
+        const char *name = pdm_store_id_name(a->store, (enum pdm_row_kind)r->kind, r->ref);
+        a->trows[i] = (struct pdm_telemetry_row){
+            .seq = r->seq,
+            .ts_ms = r->ts_ms,
+            .value = r->value,
+            .kind = r->kind,
+            .name = name ? name : "?",
+            .unit = r->kind == PDM_ROW_READING && name ? sensor_unit(a, name) : "",
+        };
+    }
+    int len = pdm_encode_telemetry(a->cfg->device_id, pdm_wall_ms(), a->trows, (size_t)used, a->buf,
+                                   a->buf_cap);
+    if (len < 0)
+        return len;
+    uint64_t lo = a->rows[0].seq, hi = a->rows[used - 1].seq;
+    int rc = publish(a, IF_ROWS, a->topic_telemetry, a->buf, (size_t)len, 0, lo, hi);
+    if (rc != 0)
+        return rc;
+    a->row_cursor = hi;
+    return 1;
+}
+
+/* Hands undelivered messages to the uplink while the in-flight window has room: alerts first
+ * (so a live alert is never stuck behind a telemetry backlog), then due telemetry. */
+static void pump(struct agent *a)
+{
+    if (!a->connected)
+        return;
+    for (;;) {
+        struct alert_pub p = {a, 0};
+        int n = pdm_store_next_alerts(a->store, a->alert_cursor, 1, on_stored_alert, &p);
+        if (n < 0) {
+            pdm_err("store: cannot read undelivered alerts (%s); will retry", strerror(-n));
+            return;
+        }
+        if (n == 0)
+            break;
+        if (p.rc != 0)
+            return; /* window full (or not connected): PUBACKs will call us again */
+    }
+    /* Rows are published only once committed: a row the broker has seen must never be lost
+     * to a crash, or its seq could be handed out again. */
+    if (a->row_cursor < a->rows_upto) {
+        int rc = pdm_store_commit(a->store);
+        if (rc != 0) {
+            pdm_err("store: commit failed (%s); telemetry held back until it succeeds",
+                    strerror(-rc));
+            return;
+        }
+    }
+    for (;;) {
+        int rc = publish_rows(a);
+        if (rc <= 0) {
+            if (rc < 0 && rc != -EAGAIN && rc != -ENOTCONN)
+                pdm_err("telemetry: cannot publish (%s); will retry", strerror(-rc));
+            return;
+        }
+    }
+}
+
+/* ---- uplink events ----------------------------------------------------------------------------
+ */
+
+static void schedule_reconnect(struct agent *a, int64_t now)
+{
+    a->connecting = 0;
+    a->next_connect_ms = now + a->backoff_ms;
+    a->backoff_ms = a->backoff_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : a->backoff_ms * 2;
+}
+
+static void drop_inflight(struct agent *a)
+{
+    memset(a->inflight, 0, sizeof(a->inflight));
+    a->alert_cursor = 0;
+    a->row_cursor = 0;
+}
+
+static void handle_uplink(struct agent *a)
+{
+    struct pdm_uplink_event ev;
+    int64_t now = pdm_mono_ms();
+    while (pdm_uplink_next_event(a->uplink, &ev)) {
+        switch (ev.type) {
+        case PDM_UPLINK_CONNECTED: {
+            a->connected = 1;
+            a->connecting = 0;
+            a->backoff_ms = RECONNECT_MIN_MS;
+            pdm_release(&a->broker_complaint, "broker %s: connected again", a->cfg->uri);
+            pdm_info("broker %s: connected; sending undelivered alerts, then telemetry",
+                     a->cfg->uri);
+            drop_inflight(a);
+            struct pdm_store_stats st;
+            if (pdm_store_stats(a->store, &st) == 0) {
+                a->rows_upto = st.next_seq ? st.next_seq - 1 : 0;
+                if (st.alerts_pending || st.rows_pending)
+                    pdm_info("backlog: %" PRIu64 " alerts, %" PRIu64 " readings/scores to deliver",
+                             st.alerts_pending, st.rows_pending);
+            }
+            publish_status(a, 1);
+            a->next_status_ms = now + STATUS_INTERVAL_MS;
+            break;
+        }
+        case PDM_UPLINK_CONNECT_FAILED:
+            pdm_complain(&a->broker_complaint, now,
+                         "broker %s: cannot connect: %s; retrying in %lld s", a->cfg->uri,
+                         ev.reason, (long long)(a->backoff_ms / 1000));
+            schedule_reconnect(a, now);
+            break;
+        case PDM_UPLINK_CONNECTION_LOST:
+            a->connected = 0;
+            drop_inflight(a);
+            pdm_warn(
+                "broker %s: connection lost (%s); buffering in the store, reconnecting in %lld s",
+                a->cfg->uri, ev.reason, (long long)(a->backoff_ms / 1000));
+            schedule_reconnect(a, now);
+            break;
+        case PDM_UPLINK_DELIVERED: {
+            struct inflight *f = inflight_find(a, ev.cookie);
+            if (!f)
+                break; /* from a previous connection: it will be sent again, dedup by seq */
+            int rc = 0;
+            if (f->kind == IF_ALERT)
+                rc = pdm_store_mark_alert_delivered(a->store, f->lo);
+            else if (f->kind == IF_ROWS)
+                rc = pdm_store_mark_rows_delivered(a->store, f->lo, f->hi);
+            if (rc != 0)
+                pdm_err("store: cannot record delivery of seq %" PRIu64 "..%" PRIu64
+                        " (%s); it will be sent again",
+                        f->lo, f->hi, strerror(-rc));
+            f->kind = IF_FREE;
+            break;
+        }
+        case PDM_UPLINK_SEND_FAILED: {
+            struct inflight *f = inflight_find(a, ev.cookie);
+            if (!f)
+                break;
+            if (f->kind == IF_ALERT && a->alert_cursor >= f->lo)
+                a->alert_cursor = f->lo - 1;
+            else if (f->kind == IF_ROWS && a->row_cursor >= f->lo)
+                a->row_cursor = f->lo - 1;
+            f->kind = IF_FREE;
+            break;
+        }
+        }
+    }
+    pump(a);
+}
+
+/* ---- samples and evaluations -------------------------------------------------------------------
+ */
+
+static void on_eval(void *ctx, const struct pdm_eval *ev)
+{
+    struct agent *a = ctx;
+    const struct pdm_asset_cfg *asset = &a->cfg->assets[ev->asset];
+    uint64_t seq;
+    int rc = pdm_store_put_row(a->store, PDM_ROW_SCORE, a->asset_ref[ev->asset], ev->ts_ms,
+                               ev->score->probability, &seq);
+    if (rc != 0)
+        pdm_err("store: cannot store the score of asset %s (%s)", asset->name, strerror(-rc));
+    pdm_debug("asset %s: P=%.3f health=%u", asset->name, ev->score->probability, ev->score->health);
+    if (!ev->has_alert)
+        return;
+
+    uint64_t aseq = pdm_store_alloc_seq(a->store);
+    if (ev->alert.state == PDM_ALERT_RAISED)
+        snprintf(ev->fsm->alert_id, sizeof(ev->fsm->alert_id), "%s-%" PRIu64, asset->name, aseq);
+    struct pdm_alert_msg m = {
+        .device_id = a->cfg->device_id,
+        .asset = asset->name,
+        .alert_id = ev->fsm->alert_id,
+        .seq = aseq,
+        .state = ev->alert.state,
+        .severity = ev->alert.severity,
+        .ts_ms = ev->ts_ms,
+        .model = &asset->model,
+        .score = ev->score,
+        .input_sensors = &a->input_sensor_names[ev->asset * PDM_MODEL_MAX_INPUTS],
+    };
+    int len = pdm_encode_alert(&m, a->buf, a->buf_cap);
+    if (len < 0) {
+        pdm_err("asset %s: cannot encode alert (%s)", asset->name, strerror(-len));
+        return;
+    }
+    rc = pdm_store_put_alert(a->store, aseq, asset->name, ev->fsm->alert_id, ev->alert.state,
+                             ev->alert.severity, ev->ts_ms, a->buf, (size_t)len);
+    if (rc != 0)
+        pdm_err("asset %s: cannot store alert %s (%s); it is published without a durable copy",
+                asset->name, ev->fsm->alert_id, strerror(-rc));
+
+    /* the two inputs that drove the score most, for the log line */
+    uint32_t order[PDM_MODEL_MAX_INPUTS];
+    pdm_score_rank(ev->score, order);
+    char why[256] = "";
+    size_t off = 0;
+    for (uint32_t i = 0; i < ev->score->n_inputs && i < 3; i++) {
+        uint32_t k = order[i];
+        int w = snprintf(why + off, sizeof(why) - off, "%s%s %+.2f (%.4g)", i ? ", " : "",
+                         asset->model.inputs[k].name, ev->score->in[k].contribution,
+                         ev->score->in[k].value);
+        if (w < 0 || (size_t)w >= sizeof(why) - off)
+            break;
+        off += (size_t)w;
+    }
+    pdm_info("asset %s: alert %s %s %s P=%.3f health=%u; drivers: %s", asset->name,
+             ev->fsm->alert_id, pdm_alert_state_name(ev->alert.state),
+             pdm_severity_name(ev->alert.severity), ev->score->probability, ev->score->health, why);
+    pump(a);
+}
+
+static void handle_samples(struct agent *a)
+{
+    struct pdm_sample s[SAMPLES_PER_WAKE];
+    uint32_t n;
+    while ((n = pdm_queue_pop(&a->queue, s, SAMPLES_PER_WAKE)) > 0) {
+        for (uint32_t i = 0; i < n; i++) {
+            struct sensor_health *h = &a->health[s[i].sensor];
+            if (s[i].err != 0) {
+                h->ok = 0;
+                h->errors++;
+                snprintf(h->last_error, sizeof(h->last_error), "%s", s[i].reason);
+                continue;
+            }
+            h->ok = 1;
+            h->reads++;
+            h->last_ok_ms = s[i].ts_ms;
+            pdm_engine_on_sample(&a->engine, s[i].sensor, s[i].mono_ms, s[i].value);
+            uint64_t seq;
+            int rc = pdm_store_put_row(a->store, PDM_ROW_READING, a->sensor_ref[s[i].sensor],
+                                       s[i].ts_ms, s[i].value, &seq);
+            if (rc != 0)
+                pdm_err("store: cannot store a reading of %s (%s)",
+                        a->cfg->sensors[s[i].sensor].name, strerror(-rc));
+        }
+    }
+    if (a->queue.dropped != a->queue_dropped_logged) {
+        pdm_warn("sample queue full: %" PRIu64
+                 " samples dropped so far (the main loop is too slow)",
+                 a->queue.dropped);
+        a->queue_dropped_logged = a->queue.dropped;
+    }
+}
+
+static void handle_signals(struct agent *a)
+{
+    struct signalfd_siginfo si;
+    while (read(a->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+            pdm_info("signal %s: stopping", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+            a->stop = 1;
+        } else if (si.ssi_signo == SIGHUP) {
+            pdm_info("SIGHUP: configuration reload is not supported yet; restart the agent to "
+                     "apply changes");
+        }
+    }
+}
+
+/* ---- timers -------------------------------------------------------------------------------- */
+
+static void handle_timers(struct agent *a, int64_t now)
+{
+    if (now >= a->next_commit_ms) {
+        int rc = pdm_store_commit(a->store);
+        if (rc != 0)
+            pdm_err("store: commit failed (%s); sampling and scoring go on, next commit in %d ms",
+                    strerror(-rc), COMMIT_INTERVAL_MS);
+        a->next_commit_ms = now + COMMIT_INTERVAL_MS;
+    }
+    if (now >= a->next_telemetry_ms) {
+        struct pdm_store_stats st;
+        if (pdm_store_stats(a->store, &st) == 0 && st.next_seq > 0)
+            a->rows_upto = st.next_seq - 1;
+        a->next_telemetry_ms = now + (int64_t)a->cfg->telemetry_interval_s * 1000;
+        pump(a);
+    }
+    if (a->connected && now >= a->next_status_ms) {
+        publish_status(a, 1);
+        a->next_status_ms = now + STATUS_INTERVAL_MS;
+    }
+    if (now >= a->next_prune_ms) {
+        int rc = pdm_store_prune(a->store, KEEP_DELIVERED);
+        if (rc != 0)
+            pdm_warn("store: pruning delivered rows failed (%s)", strerror(-rc));
+        a->next_prune_ms = now + PRUNE_INTERVAL_MS;
+    }
+    if (!a->connected && !a->connecting && now >= a->next_connect_ms) {
+        int rc = pdm_uplink_connect(a->uplink);
+        if (rc == 0) {
+            a->connecting = 1;
+        } else {
+            pdm_complain(&a->broker_complaint, now, "broker %s: cannot start connecting (%s)",
+                         a->cfg->uri, strerror(-rc));
+            schedule_reconnect(a, now);
+        }
+    }
+}
+
+/* ---- start-up and shutdown --------------------------------------------------------------------
+ */
+
+static void restore_alert(void *ctx, const struct pdm_stored_alert *sa)
+{
+    struct agent *a = ctx;
+    for (uint32_t i = 0; i < a->engine.n_assets; i++) {
+        if (strcmp(a->cfg->assets[i].name, sa->asset) != 0)
+            continue;
+        struct pdm_alert_fsm *f = &a->engine.assets[i].fsm;
+        f->active = (enum pdm_severity)sa->severity;
+        snprintf(f->alert_id, sizeof(f->alert_id), "%s", sa->alert_id);
+        pdm_info("asset %s: alert %s (%s) is still open from before the restart", sa->asset,
+                 sa->alert_id, pdm_severity_name(f->active));
+    }
+}
+
+static int setup(struct agent *a)
+{
+    struct pdm_config *cfg = a->cfg;
+    char err[512];
+    int rc;
+
+    sqlite3_hard_heap_limit64(SQLITE_HEAP_LIMIT);
+    if ((rc = mkdir_p(cfg->data_dir)) != 0) {
+        pdm_err("data_dir %s: cannot create it (%s); the agent cannot buffer and stops",
+                cfg->data_dir, strerror(-rc));
+        return rc;
+    }
+    if ((rc = pdm_store_open(&a->store, cfg->data_dir, err, sizeof(err))) != 0) {
+        pdm_err("%s; the agent stops", err);
+        return rc;
+    }
+
+    a->sensor_ref = calloc(cfg->n_sensors + 1, sizeof(*a->sensor_ref));
+    a->asset_ref = calloc(cfg->n_assets + 1, sizeof(*a->asset_ref));
+    a->health = calloc(cfg->n_sensors + 1, sizeof(*a->health));
+    a->input_sensor_names =
+        calloc((size_t)(cfg->n_assets + 1) * PDM_MODEL_MAX_INPUTS, sizeof(char *));
+    a->buf_cap = 256 * 1024;
+    a->buf = malloc(a->buf_cap);
+    a->rows = calloc(BATCH_ROWS, sizeof(*a->rows));
+    a->trows = calloc(BATCH_ROWS, sizeof(*a->trows));
+    if (!a->sensor_ref || !a->asset_ref || !a->health || !a->input_sensor_names || !a->buf ||
+        !a->rows || !a->trows) {
+        pdm_err("out of memory at start-up");
+        return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < cfg->n_sensors; i++) {
+        if ((rc = pdm_store_name_id(a->store, PDM_ROW_READING, cfg->sensors[i].name,
+                                    &a->sensor_ref[i])) != 0) {
+            pdm_err("store: cannot register sensor %s (%s)", cfg->sensors[i].name, strerror(-rc));
+            return rc;
+        }
+    }
+    for (uint32_t i = 0; i < cfg->n_assets; i++) {
+        if ((rc = pdm_store_name_id(a->store, PDM_ROW_SCORE, cfg->assets[i].name,
+                                    &a->asset_ref[i])) != 0) {
+            pdm_err("store: cannot register asset %s (%s)", cfg->assets[i].name, strerror(-rc));
+            return rc;
+        }
+        for (uint32_t k = 0; k < cfg->assets[i].n_inputs; k++) {
+            int32_t s = cfg->assets[i].inputs[k].sensor;
+            a->input_sensor_names[i * PDM_MODEL_MAX_INPUTS + k] =
+                s >= 0 ? cfg->sensors[s].name : NULL;
+        }
+    }
+
+    int64_t now = pdm_mono_ms();
+    if ((rc = pdm_engine_init(&a->engine, cfg, now)) != 0) {
+        pdm_err("engine: cannot allocate windows (%s)", strerror(-rc));
+        return rc;
+    }
+    pdm_store_open_alerts(a->store, restore_alert, a);
+
+    snprintf(a->topic_alert, sizeof(a->topic_alert), "%s/%s/alert", cfg->topic_prefix,
+             cfg->device_id);
+    snprintf(a->topic_telemetry, sizeof(a->topic_telemetry), "%s/%s/telemetry", cfg->topic_prefix,
+             cfg->device_id);
+    snprintf(a->topic_status, sizeof(a->topic_status), "%s/%s/status", cfg->topic_prefix,
+             cfg->device_id);
+    int wl = encode_status(a, 0, a->will, sizeof(a->will));
+    if (wl < 0) {
+        pdm_err("cannot encode the Last Will status (%s)", strerror(-wl));
+        return wl;
+    }
+    a->will_len = (size_t)wl;
+    struct pdm_uplink_cfg ucfg = {
+        .uri = cfg->uri,
+        .client_id = cfg->device_id,
+        .ca_file = cfg->ca_file,
+        .cert_file = cfg->cert_file,
+        .key_file = cfg->key_file,
+        .allow_plaintext = cfg->allow_plaintext,
+        .will_topic = a->topic_status,
+        .will_payload = a->will,
+        .will_len = a->will_len,
+        .max_inflight = MAX_INFLIGHT,
+    };
+    if ((rc = pdm_uplink_create(&a->uplink, &ucfg, err, sizeof(err))) != 0) {
+        pdm_err("%s", err);
+        return rc;
+    }
+
+    if ((rc = pdm_queue_init(&a->queue, QUEUE_CAPACITY)) != 0) {
+        pdm_err("sample queue: %s", strerror(-rc));
+        return rc;
+    }
+    a->buses = calloc(cfg->n_buses + 1, sizeof(*a->buses));
+    if (!a->buses)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < cfg->n_buses; i++) {
+        if ((rc = pdm_bus_start(&a->buses[i], cfg, i, &a->queue)) != 0) {
+            pdm_err("bus %s: cannot start its thread (%s)", cfg->buses[i].name, strerror(-rc));
+            return rc;
+        }
+    }
+
+    a->backoff_ms = RECONNECT_MIN_MS;
+    a->next_connect_ms = now;
+    a->next_commit_ms = now + COMMIT_INTERVAL_MS;
+    a->next_telemetry_ms = now + (int64_t)cfg->telemetry_interval_s * 1000;
+    a->next_status_ms = now + STATUS_INTERVAL_MS;
+    a->next_prune_ms = now + PRUNE_INTERVAL_MS;
+    return 0;
+}
+
+static void teardown(struct agent *a)
+{
+    if (a->buses) {
+        for (uint32_t i = 0; i < a->cfg->n_buses; i++)
+            if (a->buses[i])
+                pdm_bus_stop(a->buses[i]);
+        free(a->buses);
+    }
+    if (a->queue.ring) {
+        handle_samples(a); /* what the buses read last still goes to the store */
+        pdm_queue_destroy(&a->queue);
+    }
+    if (a->uplink) {
+        if (a->connected) {
+            /* goodbye: a retained offline Status, like the Last Will but without the delay */
+            publish_status(a, 0);
+            pdm_uplink_disconnect(a->uplink, 2000);
+            handle_uplink(a); /* record what was acknowledged meanwhile */
+        }
+        pdm_uplink_destroy(a->uplink);
+    }
+    if (a->engine.assets)
+        pdm_engine_free(&a->engine);
+    if (a->store)
+        pdm_store_close(a->store);
+    free(a->sensor_ref);
+    free(a->asset_ref);
+    free(a->health);
+    free(a->input_sensor_names);
+    free(a->buf);
+    free(a->rows);
+    free(a->trows);
+}
+
+int pdm_agent_run(struct pdm_config *cfg)
+{
+    static struct agent a; /* static: the loop's state is large and lives for the whole run */
+    memset(&a, 0, sizeof(a));
+    a.cfg = cfg;
+    a.sigfd = -1;
+
+    /* Signals are taken through a signalfd in the loop; block them before any thread starts so
+     * that only the main loop sees them. */
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    a.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (a.sigfd < 0) {
+        pdm_err("signalfd: %s", strerror(errno));
+        return 1;
+    }
+
+    pdm_info("pdm-agent %s starting: device %s, %u buses, %u sensors, %u assets, data in %s",
+             PDM_VERSION, cfg->device_id, cfg->n_buses, cfg->n_sensors, cfg->n_assets,
+             cfg->data_dir);
+    int status = 0;
+    if (setup(&a) != 0) {
+        status = 1;
+        goto out;
+    }
+    pdm_info("running; broker %s", cfg->uri);
+
+    while (!a.stop) {
+        int64_t now = pdm_mono_ms();
+        int64_t next_eval = pdm_engine_tick(&a.engine, now, pdm_wall_ms(), on_eval, &a);
+        handle_timers(&a, now);
+        int64_t due = min64(next_eval, a.next_commit_ms);
+        due = min64(due, a.next_telemetry_ms);
+        due = min64(due, a.next_prune_ms);
+        if (a.connected)
+            due = min64(due, a.next_status_ms);
+        else if (!a.connecting)
+            due = min64(due, a.next_connect_ms);
+        int64_t wait = due - pdm_mono_ms();
+        if (wait < 0)
+            wait = 0;
+        if (wait > 1000)
+            wait = 1000;
+
+        struct pollfd pfd[3] = {
+            {.fd = a.queue.efd, .events = POLLIN},
+            {.fd = pdm_uplink_event_fd(a.uplink), .events = POLLIN},
+            {.fd = a.sigfd, .events = POLLIN},
+        };
+        int n = poll(pfd, 3, (int)wait);
+        if (n < 0 && errno != EINTR) {
+            pdm_err("poll: %s", strerror(errno));
+            status = 1;
+            break;
+        }
+        if (pfd[2].revents & POLLIN)
+            handle_signals(&a);
+        if (pfd[0].revents & POLLIN)
+            handle_samples(&a);
+        if (pfd[1].revents & POLLIN)
+            handle_uplink(&a);
+    }
+
+out:
+    teardown(&a);
+    close(a.sigfd);
+    pdm_info("stopped");
+    return status;
+}

@@ -84,7 +84,8 @@ void pdm_complain(struct pdm_complaint *c, int64_t now_mono_ms, const char *fmt,
         c->interval_ms = COMPLAIN_FIRST_MS;
     } else {
         pdm_warn("%s (repeated %llu times)", msg, (unsigned long long)c->repeats + 1);
-        c->interval_ms = c->interval_ms * 2 > COMPLAIN_MAX_MS ? COMPLAIN_MAX_MS : c->interval_ms * 2;
+        c->interval_ms =
+            c->interval_ms * 2 > COMPLAIN_MAX_MS ? COMPLAIN_MAX_MS : c->interval_ms * 2;
     }
     c->repeats = 0;
     c->next_ms = now_mono_ms + c->interval_ms;

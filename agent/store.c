@@ -111,11 +111,16 @@ static const char *const STMT_SQL[ST_COUNT] = {
      * one row per asset, its latest event. */
     [ST_OPEN_ALERTS] = "SELECT MAX(seq), asset, alert_id, state, severity FROM alerts"
                        " GROUP BY asset ORDER BY asset",
-    /* The subquery finds the (keep+1)-th newest delivered row; it and everything delivered
-     * before it go. NULL (fewer delivered rows than that) deletes nothing. */
-    [ST_PRUNE] = "DELETE FROM rows WHERE delivered = 1 AND seq <= (SELECT seq FROM rows"
-                 " WHERE delivered = 1 ORDER BY seq DESC LIMIT 1 OFFSET ?1)",
+    /* The inner subquery finds the (keep+1)-th newest delivered row; it and everything
+     * delivered before it go, oldest first, at most ?2 rows per call so that one prune after a
+     * long backlog cannot stall the main loop (seconds on an SD card). NULL (fewer delivered
+     * rows than that) deletes nothing. */
+    [ST_PRUNE] = "DELETE FROM rows WHERE seq IN (SELECT seq FROM rows WHERE delivered = 1"
+                 " AND seq <= (SELECT seq FROM rows WHERE delivered = 1 ORDER BY seq DESC"
+                 " LIMIT 1 OFFSET ?1) ORDER BY seq LIMIT ?2)",
 };
+
+#define PRUNE_MAX_ROWS 20000 /* rows deleted per pdm_store_prune() call: ~5 ms here */
 
 struct name_ent {
     char *name; /* owned; stays at this address until close (id_name hands it out) */
@@ -795,6 +800,7 @@ int pdm_store_prune(struct pdm_store *s, uint64_t keep_rows)
 {
     sqlite3_stmt *st = s->st[ST_PRUNE];
     sqlite3_bind_int64(st, 1, (sqlite3_int64)(keep_rows > INT64_MAX ? INT64_MAX : keep_rows));
+    sqlite3_bind_int(st, 2, PRUNE_MAX_ROWS);
     return after_write(s, exec_stmt(s, st, "pruning delivered rows"));
 }
 

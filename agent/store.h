@@ -93,7 +93,8 @@ int pdm_store_stats(struct pdm_store *s, struct pdm_store_stats *st);
 typedef void (*pdm_open_alert_cb)(void *ctx, const struct pdm_stored_alert *a);
 int pdm_store_open_alerts(struct pdm_store *s, pdm_open_alert_cb cb, void *ctx);
 
-/* Deletes delivered rows beyond the newest keep_rows delivered ones (bounds the file). */
+/* Deletes delivered rows beyond the newest keep_rows delivered ones (bounds the file), oldest
+ * first and at most 20,000 per call so that one call stays short; call it periodically. */
 int pdm_store_prune(struct pdm_store *s, uint64_t keep_rows);
 
 #endif

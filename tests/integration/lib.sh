@@ -97,11 +97,13 @@ pki_make() {
     "$PDM_SOURCE_DIR/scripts/pki.sh" "$T/tls" "${1:-gw-test}" >/dev/null
 }
 
-# broker_start PORT [rogue]: mosquitto on 127.0.0.1:PORT requiring client certificates signed by
-# $T/tls/ca.pem. With "rogue" the broker presents a certificate from an unrelated CA.
+# broker_start PORT [rogue|persist]: mosquitto on 127.0.0.1:PORT requiring client certificates
+# signed by $T/tls/ca.pem. "rogue": the broker presents a certificate from an unrelated CA.
+# "persist": sessions and queued QoS 1 messages survive a restart (saved in $T on exit).
 broker_start() {
-    local port=$1 srv=server
+    local port=$1 srv=server persist=false
     [ "${2:-}" = rogue ] && srv=rogue-server
+    [ "${2:-}" = persist ] && persist=true
     command -v mosquitto >/dev/null || fail "mosquitto is not installed"
     local mosq
     mosq=$(command -v mosquitto || echo /usr/sbin/mosquitto)
@@ -109,7 +111,8 @@ broker_start() {
 user root
 per_listener_settings false
 allow_anonymous false
-persistence false
+persistence $persist
+persistence_location $T/
 log_dest stderr
 log_type error
 log_type warning

@@ -430,6 +430,29 @@ static void test_prune(void)
     CHECK_INT(pdm_store_prune(s, 100), 0); /* fewer delivered than kept: nothing goes */
     pdm_store_close(s);
     CHECK_INT(db_int(dir, "SELECT COUNT(*) FROM rows"), 14);
+
+    /* one call deletes at most 20,000 rows (a bounded pause), oldest first; repeated calls
+     * finish the job */
+    s = open_ok(dir);
+    int put_errors = 0;
+    for (int i = 0; i < 50000; i++) /* seq 21..50020 */
+        put_errors += pdm_store_put_row(s, PDM_ROW_READING, 1, i, i, NULL) != 0;
+    CHECK_INT(put_errors, 0);
+    CHECK_INT(pdm_store_commit(s), 0);
+    CHECK_INT(pdm_store_mark_rows_delivered(s, 21, 50020), 0);
+    CHECK_INT(pdm_store_prune(s, 0), 0);
+    CHECK_INT(pdm_store_commit(s), 0);
+    pdm_store_close(s);
+    CHECK_INT(db_int(dir, "SELECT COUNT(*) FROM rows WHERE delivered = 1"), 50004 - 20000);
+    /* delivered were 9..12 and 21..50020; the oldest 20,000 of them went: 9..12, 21..20016 */
+    CHECK_INT(db_int(dir, "SELECT MIN(seq) FROM rows WHERE delivered = 1"), 20017);
+    s = open_ok(dir);
+    CHECK_INT(pdm_store_prune(s, 0), 0);
+    CHECK_INT(pdm_store_prune(s, 0), 0);
+    CHECK_INT(pdm_store_commit(s), 0);
+    pdm_store_close(s);
+    CHECK_INT(db_int(dir, "SELECT COUNT(*) FROM rows WHERE delivered = 1"), 0);
+    CHECK_INT(db_int(dir, "SELECT COUNT(*) FROM rows WHERE delivered = 0"), 10);
 }
 
 static void test_names(void)
