@@ -19,7 +19,8 @@ struct pdm_config;
 struct pdm_bus; /* opaque */
 
 /* Starts the thread for bus index `bus` of cfg. Samples go to q. 0 or -errno. */
-int pdm_bus_start(struct pdm_bus **out, const struct pdm_config *cfg, uint32_t bus, struct pdm_queue *q);
+int pdm_bus_start(struct pdm_bus **out, const struct pdm_config *cfg, uint32_t bus,
+                  struct pdm_queue *q);
 /* Asks the thread to stop and joins it (returns within one request timeout). */
 void pdm_bus_stop(struct pdm_bus *b);
 

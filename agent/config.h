@@ -17,8 +17,8 @@
 #include "../drivers/registers.h"
 #include "../models/model.h"
 
-#define PDM_NAME_MAX 64   /* section names, device_id: [A-Za-z0-9_.-]{1,64} */
-#define PDM_PATH_MAX 1024
+#define PDM_NAME_MAX         64 /* section names, device_id: [A-Za-z0-9_.-]{1,64} */
+#define PDM_PATH_MAX         1024
 #define PDM_ASSET_MAX_INPUTS PDM_MODEL_MAX_INPUTS
 
 enum pdm_bus_driver {

@@ -35,8 +35,8 @@ struct pdm_telemetry_row {
 };
 /* n <= PDM_TELEMETRY_MAX_ROWS. Uses static scratch space: main loop only (not thread-safe). */
 #define PDM_TELEMETRY_MAX_ROWS 4096
-int pdm_encode_telemetry(const char *device_id, int64_t now_ms, const struct pdm_telemetry_row *rows,
-                         size_t n, uint8_t *buf, size_t cap);
+int pdm_encode_telemetry(const char *device_id, int64_t now_ms,
+                         const struct pdm_telemetry_row *rows, size_t n, uint8_t *buf, size_t cap);
 
 struct pdm_status_model {
     const char *asset, *model_id;

@@ -38,6 +38,7 @@ struct pdm_complaint {
 void pdm_complain(struct pdm_complaint *c, int64_t now_mono_ms, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Logs at INFO once when a complained-about condition ends; silent otherwise. */
-void pdm_release(struct pdm_complaint *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void pdm_release(struct pdm_complaint *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 #endif

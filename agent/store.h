@@ -32,8 +32,8 @@ struct pdm_row {
 };
 
 struct pdm_store_stats {
-    uint64_t rows_pending;    /* readings + scores not yet delivered */
-    uint64_t alerts_pending;  /* alerts not yet delivered */
+    uint64_t rows_pending;     /* readings + scores not yet delivered */
+    uint64_t alerts_pending;   /* alerts not yet delivered */
     int64_t oldest_pending_ms; /* ts_ms of the oldest undelivered row or alert, 0 if none */
     uint64_t next_seq;
 };
@@ -75,7 +75,8 @@ int pdm_store_put_alert(struct pdm_store *s, uint64_t seq, const char *asset, co
  * payload pointer is valid during the call only. Like next_rows, nothing from the still open
  * transaction is returned (only what is on disk is published). */
 typedef int (*pdm_alert_row_cb)(void *ctx, uint64_t seq, const void *payload, size_t len);
-int pdm_store_next_alerts(struct pdm_store *s, uint64_t after_seq, int max, pdm_alert_row_cb cb, void *ctx);
+int pdm_store_next_alerts(struct pdm_store *s, uint64_t after_seq, int max, pdm_alert_row_cb cb,
+                          void *ctx);
 
 /* Up to max undelivered rows with seq > after_seq, oldest first, into rows. Returns the count.
  * Rows still in the open transaction are not returned until pdm_store_commit. */

@@ -32,10 +32,10 @@ struct pdm_uplink_cfg {
 
 enum pdm_uplink_event_type {
     PDM_UPLINK_CONNECTED = 1,
-    PDM_UPLINK_CONNECT_FAILED, /* reason set */
+    PDM_UPLINK_CONNECT_FAILED,  /* reason set */
     PDM_UPLINK_CONNECTION_LOST, /* reason set */
-    PDM_UPLINK_DELIVERED,      /* cookie: the broker acknowledged the message (PUBACK) */
-    PDM_UPLINK_SEND_FAILED,    /* cookie: will not be acknowledged in this connection */
+    PDM_UPLINK_DELIVERED,       /* cookie: the broker acknowledged the message (PUBACK) */
+    PDM_UPLINK_SEND_FAILED,     /* cookie: will not be acknowledged in this connection */
 };
 
 struct pdm_uplink_event {
@@ -46,7 +46,8 @@ struct pdm_uplink_event {
 
 /* Validates the URI scheme (refuses mqtt:// without allow_plaintext, with a reason in err) and
  * creates the client. Does not connect. 0 or -errno (-EPERM for refused plaintext). */
-int pdm_uplink_create(struct pdm_uplink **out, const struct pdm_uplink_cfg *cfg, char *err, size_t errlen);
+int pdm_uplink_create(struct pdm_uplink **out, const struct pdm_uplink_cfg *cfg, char *err,
+                      size_t errlen);
 void pdm_uplink_destroy(struct pdm_uplink *u);
 /* Starts an asynchronous connection attempt; the outcome arrives as an event. */
 int pdm_uplink_connect(struct pdm_uplink *u);

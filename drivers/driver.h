@@ -27,7 +27,8 @@ struct pdm_driver_ops {
     int (*connect)(void *ctx, char *err, size_t errlen);
     /* Reads req->count registers into regs. On a transport error the driver drops the
      * connection itself; the next read or connect re-establishes it. */
-    int (*read)(void *ctx, const struct pdm_read_req *req, uint16_t *regs, char *err, size_t errlen);
+    int (*read)(void *ctx, const struct pdm_read_req *req, uint16_t *regs, char *err,
+                size_t errlen);
     void (*close)(void *ctx);
 };
 

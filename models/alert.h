@@ -36,14 +36,14 @@ struct pdm_alert_fsm {
     enum pdm_severity active; /* NONE when no episode is open */
     int n_warn;               /* consecutive evaluations with P >= warning */
     int n_crit;               /* consecutive evaluations with P >= critical */
-    int n_down;               /* consecutive evaluations with clear <= P < critical (when CRITICAL) */
+    int n_down; /* consecutive evaluations with clear <= P < critical (when CRITICAL) */
     char alert_id[PDM_ALERT_ID_MAX]; /* set by the caller on RAISED; kept until CLEARED */
 };
 
 struct pdm_alert_event {
     enum pdm_alert_state state;
-    enum pdm_severity severity;  /* after the event (on CLEARED: the last active severity) */
-    enum pdm_severity previous;  /* before the event (NONE on RAISED) */
+    enum pdm_severity severity; /* after the event (on CLEARED: the last active severity) */
+    enum pdm_severity previous; /* before the event (NONE on RAISED) */
 };
 
 void pdm_alert_fsm_init(struct pdm_alert_fsm *f);

@@ -52,13 +52,14 @@ struct pdm_engine {
     struct pdm_window **feeds;
 };
 
-int pdm_engine_init(struct pdm_engine *e, const struct pdm_config *cfg, int64_t now_mono_ms); /* 0 or -errno */
+int pdm_engine_init(struct pdm_engine *e, const struct pdm_config *cfg,
+                    int64_t now_mono_ms); /* 0 or -errno */
 void pdm_engine_free(struct pdm_engine *e);
 /* A good reading of sensor (mono_ms: monotonic time of the read). */
 void pdm_engine_on_sample(struct pdm_engine *e, uint32_t sensor, int64_t mono_ms, double value);
 /* Evaluates every asset whose eval period is due; calls cb for each evaluation. Returns the
  * monotonic time of the next due evaluation (for the caller's poll timeout). */
-int64_t pdm_engine_tick(struct pdm_engine *e, int64_t now_mono_ms, int64_t now_wall_ms, pdm_eval_cb cb,
-                        void *ctx);
+int64_t pdm_engine_tick(struct pdm_engine *e, int64_t now_mono_ms, int64_t now_wall_ms,
+                        pdm_eval_cb cb, void *ctx);
 
 #endif

@@ -21,6 +21,7 @@ void pdm_window_free(struct pdm_window *w);
 void pdm_window_push(struct pdm_window *w, int64_t ts_ms, double v);
 /* Statistic over samples with ts > now_ms - span_ms. Returns the number of samples used, or
  * 0 when there are none (out untouched). */
-uint32_t pdm_window_stat(const struct pdm_window *w, enum pdm_stat stat, int64_t now_ms, double *out);
+uint32_t pdm_window_stat(const struct pdm_window *w, enum pdm_stat stat, int64_t now_ms,
+                         double *out);
 
 #endif

@@ -107,7 +107,7 @@ echo "== checking the configuration"
 "$bin/pdm-agent" --check -c "$run/agent.conf"
 
 mosq=$(command -v mosquitto || echo /usr/sbin/mosquitto)
-"$mosq" -c "$run/mosquitto.conf" &
+"$mosq" -c "$run/mosquitto.conf" >>"$run/mosquitto.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$mqtt_port") 2>/dev/null && break; sleep 0.1; done
 echo "== broker: mosquitto on 127.0.0.1:$mqtt_port (TLS, client certificates required)"

@@ -9,9 +9,11 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *summary;
 } commands[] = {
-    {"decode", cmd_decode, "decode an alert, telemetry or status payload (protobuf) as text or JSON"},
+    {"decode", cmd_decode,
+     "decode an alert, telemetry or status payload (protobuf) as text or JSON"},
     {"read", cmd_read, "read registers once from a Modbus device, decoded in every word order"},
-    {"subscribe", cmd_subscribe, "subscribe to the agent's topics over TLS and print decoded messages"},
+    {"subscribe", cmd_subscribe,
+     "subscribe to the agent's topics over TLS and print decoded messages"},
 };
 
 static void usage(FILE *f)
@@ -21,7 +23,8 @@ static void usage(FILE *f)
                "commands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\nexit status: 0 ok, 1 operation failed, 2 bad command line, 78 bad configuration\n");
+    fprintf(f,
+            "\nexit status: 0 ok, 1 operation failed, 2 bad command line, 78 bad configuration\n");
 }
 
 int main(int argc, char **argv)
@@ -30,7 +33,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return PDMCTL_EXIT_USAGE;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
         usage(stdout);
         return PDMCTL_EXIT_OK;
     }
