@@ -119,6 +119,49 @@ grep -q "cannot open $T/no-such-tty: No such file or directory" "$T/read-nodev.e
     fail "missing port: unexpected reason: $(cat "$T/read-nodev.err")"
 echo "ok: RTU: a silent line times out, a missing port is named"
 
+# --- RTU: pdm-sim serving units 1 and 3 on one line -----------------------------------------
+# A request for an absent unit must not cost the next request to a live one (libmodbus' own
+# RTU filter swallows the frame after an ignored one, which this would catch).
+rm -f "$T/ttyA" "$T/ttyB"
+start_bg socat2 socat pty,raw,echo=0,link="$T/ttyA" pty,raw,echo=0,link="$T/ttyB"
+SOCAT_PID=$LAST_PID
+both_links() { [ -e "$T/ttyA" ] && [ -e "$T/ttyB" ]; }
+wait_for 10 both_links || fail "socat did not create the serial pair"
+start_bg sim-rtu "$PDM_SIM" --rtu "$T/ttyA" --baud 19200 --parity E --unit-id 1,3 \
+    --scenario healthy --quiet
+SIM_PID=$LAST_PID
+wait_for 10 file_has "$T/sim-rtu.log" "serving Modbus RTU on $T/ttyA (19200 8E1), unit id 1,3" ||
+    fail "pdm-sim did not open the serial port"
+i=0
+for unit in 1 5 3 5 1; do
+    i=$((i + 1))
+    rc=0
+    "$PDMCTL" read --rtu "$T/ttyB" --baud 19200 --parity E --unit "$unit" --address 0 \
+        --count 2 --timeout-ms 300 >"$T/read-rtu-$i.out" 2>&1 || rc=$?
+    if [ "$unit" = 5 ]; then
+        [ "$rc" -eq 1 ] || fail "RTU unit 5 (not served) exited $rc, expected 1"
+        grep -q "unit 5: no answer within 300 ms" "$T/read-rtu-$i.out" ||
+            fail "RTU unit 5: unexpected reason: $(cat "$T/read-rtu-$i.out")"
+    else
+        [ "$rc" -eq 0 ] || fail "RTU unit $unit (read $i) failed: $(cat "$T/read-rtu-$i.out")"
+        v=$(column "$T/read-rtu-$i.out" 0 float32 ABCD)
+        between "$v" 44 46 || fail "RTU unit $unit: temperature is '$v', expected about 45"
+    fi
+done
+stop_pid "$SIM_PID"
+file_has "$T/sim-rtu.log" "stopping after 3 requests answered, 2 ignored for other unit ids" ||
+    fail "pdm-sim RTU counts: $(tail -n 1 "$T/sim-rtu.log")"
+stop_pid "$SOCAT_PID"
+rc=0
+"$PDM_SIM" --rtu "$T/no-such-tty" --quiet >/dev/null 2>"$T/sim-nodev.err" || rc=$?
+[ "$rc" -eq 1 ] || fail "pdm-sim on a missing serial port exited $rc, expected 1"
+grep -q "cannot open $T/no-such-tty: No such file or directory" "$T/sim-nodev.err" ||
+    fail "pdm-sim missing port: $(cat "$T/sim-nodev.err")"
+rc=0
+"$PDM_SIM" --baud 9600 >/dev/null 2>&1 || rc=$?
+[ "$rc" -eq 2 ] || fail "pdm-sim --baud without --rtu exited $rc, expected 2"
+echo "ok: RTU: pdm-sim answers units 1 and 3, stays silent for 5 without losing the next request"
+
 # --- bus thread: a dead unit id next to a live one ------------------------------------------
 # temp and power_kw on unit 1 every 100 ms, "dead" on unit 7 every 100 ms, timeout 200 ms.
 # Without backoff unit 7 would be asked about 13 times in 4 s, each costing the live unit a
