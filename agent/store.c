@@ -4,25 +4,44 @@
  * Memory: SQLite's page cache is capped at 512 KiB per connection (PRAGMA cache_size=-512). The
  * process-wide ceiling, sqlite3_hard_heap_limit64(), is set by the agent at start-up and not
  * here: it is global to the process and a library module must not change it behind the
- * program's back. Our own allocations: the struct, one copy of each sensor/asset name (at most
- * STORE_MAX_NAMES, a few hundred in practice, each <= NAME_MAX_LEN bytes), all made at open or
- * when a name is first seen. Putting, reading and marking rows allocates nothing here.
+ * program's back. Our own allocations, all made at open or when a name is first seen:
+ *  - the struct with its holding area (see below): about 3.2 MB of address space, calloc'd, so
+ *    the kernel backs only the pages actually touched (a few KB while writes succeed);
+ *  - one copy of each sensor/asset name (at most STORE_MAX_NAMES, each <= NAME_MAX_LEN bytes).
+ * Putting, reading and marking rows allocates nothing here.
+ *
+ * Holding area: readings are staged in a ring of HOLD_ROWS rows (32 bytes each: 65,536 rows =
+ * 2 MiB) and inserted into SQLite when the caller commits. If that commit fails (I/O error,
+ * disk full) they stay in the ring and the next commit retries; when the ring is full the
+ * oldest rows go (counted in rows_dropped). An alert that cannot be written is kept in one of
+ * HOLD_ALERTS slots (256 x ~4.3 KB = 1.1 MB, payload <= HOLD_PAYLOAD) and served to the outbox
+ * from memory with its seq until it can be written. Alerts are never dropped for rows.
  *
  * Durability and visibility:
- *  - Readings go into one open transaction that the caller commits on a tick; an alert commits
- *    at once (together with pending readings). synchronous=FULL: a commit that returned is on
- *    disk.
- *  - Rows still in the open transaction are not handed to the outbox (next_rows/next_alerts
- *    stop below the first seq of the open transaction), so nothing is published that a crash
- *    could still take back, and a seq that was published is never reused.
+ *  - Readings become visible to the outbox only when committed; an alert commits at once
+ *    (together with staged readings). synchronous=FULL: a commit that returned is on disk.
  *  - seq_hw in the meta table is the highest seq allocated; it is written inside every
  *    transaction that stores something with a new seq, so it never lags the rows it covers and
  *    survives prune deleting every row.
- *  - Delivered marks join the open transaction when there is one (a crash then loses the marks
- *    and the rows are sent again: at-least-once), and commit on their own otherwise. */
+ *  - seq.reserve (next to the database) holds "reserved up to R", written durably before any
+ *    seq above R is handed out. When the database is lost or replaced the counter restarts at
+ *    R + 1, so a seq never repeats for the device. Known gap: an alert held in memory (writes
+ *    failing) and then lost to a crash may see its seq reused after the restart if the
+ *    database survives; it was published from memory, so a backend may see that seq twice.
+ *  - Delivered marks join the open transaction when readings are staged (a crash then loses
+ *    the marks and the rows are sent again: at-least-once), and commit on their own otherwise.
+ *    The delivered and dropped totals are written in the same transaction as the change.
+ *
+ * Cap (pdm_store_set_limits): after each commit, used bytes = (page_count - freelist_count) *
+ * page_size are compared with the cap less a WAL allowance (O(1): header reads and a stat).
+ * Above 90 % the oldest delivered rows go, then the oldest undelivered ones, in chunks of
+ * EVICT_CHUNK rows, until under 80 %. Freed pages are reused; new databases use
+ * auto_vacuum=INCREMENTAL so the file can also shrink when it is over the cap. */
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -30,21 +49,37 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "log.h"
 
 #define STORE_FILE       "pdm-agent.db"
+#define RESERVE_FILE     "seq.reserve"
+#define CORRUPT_TAG      ".corrupt-"
+#define CORRUPT_KEEP     3 /* damaged copies kept for diagnosis; older ones are deleted */
 #define SCHEMA_VERSION   1
 #define CACHE_KIB        512     /* page cache per connection, KiB */
 #define BUSY_TIMEOUT_MS  1000    /* wait for a lock held by e.g. a pdmctl reader, ms */
 #define WAL_LIMIT_BYTES  4194304 /* WAL is truncated to this after a checkpoint, bytes */
+#define WAL_MIN_BYTES    65536   /* smallest WAL allowance under a small cap, bytes */
 #define STORE_MAX_NAMES  4096    /* names cached in memory, all kinds together */
 #define NAME_MAX_LEN     255     /* bytes, without the NUL */
 #define ASSET_MAX_LEN    64      /* bytes; struct pdm_stored_alert.asset has room for 64 + NUL */
 #define ALERT_ID_MAX_LEN 95      /* bytes; struct pdm_stored_alert.alert_id is 96 */
 #define STATE_CLEARED    3       /* enum pdm_alert_state PDM_ALERT_CLEARED */
+#define HOLD_ROWS        65536   /* staged/held readings; power of two */
+#define HOLD_ALERTS      256     /* alerts held in memory while writes fail */
+#define HOLD_PAYLOAD     4096    /* bytes of encoded alert a slot can hold */
+#define SEQ_RESERVE_STEP 1000000 /* seqs reserved per write of seq.reserve */
+#define SEQ_RETRY_STEP   10000   /* seqs handed out before retrying a failed reservation */
+#define EVICT_CHUNK      2000    /* rows deleted per eviction transaction: a few ms */
+#define EVICT_MAX_ROWS   100000  /* rows deleted per commit at most; the rest at the next */
+#define FULL_LOG_MS      60000   /* "buffer full" is logged at most this often, ms */
+#define PRUNE_MAX_ROWS   20000   /* rows deleted per pdm_store_prune() call: ~5 ms here */
+#define DIR_MAX          900     /* data folder path, bytes: leaves room in recovered_path[1024] */
 #define NO_UPPER_BOUND   INT64_MAX
 #define STR_(x)          #x
 #define STR(x)           STR_(x)
@@ -66,11 +101,16 @@ static const char SCHEMA_SQL[] =
     "CREATE INDEX IF NOT EXISTS alerts_by_asset ON alerts(asset, seq);"
     "PRAGMA user_version = " STR(SCHEMA_VERSION) ";";
 
+/* Added for the cap (issue 3), also to version-1 files made before it: eviction and prune find
+ * the oldest delivered rows by a seek instead of walking an undelivered backlog. */
+static const char DELIVERED_INDEX_SQL[] =
+    "CREATE INDEX IF NOT EXISTS rows_delivered ON rows(seq) WHERE delivered = 1";
+
 enum stmt_id {
     ST_BEGIN,
     ST_COMMIT,
     ST_ROLLBACK,
-    ST_SET_HW,
+    ST_SET_META,
     ST_PUT_ROW,
     ST_PUT_ALERT,
     ST_PUT_NAME,
@@ -82,6 +122,10 @@ enum stmt_id {
     ST_OLDEST_ALERT,
     ST_OPEN_ALERTS,
     ST_PRUNE,
+    ST_EVICT_DELIVERED,
+    ST_EVICT_UNDELIVERED,
+    ST_PAGE_COUNT,
+    ST_FREELIST,
     ST_COUNT
 };
 
@@ -91,7 +135,7 @@ static const char *const STMT_SQL[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_SET_HW] = "INSERT OR REPLACE INTO meta(key, value) VALUES('seq_hw', ?1)",
+    [ST_SET_META] = "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)",
     [ST_PUT_ROW] = "INSERT INTO rows(seq, kind, ref, ts_ms, value) VALUES(?1, ?2, ?3, ?4, ?5)",
     [ST_PUT_ALERT] = "INSERT INTO alerts(seq, asset, alert_id, state, severity, ts_ms, payload)"
                      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -115,12 +159,26 @@ static const char *const STMT_SQL[ST_COUNT] = {
      * delivered before it go, oldest first, at most ?2 rows per call so that one prune after a
      * long backlog cannot stall the main loop (seconds on an SD card). NULL (fewer delivered
      * rows than that) deletes nothing. */
-    [ST_PRUNE] = "DELETE FROM rows WHERE seq IN (SELECT seq FROM rows WHERE delivered = 1"
-                 " AND seq <= (SELECT seq FROM rows WHERE delivered = 1 ORDER BY seq DESC"
-                 " LIMIT 1 OFFSET ?1) ORDER BY seq LIMIT ?2)",
+    [ST_PRUNE] = "DELETE FROM rows WHERE seq IN (SELECT seq FROM rows INDEXED BY rows_delivered"
+                 " WHERE delivered = 1 AND seq <= (SELECT seq FROM rows INDEXED BY rows_delivered"
+                 " WHERE delivered = 1 ORDER BY seq DESC LIMIT 1 OFFSET ?1) ORDER BY seq"
+                 " LIMIT ?2)",
+    [ST_EVICT_DELIVERED] = "DELETE FROM rows WHERE seq IN (SELECT seq FROM rows INDEXED BY"
+                           " rows_delivered WHERE delivered = 1 ORDER BY seq LIMIT ?1)",
+    [ST_EVICT_UNDELIVERED] = "DELETE FROM rows WHERE seq IN (SELECT seq FROM rows INDEXED BY"
+                             " rows_undelivered WHERE delivered = 0 ORDER BY seq LIMIT ?1)",
+    /* both read the database header: O(1) */
+    [ST_PAGE_COUNT] = "PRAGMA page_count",
+    [ST_FREELIST] = "PRAGMA freelist_count",
 };
 
-#define PRUNE_MAX_ROWS 20000 /* rows deleted per pdm_store_prune() call: ~5 ms here */
+/* Totals kept in the meta table, each written in the transaction that changes it. */
+enum counter_id { C_ROWS_DELIVERED, C_ALERTS_DELIVERED, C_ROWS_DROPPED, C_COUNT };
+static const char *const COUNTER_KEY[C_COUNT] = {
+    [C_ROWS_DELIVERED] = "rows_delivered",
+    [C_ALERTS_DELIVERED] = "alerts_delivered",
+    [C_ROWS_DROPPED] = "rows_dropped",
+};
 
 struct name_ent {
     char *name; /* owned; stays at this address until close (id_name hands it out) */
@@ -128,30 +186,71 @@ struct name_ent {
     uint8_t kind;
 };
 
+struct held_row { /* 32 bytes */
+    uint64_t seq;
+    int64_t ts_ms;
+    double value;
+    uint32_t ref;
+    uint8_t kind;
+};
+
+struct held_alert {
+    uint64_t seq;
+    int64_t ts_ms;
+    int state, severity;
+    uint32_t len;
+    char asset[ASSET_MAX_LEN + 1];
+    char alert_id[ALERT_ID_MAX_LEN + 1];
+    uint8_t payload[HOLD_PAYLOAD];
+};
+
 struct pdm_store {
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
 
-    uint64_t next_seq;   /* next seq to hand out; seqs below it may be in use */
-    uint64_t hw_on_disk; /* seq_hw as last committed */
+    uint64_t next_seq;      /* next seq to hand out; seqs below it may be in use */
+    uint64_t hw_on_disk;    /* seq_hw as last committed */
+    uint64_t reserved;      /* seq.reserve: every seq handed out is <= this */
+    uint64_t reserve_retry; /* after a failed reservation write, retry from this seq on */
 
-    /* The open transaction (put_row opens it, commit or put_alert closes it). */
+    /* A transaction opened by delivery marks while readings are staged; closed by the next
+     * commit. Its marks are undone if that commit fails. */
     int in_txn;
-    uint64_t txn_first_seq; /* lowest seq stored in it, 0 if none: the outbox stops below it */
-    uint64_t txn_rows_put, txn_rows_marked, txn_alerts_put, txn_alerts_marked;
+    uint64_t txn_rows_marked, txn_alerts_marked;
 
-    /* Undelivered counts including the open transaction: counted once at open, then kept up to
-     * date, because COUNT(*) walks the whole partial index (cost grows with the backlog). */
+    /* Undelivered counts including staged and held entries: counted once at open, then kept
+     * up to date, because COUNT(*) walks the whole partial index (cost grows with the backlog). */
     uint64_t rows_pending, alerts_pending;
+    uint64_t count[C_COUNT], count_on_disk[C_COUNT];
+
+    /* Holding area (see the top of the file). ring: rows[(head + i) % HOLD_ROWS], i < n_rows. */
+    struct held_row *ring;
+    size_t ring_head, ring_n;
+    struct held_alert *held; /* unordered; n_held used */
+    size_t n_held;
+    int write_failing;
+
+    /* Cap and disk reserve. */
+    uint64_t max_bytes, reserve_bytes, wal_budget, frozen_bytes;
+    int64_t page_size;
+    int evicting, low_disk, alerts_only;
+    int64_t full_logged_ms;
+    uint64_t dropped_logged;
 
     struct name_ent *names;
     size_t n_names, cap_names;
     uint32_t next_id[2]; /* per enum pdm_row_kind */
 
-    int opening;                  /* errors go to the caller's err buffer, not the log */
+    int opening; /* errors go to the caller's err buffer, not the log */
+    int recovered;
     struct pdm_complaint failing; /* write failures: logged once, then at growing intervals */
-    char msg[512];                /* last error, "store PATH: reason while doing what" */
-    char path[];                  /* {dir}/pdm-agent.db */
+    struct pdm_complaint reserve_failing;
+    char msg[512];    /* last error, "store PATH: reason while doing what" */
+    char damage[256]; /* quick_check's first complaint, when the file is damaged */
+    char recovered_path[DIR_MAX + 64];
+    char dir[DIR_MAX];
+    char path[DIR_MAX + 16]; /* {dir}/pdm-agent.db */
+    char wal_path[DIR_MAX + 24];
 };
 
 /* ---- errors ------------------------------------------------------------------------------ */
@@ -236,50 +335,13 @@ static int fail(struct pdm_store *s, int rc, const char *what)
         break;
     }
     int code = rc & 0xff;
-    if (sys > 0 && (code == SQLITE_IOERR || code == SQLITE_CANTOPEN))
+    if (sys > 0 && (code == SQLITE_IOERR || code == SQLITE_CANTOPEN || code == SQLITE_FULL))
         note(s, "%s (%s%s) while %s", sqlite3_errmsg(s->db), strerror(sys), op, what);
     else if (*op)
         note(s, "%s (%s) while %s", sqlite3_errmsg(s->db), op + 2, what);
     else
         note(s, "%s while %s", sqlite3_errmsg(s->db), what);
     return errno_of(s->db, rc);
-}
-
-static void recovered(struct pdm_store *s)
-{
-    pdm_release(&s->failing, "store %s: writes succeed again", s->path);
-}
-
-/* ---- transactions ------------------------------------------------------------------------ */
-
-static void txn_reset(struct pdm_store *s)
-{
-    s->in_txn = 0;
-    s->txn_first_seq = 0;
-    s->txn_rows_put = s->txn_rows_marked = 0;
-    s->txn_alerts_put = s->txn_alerts_marked = 0;
-}
-
-/* The open transaction is gone (SQLite rolled it back after an error, or we did): undo its
- * effect on the counters and say what was lost. */
-static void txn_lost(struct pdm_store *s)
-{
-    s->rows_pending = s->rows_pending + s->txn_rows_marked - s->txn_rows_put;
-    s->alerts_pending = s->alerts_pending + s->txn_alerts_marked - s->txn_alerts_put;
-    uint64_t marks = s->txn_rows_marked + s->txn_alerts_marked;
-    if (s->txn_rows_put || s->txn_alerts_put || marks)
-        pdm_err("store %s: transaction rolled back: %llu readings/scores and %llu alerts not "
-                "stored%s",
-                s->path, (unsigned long long)s->txn_rows_put, (unsigned long long)s->txn_alerts_put,
-                marks ? "; delivery marks undone, those messages will be sent again" : "");
-    txn_reset(s);
-}
-
-/* After a failed statement inside the transaction: did SQLite roll the whole thing back? */
-static void check_txn_alive(struct pdm_store *s)
-{
-    if (s->in_txn && sqlite3_get_autocommit(s->db))
-        txn_lost(s);
 }
 
 /* Runs a statement that returns no rows and resets it. */
@@ -294,6 +356,146 @@ static int exec_stmt(struct pdm_store *s, sqlite3_stmt *st, const char *what)
     return ret;
 }
 
+/* ---- seq reservation --------------------------------------------------------------------- */
+
+/* Writes "reserved up to R" durably: temp file, fsync, rename, fsync of the folder, so that
+ * after a power cut the file holds either the old or the new value, never a torn one. */
+static int write_reserve(struct pdm_store *s, uint64_t r)
+{
+    char path[PATH_MAX + 32], tmp[PATH_MAX + 32], text[64];
+    snprintf(path, sizeof(path), "%s/" RESERVE_FILE, s->dir);
+    snprintf(tmp, sizeof(tmp), "%s/" RESERVE_FILE ".tmp", s->dir);
+    int len = snprintf(text, sizeof(text), "reserved up to %llu\n", (unsigned long long)r);
+    int e = 0;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        e = errno;
+    else {
+        if (write(fd, text, (size_t)len) != len)
+            e = errno ? errno : EIO;
+        else if (fsync(fd) != 0)
+            e = errno;
+        if (close(fd) != 0 && !e)
+            e = errno;
+        if (!e && rename(tmp, path) != 0)
+            e = errno;
+        if (e)
+            unlink(tmp);
+    }
+    if (!e) {
+        int dfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || fsync(dfd) != 0)
+            e = errno;
+        if (dfd >= 0)
+            close(dfd);
+    }
+    if (e) {
+        pdm_complain(&s->reserve_failing, pdm_mono_ms(),
+                     "store %s: cannot write the seq reservation (%s); seqs are still handed out, "
+                     "but if the database is lost before this succeeds a seq may repeat",
+                     path, strerror(e));
+        return -e;
+    }
+    s->reserved = r;
+    pdm_release(&s->reserve_failing, "store %s: seq reservation written again", path);
+    return 0;
+}
+
+/* 0 and *r when the file holds a reservation, -ENOENT when there is none, -EBADMSG when it
+ * cannot be read as one. */
+static int read_reserve(struct pdm_store *s, uint64_t *r)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/" RESERVE_FILE, s->dir);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -errno;
+    unsigned long long v = 0;
+    int ok = fscanf(f, "reserved up to %llu", &v) == 1;
+    fclose(f);
+    if (!ok)
+        return -EBADMSG;
+    *r = v;
+    return 0;
+}
+
+static uint64_t take_seq(struct pdm_store *s)
+{
+    uint64_t n = s->next_seq++;
+    if (n > s->reserved && n >= s->reserve_retry) {
+        if (write_reserve(s, n - 1 + SEQ_RESERVE_STEP) != 0)
+            s->reserve_retry = n + SEQ_RETRY_STEP; /* do not fsync on every seq while failing */
+    }
+    return n;
+}
+
+/* ---- holding area ------------------------------------------------------------------------ */
+
+static struct held_row *ring_at(struct pdm_store *s, size_t i)
+{
+    return &s->ring[(s->ring_head + i) & (HOLD_ROWS - 1)];
+}
+
+static void ring_clear(struct pdm_store *s)
+{
+    s->ring_head = s->ring_n = 0; /* restart at slot 0: only the first pages stay resident */
+}
+
+static struct held_alert *held_find(struct pdm_store *s, uint64_t seq)
+{
+    for (size_t i = 0; i < s->n_held; i++)
+        if (s->held[i].seq == seq)
+            return &s->held[i];
+    return NULL;
+}
+
+static void held_remove(struct pdm_store *s, struct held_alert *h)
+{
+    struct held_alert *last = &s->held[s->n_held - 1];
+    if (h != last)
+        memcpy(h, last, sizeof(*h));
+    s->n_held--;
+}
+
+/* ---- transactions ------------------------------------------------------------------------ */
+
+static void txn_reset(struct pdm_store *s)
+{
+    s->in_txn = 0;
+    s->txn_rows_marked = s->txn_alerts_marked = 0;
+}
+
+/* The open transaction is gone (SQLite rolled it back after an error, or we did): undo the
+ * marks it carried. Staged rows and held alerts are in memory and stay. */
+static void txn_lost(struct pdm_store *s)
+{
+    s->rows_pending += s->txn_rows_marked;
+    s->alerts_pending += s->txn_alerts_marked;
+    s->count[C_ROWS_DELIVERED] -= s->txn_rows_marked;
+    s->count[C_ALERTS_DELIVERED] -= s->txn_alerts_marked;
+    if (s->txn_rows_marked || s->txn_alerts_marked)
+        pdm_warn("store %s: transaction rolled back: delivery marks of %llu rows and %llu alerts "
+                 "undone, those messages will be sent again",
+                 s->path, (unsigned long long)s->txn_rows_marked,
+                 (unsigned long long)s->txn_alerts_marked);
+    txn_reset(s);
+}
+
+/* After a failed statement inside the transaction: did SQLite roll the whole thing back? */
+static void check_txn_alive(struct pdm_store *s)
+{
+    if (s->in_txn && sqlite3_get_autocommit(s->db))
+        txn_lost(s);
+}
+
+static void rollback(struct pdm_store *s)
+{
+    if (!sqlite3_get_autocommit(s->db)) {
+        sqlite3_step(s->st[ST_ROLLBACK]);
+        sqlite3_reset(s->st[ST_ROLLBACK]);
+    }
+}
+
 static int txn_begin(struct pdm_store *s)
 {
     if (s->in_txn)
@@ -304,48 +506,112 @@ static int txn_begin(struct pdm_store *s)
     return ret;
 }
 
-static int txn_commit(struct pdm_store *s, const char *what)
+static int set_meta(struct pdm_store *s, const char *key, uint64_t v)
 {
-    if (!s->in_txn)
-        return 0;
-    uint64_t hw = s->next_seq - 1;
+    sqlite3_stmt *st = s->st[ST_SET_META];
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)v);
+    return exec_stmt(s, st, "recording counters");
+}
+
+/* Writes the seq high-water and the totals that changed, inside the open transaction. */
+static int write_meta(struct pdm_store *s)
+{
     int ret = 0;
-    if (hw > s->hw_on_disk) {
-        sqlite3_bind_int64(s->st[ST_SET_HW], 1, (sqlite3_int64)hw);
-        ret = exec_stmt(s, s->st[ST_SET_HW], "recording the sequence number");
+    uint64_t hw = s->next_seq - 1;
+    if (hw > s->hw_on_disk)
+        ret = set_meta(s, "seq_hw", hw);
+    for (int i = 0; ret == 0 && i < C_COUNT; i++)
+        if (s->count[i] != s->count_on_disk[i])
+            ret = set_meta(s, COUNTER_KEY[i], s->count[i]);
+    return ret;
+}
+
+static void meta_written(struct pdm_store *s)
+{
+    uint64_t hw = s->next_seq - 1;
+    if (hw > s->hw_on_disk)
+        s->hw_on_disk = hw;
+    memcpy(s->count_on_disk, s->count, sizeof(s->count));
+}
+
+static int insert_alert(struct pdm_store *s, uint64_t seq, const char *asset, const char *alert_id,
+                        int state, int severity, int64_t ts_ms, const void *payload, size_t len)
+{
+    sqlite3_stmt *st = s->st[ST_PUT_ALERT];
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+    sqlite3_bind_text(st, 2, asset, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, alert_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, state);
+    sqlite3_bind_int(st, 5, severity);
+    sqlite3_bind_int64(st, 6, ts_ms);
+    sqlite3_bind_blob(st, 7, payload ? payload : "", (int)len, SQLITE_STATIC);
+    return exec_stmt(s, st, "storing an alert");
+}
+
+static int insert_row(struct pdm_store *s, const struct held_row *r)
+{
+    sqlite3_stmt *st = s->st[ST_PUT_ROW];
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)r->seq);
+    sqlite3_bind_int(st, 2, r->kind);
+    sqlite3_bind_int64(st, 3, r->ref);
+    sqlite3_bind_int64(st, 4, r->ts_ms);
+    sqlite3_bind_double(st, 5, r->value);
+    return exec_stmt(s, st, "storing a reading");
+}
+
+/* Writes everything staged or held (alerts first, then rows, then seq_hw and totals) and
+ * commits. On failure nothing is lost from memory: the rows stay staged, the alerts held, and
+ * the next call retries. */
+static int write_pending(struct pdm_store *s, const char *what)
+{
+    int ret = txn_begin(s);
+    for (size_t i = 0; ret == 0 && i < s->n_held; i++) {
+        struct held_alert *h = &s->held[i];
+        ret = insert_alert(s, h->seq, h->asset, h->alert_id, h->state, h->severity, h->ts_ms,
+                           h->payload, h->len);
+        if (ret == -EEXIST)
+            ret = 0; /* already on disk (a commit that reported failure but got through) */
     }
+    for (size_t i = 0; ret == 0 && i < s->ring_n; i++)
+        ret = insert_row(s, ring_at(s, i));
+    if (ret == 0)
+        ret = write_meta(s);
     if (ret == 0) {
         int rc = sqlite3_step(s->st[ST_COMMIT]);
         if (rc != SQLITE_DONE)
             ret = fail(s, rc, what);
         sqlite3_reset(s->st[ST_COMMIT]);
     }
-    if (ret == 0) {
-        s->hw_on_disk = hw > s->hw_on_disk ? hw : s->hw_on_disk;
-        txn_reset(s);
-        recovered(s);
-        return 0;
-    }
-    if (sqlite3_get_autocommit(s->db)) {
-        txn_lost(s); /* SQLite already rolled back */
-    } else if (ret != -EBUSY) {
-        /* BUSY leaves the transaction intact for the next try; anything else may have left it
-         * half-written, so give it up cleanly rather than commit it later. */
-        sqlite3_step(s->st[ST_ROLLBACK]);
-        sqlite3_reset(s->st[ST_ROLLBACK]);
+    if (ret != 0) {
+        /* Give the transaction up whatever the reason (even BUSY): the staged rows would be
+         * inserted twice by a retry that found them still in it. */
+        rollback(s);
         txn_lost(s);
+        s->write_failing = 1;
+        return ret;
     }
-    return ret;
+    size_t rows = s->ring_n, alerts = s->n_held;
+    meta_written(s);
+    txn_reset(s);
+    ring_clear(s);
+    s->n_held = 0;
+    if (s->write_failing) {
+        s->write_failing = 0;
+        pdm_release(&s->failing,
+                    "store %s: writes succeed again; %zu readings and %zu alerts held in memory "
+                    "are now on disk",
+                    s->path, rows, alerts);
+    }
+    return 0;
 }
 
-/* For writes that need no transaction of their own (marks, prune): they ride along in the open
+/* For writes that need no transaction of their own (prune): they ride along in the open
  * transaction, or commit by themselves. */
 static int after_write(struct pdm_store *s, int ret)
 {
     if (ret != 0)
         check_txn_alive(s);
-    else if (!s->in_txn)
-        recovered(s);
     return ret;
 }
 
@@ -430,30 +696,51 @@ static int load_names(struct pdm_store *s)
  * s->msg rewritten, or 0 when the folder looks fine (SQLite's message stands). */
 static int diagnose_dir(struct pdm_store *s)
 {
-    size_t dlen = strlen(s->path) - strlen("/" STORE_FILE);
-    char dir[PATH_MAX];
-    if (dlen == 0 || dlen >= sizeof(dir))
-        return 0;
-    memcpy(dir, s->path, dlen);
-    dir[dlen] = '\0';
     struct stat sb;
     int e = 0;
-    if (stat(dir, &sb) != 0)
+    if (stat(s->dir, &sb) != 0)
         e = errno;
     else if (!S_ISDIR(sb.st_mode))
         e = ENOTDIR;
-    else if (access(dir, W_OK | X_OK) != 0)
+    else if (access(s->dir, W_OK | X_OK) != 0)
         e = errno;
     if (e == 0)
         return 0;
     note(s,
          "data directory %s: %s (the agent creates the database and its -wal and -shm files "
          "there)",
-         dir, strerror(e));
+         s->dir, strerror(e));
     return -e;
 }
 
-static int open_db(struct pdm_store *s)
+/* PRAGMA quick_check: O(size of the file), about a second per 100 MB on an SD card; run once
+ * at open. Returns 0 when "ok", -EBADMSG with s->damage set when damaged, else -errno. */
+static int quick_check(struct pdm_store *s)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check(1)", -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    int ret = 0;
+    if (rc == SQLITE_ROW) {
+        const char *r = (const char *)sqlite3_column_text(st, 0);
+        if (!r || strcmp(r, "ok") != 0) {
+            snprintf(s->damage, sizeof(s->damage), "%s", r ? r : "no answer");
+            for (char *c = s->damage; *c; c++) /* one log line */
+                if (*c == '\n')
+                    *c = ' ';
+            ret = -EBADMSG;
+        }
+    } else {
+        ret = fail(s, rc, "checking the database (quick_check)");
+        if (ret == -EBADMSG)
+            snprintf(s->damage, sizeof(s->damage), "%s", sqlite3_errmsg(s->db));
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+static int open_db(struct pdm_store *s, int64_t *hw_out, int64_t *top_out)
 {
     int rc = sqlite3_open_v2(
         s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -470,8 +757,11 @@ static int open_db(struct pdm_store *s)
     }
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
 
+    int ret = quick_check(s);
+    if (ret)
+        return ret;
     int64_t version = 0;
-    int ret = query_int(s, "PRAGMA user_version", &version, "reading the schema version");
+    ret = query_int(s, "PRAGMA user_version", &version, "reading the schema version");
     if (ret)
         return ret;
     if (version > SCHEMA_VERSION) {
@@ -481,6 +771,13 @@ static int open_db(struct pdm_store *s)
              "to start with an empty store",
              (long long)version, SCHEMA_VERSION);
         return -EPROTO;
+    }
+    /* Must come before the first table: lets incremental_vacuum give freed pages back to the
+     * filesystem when the buffer is over its cap. A no-op on files made before issue 3. */
+    if (version == 0) {
+        ret = exec_sql(s, "PRAGMA auto_vacuum=INCREMENTAL", "setting up a new database");
+        if (ret)
+            return ret;
     }
 
     /* journal_mode answers with the mode now in force; anything but "wal" means it refused. */
@@ -512,17 +809,17 @@ static int open_db(struct pdm_store *s)
     if (ret)
         return ret;
 
-    if (version < SCHEMA_VERSION) {
-        ret = exec_sql(s, "BEGIN IMMEDIATE", "creating the tables");
-        if (ret == 0)
-            ret = exec_sql(s, SCHEMA_SQL, "creating the tables");
-        if (ret == 0)
-            ret = exec_sql(s, "COMMIT", "committing the new tables");
-        if (ret) {
-            if (!sqlite3_get_autocommit(s->db))
-                sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-            return ret;
-        }
+    ret = exec_sql(s, "BEGIN IMMEDIATE", "creating the tables");
+    if (ret == 0 && version < SCHEMA_VERSION)
+        ret = exec_sql(s, SCHEMA_SQL, "creating the tables");
+    if (ret == 0)
+        ret = exec_sql(s, DELIVERED_INDEX_SQL, "creating the tables");
+    if (ret == 0)
+        ret = exec_sql(s, "COMMIT", "committing the new tables");
+    if (ret) {
+        if (!sqlite3_get_autocommit(s->db))
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return ret;
     }
 
     for (int i = 0; i < ST_COUNT; i++) {
@@ -535,7 +832,7 @@ static int open_db(struct pdm_store *s)
     if (ret)
         return ret;
 
-    int64_t hw = 0, max_row = 0, max_alert = 0, rows = 0, alerts = 0;
+    int64_t hw = 0, max_row = 0, max_alert = 0, rows = 0, alerts = 0, page_size = 0;
     ret = query_int(s, "SELECT COALESCE((SELECT value FROM meta WHERE key = 'seq_hw'), 0)", &hw,
                     "reading the sequence number");
     if (ret == 0)
@@ -554,6 +851,16 @@ static int open_db(struct pdm_store *s)
                         "SELECT COUNT(*) FROM alerts INDEXED BY alerts_undelivered"
                         " WHERE delivered = 0",
                         &alerts, "counting undelivered alerts");
+    if (ret == 0)
+        ret = query_int(s, "PRAGMA page_size", &page_size, "reading the page size");
+    for (int i = 0; ret == 0 && i < C_COUNT; i++) {
+        char sql[128];
+        int64_t v = 0;
+        snprintf(sql, sizeof(sql), "SELECT COALESCE((SELECT value FROM meta WHERE key = '%s'), 0)",
+                 COUNTER_KEY[i]);
+        ret = query_int(s, sql, &v, "reading the delivered and dropped totals");
+        s->count[i] = s->count_on_disk[i] = v > 0 ? (uint64_t)v : 0;
+    }
     if (ret)
         return ret;
     if (hw < 0 || max_row < 0 || max_alert < 0) {
@@ -563,23 +870,137 @@ static int open_db(struct pdm_store *s)
     int64_t top = hw;
     top = max_row > top ? max_row : top;
     top = max_alert > top ? max_alert : top;
+    *hw_out = hw;
+    *top_out = top;
     s->next_seq = (uint64_t)top + 1;
     s->hw_on_disk = (uint64_t)hw;
     s->rows_pending = (uint64_t)rows;
     s->alerts_pending = (uint64_t)alerts;
+    s->page_size = page_size > 0 ? page_size : 4096;
     return 0;
+}
+
+/* Finalizes and closes without a checkpoint; the names go too (a fresh file has none). */
+static void close_db(struct pdm_store *s)
+{
+    for (int i = 0; i < ST_COUNT; i++) {
+        sqlite3_finalize(s->st[i]);
+        s->st[i] = NULL;
+    }
+    if (s->db)
+        sqlite3_close(s->db);
+    s->db = NULL;
+    for (size_t i = 0; i < s->n_names; i++)
+        free(s->names[i].name);
+    s->n_names = 0;
+    s->next_id[0] = s->next_id[1] = 1;
 }
 
 static void free_store(struct pdm_store *s)
 {
-    for (int i = 0; i < ST_COUNT; i++)
-        sqlite3_finalize(s->st[i]);
-    if (s->db)
-        sqlite3_close(s->db);
-    for (size_t i = 0; i < s->n_names; i++)
-        free(s->names[i].name);
+    close_db(s);
     free(s->names);
+    free(s->ring);
+    free(s->held);
     free(s);
+}
+
+/* Deletes the oldest moved-aside copies (and their -wal/-shm) beyond CORRUPT_KEEP. The names
+ * carry the time, so name order is age order. */
+static void prune_corrupt_copies(struct pdm_store *s)
+{
+    static const char prefix[] = STORE_FILE CORRUPT_TAG;
+    for (;;) {
+        DIR *d = opendir(s->dir);
+        if (!d)
+            return;
+        int n = 0;
+        char oldest[256] = "";
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            size_t len = strlen(e->d_name);
+            if (strncmp(e->d_name, prefix, sizeof(prefix) - 1) != 0 || len >= sizeof(oldest) ||
+                (len > 4 && (strcmp(e->d_name + len - 4, "-wal") == 0 ||
+                             strcmp(e->d_name + len - 4, "-shm") == 0)))
+                continue;
+            n++;
+            if (!oldest[0] || strcmp(e->d_name, oldest) < 0)
+                snprintf(oldest, sizeof(oldest), "%s", e->d_name);
+        }
+        closedir(d);
+        if (n <= CORRUPT_KEEP)
+            return;
+        static const char *const sfx[] = {"", "-wal", "-shm"};
+        for (int i = 0; i < 3; i++) {
+            char p[PATH_MAX + 300];
+            snprintf(p, sizeof(p), "%s/%s%s", s->dir, oldest, sfx[i]);
+            if (unlink(p) != 0 && errno != ENOENT && i == 0)
+                return; /* cannot delete: do not loop forever */
+        }
+        pdm_info("store: deleted the old damaged copy %s/%s (keeping the newest %d)", s->dir,
+                 oldest, CORRUPT_KEEP);
+    }
+}
+
+/* Renames the damaged database and its -wal and -shm to pdm-agent.db.corrupt-YYYYmmdd-HHMMSS
+ * (with -NN when that exists). 0 or -errno with s->msg set. */
+static int move_aside(struct pdm_store *s)
+{
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+    char dst[sizeof(s->recovered_path)];
+    struct stat sb;
+    int i;
+    for (i = 1; i < 100; i++) {
+        if (i == 1)
+            snprintf(dst, sizeof(dst), "%s" CORRUPT_TAG "%s", s->path, stamp);
+        else
+            snprintf(dst, sizeof(dst), "%s" CORRUPT_TAG "%s-%02d", s->path, stamp, i);
+        if (lstat(dst, &sb) != 0)
+            break;
+    }
+    if (i == 100) {
+        note(s, "the database is damaged and too many copies were moved aside this second");
+        return -EEXIST;
+    }
+    if (rename(s->path, dst) != 0) {
+        int e = errno;
+        note(s, "the database is damaged (%s) and cannot be moved aside to %s: %s", s->damage, dst,
+             strerror(e));
+        return -e;
+    }
+    static const char *const sfx[] = {"-wal", "-shm"};
+    for (int k = 0; k < 2; k++) {
+        char from[sizeof(s->path) + 8], to[sizeof(dst) + 8];
+        snprintf(from, sizeof(from), "%s%s", s->path, sfx[k]);
+        snprintf(to, sizeof(to), "%s%s", dst, sfx[k]);
+        if (rename(from, to) != 0 && errno != ENOENT)
+            unlink(from); /* a stale -wal/-shm must not be applied to the fresh file */
+    }
+    snprintf(s->recovered_path, sizeof(s->recovered_path), "%s", dst);
+    return 0;
+}
+
+/* Allocates the struct and its holding area (the only large allocation: see the top). */
+static struct pdm_store *alloc_store(void)
+{
+    struct pdm_store *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->ring = calloc(HOLD_ROWS, sizeof(*s->ring));
+    s->held = calloc(HOLD_ALERTS, sizeof(*s->held));
+    if (!s->ring || !s->held) {
+        free(s->ring);
+        free(s->held);
+        free(s);
+        return NULL;
+    }
+    s->next_id[0] = s->next_id[1] = 1;
+    s->wal_budget = WAL_LIMIT_BYTES;
+    return s;
 }
 
 int pdm_store_open(struct pdm_store **out, const char *dir, char *err, size_t errlen)
@@ -592,17 +1013,38 @@ int pdm_store_open(struct pdm_store **out, const char *dir, char *err, size_t er
     size_t dlen = strlen(dir);
     while (dlen > 1 && dir[dlen - 1] == '/')
         dlen--;
-    size_t plen = dlen + 1 + sizeof(STORE_FILE);
-    struct pdm_store *s = calloc(1, sizeof(*s) + plen);
+    if (dlen >= DIR_MAX) {
+        snprintf(err, errlen, "store %.*s: path too long", (int)dlen, dir);
+        return -ENAMETOOLONG;
+    }
+    struct pdm_store *s = alloc_store();
     if (!s) {
-        snprintf(err, errlen, "store %s: out of memory", dir);
+        snprintf(err, errlen, "store %s: out of memory (the holding area needs about 3.2 MB)", dir);
         return -ENOMEM;
     }
-    snprintf(s->path, plen, "%.*s%s%s", (int)dlen, dir, dir[dlen - 1] == '/' ? "" : "/",
+    snprintf(s->dir, sizeof(s->dir), "%.*s", (int)dlen, dir);
+    snprintf(s->path, sizeof(s->path), "%s%s%s", s->dir, dlen == 1 && dir[0] == '/' ? "" : "/",
              STORE_FILE);
-    s->next_id[0] = s->next_id[1] = 1;
+    snprintf(s->wal_path, sizeof(s->wal_path), "%s-wal", s->path);
     s->opening = 1;
-    int ret = open_db(s);
+    int64_t hw = 0, top = 0;
+    int ret = open_db(s, &hw, &top);
+    if (ret == -EBADMSG) {
+        /* Damaged: keep it for diagnosis and start afresh rather than refuse to run. */
+        char why[sizeof(s->msg)];
+        snprintf(why, sizeof(why), "%s", s->damage[0] ? s->damage : s->msg);
+        close_db(s);
+        ret = move_aside(s);
+        if (ret == 0) {
+            pdm_err("store %s is damaged (quick_check: %s); moved it to %s and started a fresh "
+                    "buffer; undelivered data in the old file is not sent",
+                    s->path, why, s->recovered_path);
+            s->recovered = 1;
+            prune_corrupt_copies(s);
+            s->damage[0] = '\0';
+            ret = open_db(s, &hw, &top);
+        }
+    }
     if (ret == -ENOENT || ret == -EACCES || ret == -EPERM || ret == -EROFS || ret == -ENOTDIR) {
         int why = diagnose_dir(s);
         ret = why ? why : ret;
@@ -613,6 +1055,19 @@ int pdm_store_open(struct pdm_store **out, const char *dir, char *err, size_t er
         return ret;
     }
     s->opening = 0;
+
+    /* seq: every seq ever handed out is <= the reservation. A fresh file (recovered, or
+     * replaced by hand) has no high-water of its own: continue above the reservation. */
+    uint64_t r = 0;
+    int rr = read_reserve(s, &r);
+    if (rr == -EBADMSG)
+        pdm_warn("store %s/" RESERVE_FILE ": unreadable; recreated from the database", s->dir);
+    s->reserved = rr == 0 ? r : 0;
+    if ((s->recovered || top == 0) && s->next_seq <= s->reserved)
+        s->next_seq = s->reserved + 1;
+    if (rr != 0 || s->next_seq > s->reserved)
+        write_reserve(s, s->next_seq - 1 + SEQ_RESERVE_STEP);
+    (void)hw;
     *out = s;
     return 0;
 }
@@ -621,8 +1076,9 @@ void pdm_store_close(struct pdm_store *s)
 {
     if (!s)
         return;
-    if (s->in_txn && txn_commit(s, "committing at shutdown") != 0)
-        pdm_err("%s", s->msg);
+    if ((s->in_txn || s->ring_n || s->n_held) && write_pending(s, "committing at shutdown") != 0)
+        pdm_err("%s; %zu readings and %zu alerts held in memory are lost", s->msg, s->ring_n,
+                s->n_held);
     for (int i = 0; i < ST_COUNT; i++) {
         sqlite3_finalize(s->st[i]);
         s->st[i] = NULL;
@@ -639,11 +1095,213 @@ void pdm_store_close(struct pdm_store *s)
     free_store(s);
 }
 
+/* ---- cap and disk reserve ---------------------------------------------------------------- */
+
+static uint64_t file_bytes(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 && sb.st_size > 0 ? (uint64_t)sb.st_size : 0;
+}
+
+static int64_t pragma_int(struct pdm_store *s, enum stmt_id id)
+{
+    sqlite3_stmt *st = s->st[id];
+    int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_reset(st);
+    return v;
+}
+
+/* Pages in use and in the file, in bytes. 0 on success. O(1): both come from the header. */
+static int db_usage(struct pdm_store *s, uint64_t *used, uint64_t *file)
+{
+    int64_t pages = pragma_int(s, ST_PAGE_COUNT), free_pages = pragma_int(s, ST_FREELIST);
+    if (pages < 0 || free_pages < 0 || free_pages > pages)
+        return -EIO;
+    *used = (uint64_t)(pages - free_pages) * (uint64_t)s->page_size;
+    *file = (uint64_t)pages * (uint64_t)s->page_size;
+    return 0;
+}
+
+int pdm_store_set_limits(struct pdm_store *s, uint64_t max_bytes, uint64_t reserve_bytes)
+{
+    if (!s)
+        return -EINVAL;
+    /* The WAL lives beside the file and counts against the cap: it gets a tenth of it (at most
+     * the usual 4 MiB), is checkpointed when it passes that and truncated back to it. */
+    uint64_t wal = max_bytes ? max_bytes / 10 : WAL_LIMIT_BYTES;
+    wal = wal > WAL_LIMIT_BYTES ? WAL_LIMIT_BYTES : wal < WAL_MIN_BYTES ? WAL_MIN_BYTES : wal;
+    if (max_bytes && max_bytes < 4 * WAL_MIN_BYTES)
+        return -EINVAL; /* below 256 KiB there is no room for rows beside the WAL */
+    char sql[128];
+    snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit=%llu; PRAGMA wal_autocheckpoint=%llu;",
+             (unsigned long long)wal, (unsigned long long)(wal / 2 / (uint64_t)s->page_size + 1));
+    int ret = exec_sql(s, sql, "applying the buffer limits");
+    if (ret)
+        return ret;
+    s->max_bytes = max_bytes;
+    s->reserve_bytes = reserve_bytes;
+    s->wal_budget = wal;
+    s->frozen_bytes = 0;
+    s->evicting = 0;
+    return 0;
+}
+
+/* Logs the drop total at most once a minute while rows are being dropped. */
+static void log_full(struct pdm_store *s, uint64_t used, uint64_t cap, uint64_t free_bytes)
+{
+    uint64_t dropped = s->count[C_ROWS_DROPPED];
+    int64_t now = pdm_mono_ms();
+    if (dropped == s->dropped_logged ||
+        (s->full_logged_ms && now - s->full_logged_ms < FULL_LOG_MS))
+        return;
+    s->full_logged_ms = now;
+    s->dropped_logged = dropped;
+    if (s->low_disk)
+        pdm_warn("store: filesystem of %s nearly full (%.1f MB free, reserve %.1f MB): buffer "
+                 "held at %.1f of %.1f MB: dropped %llu oldest undelivered readings so far to keep "
+                 "alerts and recent data",
+                 s->dir, free_bytes / 1048576.0, s->reserve_bytes / 1048576.0, used / 1048576.0,
+                 cap / 1048576.0, (unsigned long long)dropped);
+    else
+        pdm_warn("store: buffer full (%.1f of %.1f MB): dropped %llu oldest undelivered readings "
+                 "so far to keep alerts and recent data",
+                 used / 1048576.0, cap / 1048576.0, (unsigned long long)dropped);
+}
+
+/* One eviction transaction: up to EVICT_CHUNK delivered rows, else as many undelivered ones.
+ * Returns rows deleted (0: only alerts left) or -errno. */
+static int evict_chunk(struct pdm_store *s)
+{
+    int ret = exec_stmt(s, s->st[ST_BEGIN], "starting an eviction");
+    if (ret)
+        return ret;
+    sqlite3_bind_int(s->st[ST_EVICT_DELIVERED], 1, EVICT_CHUNK);
+    ret = exec_stmt(s, s->st[ST_EVICT_DELIVERED], "deleting delivered rows for room");
+    int n = ret == 0 ? sqlite3_changes(s->db) : 0, undelivered = 0;
+    if (ret == 0 && n == 0) {
+        sqlite3_bind_int(s->st[ST_EVICT_UNDELIVERED], 1, EVICT_CHUNK);
+        ret = exec_stmt(s, s->st[ST_EVICT_UNDELIVERED], "dropping the oldest undelivered rows");
+        n = undelivered = ret == 0 ? sqlite3_changes(s->db) : 0;
+    }
+    if (ret == 0 && n == 0) {
+        rollback(s);
+        return 0;
+    }
+    s->count[C_ROWS_DROPPED] += (uint64_t)undelivered; /* committed with the delete, or undone */
+    if (ret == 0)
+        ret = write_meta(s);
+    if (ret == 0) {
+        int rc = sqlite3_step(s->st[ST_COMMIT]);
+        if (rc != SQLITE_DONE)
+            ret = fail(s, rc, "committing an eviction");
+        sqlite3_reset(s->st[ST_COMMIT]);
+    }
+    if (ret) {
+        rollback(s);
+        s->count[C_ROWS_DROPPED] -= (uint64_t)undelivered;
+        return ret;
+    }
+    meta_written(s);
+    s->rows_pending -= (uint64_t)undelivered;
+    return n;
+}
+
+/* After each successful commit: keeps the file under the cap and out of the disk reserve.
+ * Costs two header reads and one or two stat calls when there is nothing to do. */
+static void enforce_limits(struct pdm_store *s)
+{
+    if (!s->max_bytes && !s->reserve_bytes)
+        return;
+    uint64_t used, file;
+    if (db_usage(s, &used, &file) != 0)
+        return;
+
+    uint64_t cap = s->max_bytes ? s->max_bytes - s->wal_budget : UINT64_MAX;
+    uint64_t free_bytes = 0;
+    if (s->reserve_bytes) {
+        struct statvfs v;
+        if (statvfs(s->dir, &v) == 0) {
+            free_bytes = (uint64_t)v.f_bavail * (uint64_t)v.f_frsize;
+            if (free_bytes < s->reserve_bytes && !s->frozen_bytes) {
+                /* Stop growing: the file keeps the size it has and reuses its free pages. */
+                s->frozen_bytes = file > 0 ? file : (uint64_t)s->page_size;
+                pdm_warn("store: filesystem of %s has %.1f MB free, below the reserve of %.1f MB: "
+                         "the buffer stops growing at %.1f MB and drops its oldest readings "
+                         "instead",
+                         s->dir, free_bytes / 1048576.0, s->reserve_bytes / 1048576.0,
+                         s->frozen_bytes / 1048576.0);
+            } else if (s->frozen_bytes && free_bytes > s->reserve_bytes + s->reserve_bytes / 4) {
+                pdm_info("store: filesystem of %s has %.1f MB free again; the buffer may grow to "
+                         "its cap",
+                         s->dir, free_bytes / 1048576.0);
+                s->frozen_bytes = 0;
+            }
+        }
+        s->low_disk = s->frozen_bytes && s->frozen_bytes < cap;
+        if (s->low_disk)
+            cap = s->frozen_bytes;
+    }
+    /* Short of disk, the WAL gets the smallest allowance too. */
+    uint64_t wal_budget = s->low_disk ? WAL_MIN_BYTES : s->wal_budget;
+    uint64_t wal = file_bytes(s->wal_path);
+    if (wal > wal_budget &&
+        sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) == SQLITE_OK)
+        wal = file_bytes(s->wal_path);
+    if (cap == UINT64_MAX)
+        return;
+
+    uint64_t high = cap / 10 * 9, low = cap / 10 * 8;
+    if (used > high)
+        s->evicting = 1;
+    if (s->evicting) {
+        int deleted = 0;
+        while (used > low && deleted < EVICT_MAX_ROWS) {
+            int n = evict_chunk(s);
+            if (n <= 0) {
+                if (n == 0 && !s->alerts_only)
+                    pdm_warn("store %s: buffer full of undelivered alerts (%.1f of %.1f MB); "
+                             "alerts are never dropped, so the file grows past its cap",
+                             s->path, used / 1048576.0, cap / 1048576.0);
+                s->alerts_only = n == 0;
+                break;
+            }
+            s->alerts_only = 0;
+            deleted += n;
+            if (db_usage(s, &used, &file) != 0)
+                break;
+        }
+        if (used <= low)
+            s->evicting = 0;
+        log_full(s, used + wal, cap + wal_budget, free_bytes);
+        wal = file_bytes(s->wal_path);
+        if (wal > wal_budget)
+            sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    }
+    /* Over the cap on disk (the cap was lowered, or alerts pushed it): hand free pages back. */
+    if (file > cap && file > used) {
+        char sql[64];
+        snprintf(sql, sizeof(sql), "PRAGMA incremental_vacuum(%llu)",
+                 (unsigned long long)((file - used) / (uint64_t)s->page_size));
+        if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK)
+            sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    }
+}
+
 /* ---- names ------------------------------------------------------------------------------- */
 
 static int kind_ok(int kind)
 {
     return kind == PDM_ROW_READING || kind == PDM_ROW_SCORE;
+}
+
+static int commit_all(struct pdm_store *s, const char *what)
+{
+    if (!s->in_txn && !s->ring_n && !s->n_held)
+        return 0;
+    int ret = write_pending(s, what);
+    if (ret == 0)
+        enforce_limits(s);
+    return ret;
 }
 
 int pdm_store_name_id(struct pdm_store *s, enum pdm_row_kind kind, const char *name, uint32_t *id)
@@ -663,7 +1321,7 @@ int pdm_store_name_id(struct pdm_store *s, enum pdm_row_kind kind, const char *n
     /* A new name is committed on its own and at once: if it rode in the readings' transaction
      * and that were rolled back, later rows would point at an id with no name. It happens once
      * per name in the life of the store, so the extra commit is cheap. */
-    int ret = txn_commit(s, "committing before adding a name");
+    int ret = commit_all(s, "committing before adding a name");
     if (ret)
         return ret;
     uint32_t new_id = s->next_id[kind];
@@ -695,13 +1353,7 @@ const char *pdm_store_id_name(struct pdm_store *s, enum pdm_row_kind kind, uint3
 
 uint64_t pdm_store_alloc_seq(struct pdm_store *s)
 {
-    return s->next_seq++;
-}
-
-static void txn_saw_seq(struct pdm_store *s, uint64_t seq)
-{
-    if (s->txn_first_seq == 0 || seq < s->txn_first_seq)
-        s->txn_first_seq = seq;
+    return take_seq(s);
 }
 
 int pdm_store_put_row(struct pdm_store *s, enum pdm_row_kind kind, uint32_t ref, int64_t ts_ms,
@@ -709,23 +1361,23 @@ int pdm_store_put_row(struct pdm_store *s, enum pdm_row_kind kind, uint32_t ref,
 {
     if (!kind_ok((int)kind))
         return -EINVAL;
-    int ret = txn_begin(s);
-    if (ret)
-        return ret;
-    uint64_t n = s->next_seq++; /* a failed insert leaves a gap, never a reused seq */
-    sqlite3_stmt *st = s->st[ST_PUT_ROW];
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)n);
-    sqlite3_bind_int(st, 2, (int)kind);
-    sqlite3_bind_int64(st, 3, ref);
-    sqlite3_bind_int64(st, 4, ts_ms);
-    sqlite3_bind_double(st, 5, value);
-    ret = exec_stmt(s, st, "storing a reading");
-    if (ret) {
-        check_txn_alive(s);
-        return ret;
+    if (s->ring_n == HOLD_ROWS) {
+        /* Staging is full: a caller that never commits gets an automatic commit; while writes
+         * fail, the oldest held reading makes room (counted, persisted with the next commit). */
+        if (s->write_failing || commit_all(s, "committing a full staging area") != 0) {
+            s->ring_head = (s->ring_head + 1) & (HOLD_ROWS - 1);
+            s->ring_n--;
+            s->rows_pending--;
+            s->count[C_ROWS_DROPPED]++;
+            pdm_complain(&s->failing, pdm_mono_ms(),
+                         "store %s: writes failing and %d readings held in memory: dropping the "
+                         "oldest (%llu dropped so far); alerts are kept",
+                         s->path, HOLD_ROWS, (unsigned long long)s->count[C_ROWS_DROPPED]);
+        }
     }
-    txn_saw_seq(s, n);
-    s->txn_rows_put++;
+    uint64_t n = take_seq(s);
+    *ring_at(s, s->ring_n++) = (struct held_row){
+        .seq = n, .ts_ms = ts_ms, .value = value, .ref = ref, .kind = (uint8_t)kind};
     s->rows_pending++;
     if (seq)
         *seq = n;
@@ -734,7 +1386,33 @@ int pdm_store_put_row(struct pdm_store *s, enum pdm_row_kind kind, uint32_t ref,
 
 int pdm_store_commit(struct pdm_store *s)
 {
-    return txn_commit(s, "committing");
+    return commit_all(s, "committing");
+}
+
+/* Keeps an alert that could not be written. 0, or -ENOSPC/-EMSGSIZE when it cannot be held. */
+static int hold_alert(struct pdm_store *s, uint64_t seq, const char *asset, const char *alert_id,
+                      int state, int severity, int64_t ts_ms, const void *payload, size_t len)
+{
+    if (held_find(s, seq))
+        return 0;
+    if (s->n_held == HOLD_ALERTS || len > HOLD_PAYLOAD) {
+        pdm_err("store %s: alert %s (seq %llu) could not be written and %s: it is lost", s->path,
+                alert_id, (unsigned long long)seq,
+                len > HOLD_PAYLOAD ? "is too large to hold in memory"
+                                   : "the memory holding area is full");
+        return len > HOLD_PAYLOAD ? -EMSGSIZE : -ENOSPC;
+    }
+    struct held_alert *h = &s->held[s->n_held++];
+    h->seq = seq;
+    h->ts_ms = ts_ms;
+    h->state = state;
+    h->severity = severity;
+    h->len = (uint32_t)len;
+    snprintf(h->asset, sizeof(h->asset), "%s", asset);
+    snprintf(h->alert_id, sizeof(h->alert_id), "%s", alert_id);
+    if (len)
+        memcpy(h->payload, payload, len);
+    return 0;
 }
 
 int pdm_store_put_alert(struct pdm_store *s, uint64_t seq, const char *asset, const char *alert_id,
@@ -743,57 +1421,81 @@ int pdm_store_put_alert(struct pdm_store *s, uint64_t seq, const char *asset, co
     if (seq == 0 || seq >= s->next_seq || !asset || strlen(asset) > ASSET_MAX_LEN || !alert_id ||
         strlen(alert_id) > ALERT_ID_MAX_LEN || (!payload && len) || len > INT_MAX)
         return -EINVAL;
+    if (held_find(s, seq))
+        return -EEXIST;
     int ret = txn_begin(s);
-    if (ret)
-        return ret;
-    sqlite3_stmt *st = s->st[ST_PUT_ALERT];
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
-    sqlite3_bind_text(st, 2, asset, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, alert_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 4, state);
-    sqlite3_bind_int(st, 5, severity);
-    sqlite3_bind_int64(st, 6, ts_ms);
-    sqlite3_bind_blob(st, 7, payload ? payload : "", (int)len, SQLITE_STATIC);
-    ret = exec_stmt(s, st, "storing an alert");
-    if (ret) {
-        check_txn_alive(s);
-        return ret;
+    if (ret == 0) {
+        ret = insert_alert(s, seq, asset, alert_id, state, severity, ts_ms, payload, len);
+        if (ret == -EEXIST || ret == -EINVAL || ret == -EMSGSIZE)
+            return ret; /* a caller bug, not a write failure: the transaction goes on */
     }
-    txn_saw_seq(s, seq);
-    s->txn_alerts_put++;
-    s->alerts_pending++;
-    return txn_commit(s, "committing an alert");
+    if (ret == 0) {
+        s->alerts_pending++;
+        ret = write_pending(s, "committing an alert");
+        if (ret == 0) {
+            enforce_limits(s);
+            return 0;
+        }
+        s->alerts_pending--; /* rolled back with the transaction; counted again if held */
+    } else {
+        check_txn_alive(s);
+        s->write_failing = 1;
+    }
+    /* Not on disk: hold it, and serve it from memory until a later commit writes it. */
+    if (hold_alert(s, seq, asset, alert_id, state, severity, ts_ms, payload, len) == 0)
+        s->alerts_pending++;
+    return ret;
 }
 
 int pdm_store_mark_alert_delivered(struct pdm_store *s, uint64_t seq)
 {
+    struct held_alert *h = held_find(s, seq);
+    if (h) {
+        held_remove(s, h);
+        s->alerts_pending--;
+        s->count[C_ALERTS_DELIVERED]++; /* persisted with the next commit */
+        return 0;
+    }
+    /* Outside a transaction the mark commits on its own, with the total. */
+    int own = !s->in_txn && !s->ring_n;
+    int ret = txn_begin(s);
+    if (ret)
+        return ret;
     sqlite3_stmt *st = s->st[ST_MARK_ALERT];
     sqlite3_bind_int64(st, 1, (sqlite3_int64)(seq > INT64_MAX ? INT64_MAX : seq));
-    int ret = exec_stmt(s, st, "marking an alert delivered");
-    if (ret == 0) {
-        uint64_t n = (uint64_t)sqlite3_changes(s->db);
-        s->alerts_pending -= n;
-        if (s->in_txn)
-            s->txn_alerts_marked += n;
+    ret = exec_stmt(s, st, "marking an alert delivered");
+    if (ret) {
+        check_txn_alive(s);
+        return ret;
     }
-    return after_write(s, ret);
+    uint64_t n = (uint64_t)sqlite3_changes(s->db);
+    s->alerts_pending -= n;
+    s->count[C_ALERTS_DELIVERED] += n;
+    s->txn_alerts_marked += n;
+    return own ? write_pending(s, "committing a delivery mark") : 0;
 }
 
 int pdm_store_mark_rows_delivered(struct pdm_store *s, uint64_t lo, uint64_t hi)
 {
     if (lo > hi)
         return 0;
+    int own = !s->in_txn && !s->ring_n;
+    int ret = txn_begin(s);
+    if (ret)
+        return ret;
     sqlite3_stmt *st = s->st[ST_MARK_ROWS];
     sqlite3_bind_int64(st, 1, (sqlite3_int64)(lo > INT64_MAX ? INT64_MAX : lo));
     sqlite3_bind_int64(st, 2, (sqlite3_int64)(hi > INT64_MAX ? INT64_MAX : hi));
-    int ret = exec_stmt(s, st, "marking rows delivered");
-    if (ret == 0) {
-        uint64_t n = (uint64_t)sqlite3_changes(s->db);
-        s->rows_pending -= n;
-        if (s->in_txn)
-            s->txn_rows_marked += n;
+    ret = exec_stmt(s, st, "marking rows delivered");
+    if (ret) {
+        check_txn_alive(s);
+        return ret;
     }
-    return after_write(s, ret);
+    uint64_t n = (uint64_t)sqlite3_changes(s->db);
+    s->rows_pending -= n;
+    s->count[C_ROWS_DELIVERED] += n;
+    s->txn_rows_marked += n;
+    return own ? write_pending(s, "committing delivery marks") : 0;
 }
 
 int pdm_store_prune(struct pdm_store *s, uint64_t keep_rows)
@@ -806,12 +1508,19 @@ int pdm_store_prune(struct pdm_store *s, uint64_t keep_rows)
 
 /* ---- reading ----------------------------------------------------------------------------- */
 
-/* The outbox sees only committed data: stop below the open transaction's first seq. */
-static sqlite3_int64 visible_below(const struct pdm_store *s)
+/* The held alert with the lowest seq in (after, below), or NULL. At most HOLD_ALERTS compares. */
+static const struct held_alert *held_next(const struct pdm_store *s, uint64_t after, uint64_t below)
 {
-    return s->txn_first_seq ? (sqlite3_int64)s->txn_first_seq : NO_UPPER_BOUND;
+    const struct held_alert *best = NULL;
+    for (size_t i = 0; i < s->n_held; i++) {
+        const struct held_alert *h = &s->held[i];
+        if (h->seq > after && h->seq < below && (!best || h->seq < best->seq))
+            best = h;
+    }
+    return best;
 }
 
+/* Alerts on disk and alerts held in memory, merged in seq order. */
 int pdm_store_next_alerts(struct pdm_store *s, uint64_t after_seq, int max, pdm_alert_row_cb cb,
                           void *ctx)
 {
@@ -821,23 +1530,38 @@ int pdm_store_next_alerts(struct pdm_store *s, uint64_t after_seq, int max, pdm_
         return 0;
     sqlite3_stmt *st = s->st[ST_NEXT_ALERTS];
     sqlite3_bind_int64(st, 1, (sqlite3_int64)(after_seq > INT64_MAX ? INT64_MAX : after_seq));
-    sqlite3_bind_int64(st, 2, visible_below(s));
+    sqlite3_bind_int64(st, 2, NO_UPPER_BOUND);
     sqlite3_bind_int(st, 3, max);
-    int n = 0, rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    int n = 0, rc = SQLITE_DONE, stop = 0;
+    uint64_t last = after_seq;
+    while (n < max && !stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
+        const struct held_alert *h;
+        while (n < max && !stop && (h = held_next(s, last, seq)) != NULL) {
+            n++;
+            last = h->seq;
+            stop = cb(ctx, h->seq, h->payload, h->len) != 0;
+        }
+        if (n == max || stop)
+            break;
         const void *p = sqlite3_column_blob(st, 1);
         size_t len = (size_t)sqlite3_column_bytes(st, 1);
         n++;
-        if (cb(ctx, seq, p, len) != 0)
-            break;
+        last = seq;
+        stop = cb(ctx, seq, p, len) != 0;
     }
-    int ret = n;
+    int ret = 0;
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         ret = fail(s, rc, "reading undelivered alerts");
     /* reset ends the read snapshot; a statement left open would stall WAL checkpoints */
     sqlite3_reset(st);
-    return ret;
+    const struct held_alert *h;
+    while (n < max && !stop && (h = held_next(s, last, UINT64_MAX)) != NULL) {
+        n++;
+        last = h->seq;
+        stop = cb(ctx, h->seq, h->payload, h->len) != 0;
+    }
+    return ret && n == 0 ? ret : n;
 }
 
 int pdm_store_next_rows(struct pdm_store *s, uint64_t after_seq, struct pdm_row *rows, int max)
@@ -848,9 +1572,9 @@ int pdm_store_next_rows(struct pdm_store *s, uint64_t after_seq, struct pdm_row 
         return -EINVAL;
     sqlite3_stmt *st = s->st[ST_NEXT_ROWS];
     sqlite3_bind_int64(st, 1, (sqlite3_int64)(after_seq > INT64_MAX ? INT64_MAX : after_seq));
-    sqlite3_bind_int64(st, 2, visible_below(s));
+    sqlite3_bind_int64(st, 2, NO_UPPER_BOUND);
     sqlite3_bind_int(st, 3, max);
-    int n = 0, rc;
+    int n = 0, rc = SQLITE_DONE;
     while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         rows[n] = (struct pdm_row){
             .seq = (uint64_t)sqlite3_column_int64(st, 0),
@@ -892,19 +1616,38 @@ int pdm_store_stats(struct pdm_store *s, struct pdm_store_stats *st)
         ret = oldest(s, s->st[ST_OLDEST_ALERT], &alert_ts, &have_alert);
     if (ret)
         return ret;
+    memset(st, 0, sizeof(*st));
     st->rows_pending = s->rows_pending;
     st->alerts_pending = s->alerts_pending;
     st->next_seq = s->next_seq;
     /* "Oldest" is the first undelivered entry in seq (storage) order, found by an index seek;
-     * timestamps follow that order except across a wall-clock step. */
+     * timestamps follow that order except across a wall-clock step. Memory counts too. */
+    if (!have_row && s->ring_n) {
+        row_ts = ring_at(s, 0)->ts_ms;
+        have_row = 1;
+    }
+    for (size_t i = 0; i < s->n_held; i++) {
+        if (!have_alert || s->held[i].ts_ms < alert_ts)
+            alert_ts = s->held[i].ts_ms;
+        have_alert = 1;
+    }
     if (have_row && have_alert)
         st->oldest_pending_ms = row_ts < alert_ts ? row_ts : alert_ts;
     else if (have_row)
         st->oldest_pending_ms = row_ts;
     else if (have_alert)
         st->oldest_pending_ms = alert_ts;
-    else
-        st->oldest_pending_ms = 0;
+    st->db_bytes = file_bytes(s->path) + file_bytes(s->wal_path);
+    st->max_bytes = s->max_bytes;
+    st->rows_delivered = s->count[C_ROWS_DELIVERED];
+    st->alerts_delivered = s->count[C_ALERTS_DELIVERED];
+    st->rows_dropped = s->count[C_ROWS_DROPPED];
+    st->rows_held = s->write_failing ? s->ring_n : 0;
+    st->alerts_held = s->n_held;
+    st->write_failing = s->write_failing;
+    st->recovered = s->recovered;
+    if (s->recovered)
+        snprintf(st->recovered_path, sizeof(st->recovered_path), "%s", s->recovered_path);
     return 0;
 }
 

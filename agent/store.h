@@ -36,6 +36,17 @@ struct pdm_store_stats {
     uint64_t alerts_pending;   /* alerts not yet delivered */
     int64_t oldest_pending_ms; /* ts_ms of the oldest undelivered row or alert, 0 if none */
     uint64_t next_seq;
+    /* issue 3: visibility */
+    uint64_t db_bytes;         /* database + WAL on disk, bytes */
+    uint64_t max_bytes;        /* the cap (pdm_store_set_limits), 0 = none */
+    uint64_t rows_delivered;   /* rows acknowledged by the broker, since the database was made */
+    uint64_t alerts_delivered; /* alerts acknowledged, since the database was made */
+    uint64_t rows_dropped;     /* undelivered rows given up (cap, disk, memory), ever; persisted */
+    uint64_t rows_held;        /* rows kept in memory because the last write failed */
+    uint64_t alerts_held;      /* alerts kept in memory because the last write failed */
+    int write_failing;         /* 1 while writes to the database fail (I/O error, disk full) */
+    int recovered;             /* 1 when a damaged database was moved aside at open */
+    char recovered_path[1024]; /* where it was moved, when recovered */
 };
 
 struct pdm_stored_alert {
@@ -48,6 +59,12 @@ struct pdm_stored_alert {
 
 /* Opens (creating if needed) {dir}/pdm-agent.db. err gets a reason on failure. 0 or -errno. */
 int pdm_store_open(struct pdm_store **out, const char *dir, char *err, size_t errlen);
+/* Caps the database: when database + WAL would exceed max_bytes, or the filesystem's free
+ * space falls below reserve_bytes, delivered rows are deleted first, then the oldest
+ * undelivered rows (counted in rows_dropped); alerts are never evicted for rows.
+ * 0 = no limit. */
+int pdm_store_set_limits(struct pdm_store *s, uint64_t max_bytes, uint64_t reserve_bytes);
+
 /* Commits pending rows and closes. */
 void pdm_store_close(struct pdm_store *s);
 
@@ -59,13 +76,18 @@ const char *pdm_store_id_name(struct pdm_store *s, enum pdm_row_kind kind, uint3
 /* Allocates the next seq (for an alert, before encoding it). */
 uint64_t pdm_store_alloc_seq(struct pdm_store *s);
 
-/* Adds a reading or score to the open transaction; assigns and returns its seq. */
+/* Adds a reading or score to the open transaction; assigns and returns its seq. The row is
+ * staged in memory (65,536 at most) and written at the next commit; while writes fail it stays
+ * there and the oldest staged rows are dropped when it is full (counted in rows_dropped). */
 int pdm_store_put_row(struct pdm_store *s, enum pdm_row_kind kind, uint32_t ref, int64_t ts_ms,
                       double value, uint64_t *seq);
 /* Commits the open transaction (no-op when nothing is pending). */
 int pdm_store_commit(struct pdm_store *s);
 
-/* Stores an encoded alert (seq from pdm_store_alloc_seq) and commits durably before returning. */
+/* Stores an encoded alert (seq from pdm_store_alloc_seq) and commits durably before returning.
+ * When the write fails (-EIO, -ENOSPC, ...) the alert is not on disk but held in memory (up to
+ * 256 alerts, payload <= 4 KB): next_alerts serves it, mark_alert_delivered works on it, and
+ * each later commit retries writing it. -EEXIST: that seq is already stored. */
 int pdm_store_put_alert(struct pdm_store *s, uint64_t seq, const char *asset, const char *alert_id,
                         int state, int severity, int64_t ts_ms, const void *payload, size_t len);
 

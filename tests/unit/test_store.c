@@ -1,8 +1,10 @@
 /* agent/store.c against real SQLite files in a private temporary folder. */
 #define _XOPEN_SOURCE 700 /* nftw() for cleaning up the temporary folder */
+#include "agent/clock.h"
 #include "agent/store.h"
 #include "check.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -10,7 +12,10 @@
 #include <stdint.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/statvfs.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -510,6 +515,7 @@ static void test_newer_version_refused(void)
     CHECK_INT(db_int(dir, "SELECT COUNT(*) FROM rows"), 1);
 }
 
+/* A file that is not a database at all is moved aside and a fresh buffer started. */
 static void test_not_a_database(void)
 {
     const char *dir = fresh_dir("garbage");
@@ -522,12 +528,18 @@ static void test_not_a_database(void)
     for (int i = 0; i < 200; i++)
         fputs("this is not an SQLite database. ", f);
     fclose(f);
-    struct pdm_store *s = NULL;
-    char err[512] = "";
-    int rc = pdm_store_open(&s, dir, err, sizeof(err));
-    CHECK(rc < 0);
-    CHECK(s == NULL);
-    CHECK_MSG(strstr(err, path) && strstr(err, "not a database"), "err: %s", err);
+    struct pdm_store *s = open_ok(dir);
+    struct pdm_store_stats st;
+    CHECK_INT(pdm_store_stats(s, &st), 0);
+    CHECK_INT(st.recovered, 1);
+    CHECK_MSG(strstr(st.recovered_path, "pdm-agent.db.corrupt-") != NULL, "moved to %s",
+              st.recovered_path);
+    struct stat sb;
+    CHECK(stat(st.recovered_path, &sb) == 0 && sb.st_size == 200 * 32); /* kept as it was */
+    CHECK_INT(pdm_store_put_row(s, PDM_ROW_READING, 1, 1, 1, NULL), 0);
+    CHECK_INT(pdm_store_commit(s), 0);
+    pdm_store_close(s);
+    CHECK_INT(db_int(dir, "SELECT COUNT(*) FROM rows"), 1);
 }
 
 /* Opens dir in a child running as an unprivileged user (root ignores permissions); returns the
@@ -613,22 +625,37 @@ static void test_write_failure_recovers(void)
         getrlimit(RLIMIT_FSIZE, &rl);
         struct rlimit cap = {.rlim_cur = 256 * 1024, .rlim_max = rl.rlim_max};
         setrlimit(RLIMIT_FSIZE, &cap);
+        long long put = 1000;
         int rc = 0;
         for (int i = 0; i < 100000 && rc == 0; i++) {
             rc = pdm_store_put_row(s, PDM_ROW_READING, 1, i, i, NULL);
+            put += rc == 0;
             if (rc == 0 && i % 1000 == 999)
                 rc = pdm_store_commit(s);
         }
         if (rc == 0)
             _exit(13); /* the cap never bit: the test proves nothing */
-        setrlimit(RLIMIT_FSIZE, &rl);
-        pdm_store_commit(s); /* may still hold a BUSY-surviving transaction */
         struct pdm_store_stats st;
-        if (pdm_store_stats(s, &st) != 0)
+        if (pdm_store_stats(s, &st) != 0 || !st.write_failing || st.rows_held == 0)
+            _exit(18);
+        /* an alert raised while writes fail is held, and still reaches the outbox */
+        uint64_t aseq = 0;
+        if (put_alert(s, "pump-1", "pump-1/9", 1, 5, &aseq) == 0)
+            _exit(19); /* must report that it is not on disk */
+        struct alert_seen a = {0};
+        if (pdm_store_stats(s, &st) != 0 || st.alerts_held != 1 ||
+            pdm_store_next_alerts(s, 0, 10, on_alert, &a) != 1 || a.seq[0] != aseq)
+            _exit(20);
+        setrlimit(RLIMIT_FSIZE, &rl);
+        if (pdm_store_commit(s) != 0) /* the retry writes everything held */
+            _exit(21);
+        if (pdm_store_stats(s, &st) != 0 || st.write_failing || st.rows_held || st.alerts_held)
             _exit(14);
         long long on_disk = db_int(dir, "SELECT COUNT(*) FROM rows WHERE delivered = 0");
-        if (on_disk < 1000 || (long long)st.rows_pending != on_disk)
-            _exit(15);
+        if (on_disk != put || (long long)st.rows_pending != on_disk || st.rows_dropped != 0)
+            _exit(15); /* nothing lost */
+        if (db_int(dir, "SELECT COUNT(*) FROM alerts WHERE delivered = 0") != 1)
+            _exit(22);
         uint64_t seq = 0;
         if (pdm_store_put_row(s, PDM_ROW_READING, 1, 7, 7, &seq) != 0 || pdm_store_commit(s) != 0)
             _exit(16);
@@ -659,6 +686,387 @@ static void test_write_failure_recovers(void)
     pdm_store_close(s);
 }
 
+/* ---- issue 3: cap, seq reservation, recovery, holding area -------------------------------- */
+
+static uint64_t disk_bytes(const char *dir)
+{
+    char p[256];
+    struct stat sb;
+    uint64_t total = 0;
+    snprintf(p, sizeof(p), "%s/pdm-agent.db", dir);
+    if (stat(p, &sb) == 0)
+        total += (uint64_t)sb.st_size;
+    snprintf(p, sizeof(p), "%s/pdm-agent.db-wal", dir);
+    if (stat(p, &sb) == 0)
+        total += (uint64_t)sb.st_size;
+    return total;
+}
+
+/* Delivers the oldest n undelivered rows as the outbox would; returns how many were marked. */
+static uint64_t deliver(struct pdm_store *s, int n)
+{
+    static struct pdm_row rows[1000];
+    int got = pdm_store_next_rows(s, 0, rows, n < 1000 ? n : 1000);
+    if (got <= 0)
+        return 0;
+    CHECK_INT(pdm_store_mark_rows_delivered(s, rows[0].seq, rows[got - 1].seq), 0);
+    return (uint64_t)got;
+}
+
+static void test_cap(void)
+{
+    const char *dir = fresh_dir("cap");
+    const uint64_t cap = 1 << 20;
+    struct pdm_store *s = open_ok(dir);
+    CHECK_INT(pdm_store_set_limits(s, cap, 0), 0);
+    uint64_t put = 0, delivered = 0, max_seen = 0, alerts = 0, last_seq = 0;
+    int bad = 0;
+    /* Phase 1: everything is delivered as it comes: only delivered rows make room. */
+    for (int round = 0; round < 60; round++) {
+        for (int i = 0; i < 1000; i++, put++)
+            bad += pdm_store_put_row(s, PDM_ROW_READING, 1, (int64_t)put, (double)i, NULL) != 0;
+        bad += pdm_store_commit(s) != 0;
+        delivered += deliver(s, 1000);
+        uint64_t b = disk_bytes(dir);
+        max_seen = b > max_seen ? b : max_seen;
+    }
+    struct pdm_store_stats st;
+    CHECK_INT(pdm_store_stats(s, &st), 0);
+    CHECK_INT(st.rows_dropped, 0);
+    CHECK(db_int(dir, "SELECT COUNT(*) FROM rows") < (long long)put); /* eviction did run */
+    /* Phase 2: a long outage with alerts now and then: the oldest undelivered rows go. */
+    for (int round = 0; round < 200; round++) {
+        for (int i = 0; i < 1000; i++, put++)
+            bad += pdm_store_put_row(s, PDM_ROW_READING, 1, (int64_t)put, (double)i, &last_seq);
+        bad += pdm_store_commit(s) != 0;
+        if (round % 10 == 0) {
+            bad += put_alert(s, "pump-1", "pump-1/1", 1, (int64_t)put, NULL) != 0;
+            alerts++;
+        }
+        if (round % 50 == 0)
+            delivered += deliver(s, 300); /* a short reconnect now and then */
+        uint64_t b = disk_bytes(dir);
+        max_seen = b > max_seen ? b : max_seen;
+    }
+    CHECK_INT(bad, 0);
+    CHECK_MSG(max_seen <= cap, "database + WAL reached %llu bytes, cap %llu",
+              (unsigned long long)max_seen, (unsigned long long)cap);
+    CHECK_INT(pdm_store_stats(s, &st), 0);
+    CHECK(st.rows_dropped > 0);
+    CHECK_INT(st.max_bytes, cap);
+    CHECK(st.db_bytes > 0 && st.db_bytes <= cap);
+    CHECK_INT(st.rows_delivered, delivered);
+    pdm_store_close(s);
+    long long present = db_int(dir, "SELECT COUNT(*) FROM rows WHERE delivered = 0");
+    /* exact: every reading put is present, delivered, or counted as dropped */
+    CHECK_INT(st.rows_dropped, (long long)put - present - (long long)delivered);
+    CHECK_INT(db_int(dir, "SELECT COUNT(*) FROM alerts"), alerts); /* no alert evicted */
+    CHECK_INT(db_int(dir, "SELECT MAX(seq) FROM rows"), last_seq); /* the newest stay */
+    s = open_ok(dir); /* the totals survive a restart */
+    struct pdm_store_stats again;
+    CHECK_INT(pdm_store_stats(s, &again), 0);
+    CHECK_INT(again.rows_dropped, st.rows_dropped);
+    CHECK_INT(again.rows_delivered, delivered);
+    /* a lower cap shrinks the file (incremental vacuum) */
+    CHECK_INT(pdm_store_set_limits(s, cap / 2, 0), 0);
+    CHECK_INT(pdm_store_put_row(s, PDM_ROW_READING, 1, 0, 0, NULL), 0);
+    CHECK_INT(pdm_store_commit(s), 0);
+    CHECK_MSG(disk_bytes(dir) <= cap / 2, "after lowering the cap: %llu bytes",
+              (unsigned long long)disk_bytes(dir));
+    CHECK_INT(pdm_store_set_limits(s, 1000, 0), -EINVAL); /* no room for anything */
+    pdm_store_close(s);
+}
+
+static void test_delivered_totals(void)
+{
+    const char *dir = fresh_dir("totals");
+    struct pdm_store *s = open_ok(dir);
+    uint64_t al = 0;
+    for (int i = 0; i < 10; i++)
+        CHECK_INT(pdm_store_put_row(s, PDM_ROW_READING, 1, i, i, NULL), 0);
+    CHECK_INT(put_alert(s, "a", "a/1", 1, 10, &al), 0);
+    CHECK_INT(pdm_store_mark_rows_delivered(s, 1, 4), 0);
+    CHECK_INT(pdm_store_mark_rows_delivered(s, 3, 6), 0); /* 3 and 4 count once */
+    CHECK_INT(pdm_store_mark_alert_delivered(s, al), 0);
+    CHECK_INT(pdm_store_mark_alert_delivered(s, al), 0);
+    struct pdm_store_stats st;
+    CHECK_INT(pdm_store_stats(s, &st), 0);
+    CHECK_INT(st.rows_delivered, 6);
+    CHECK_INT(st.alerts_delivered, 1);
+    /* marks that join a transaction lost to a crash are not counted either */
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        pdm_store_put_row(s, PDM_ROW_READING, 1, 11, 11, NULL); /* opens a transaction */
+        pdm_store_mark_rows_delivered(s, 7, 8);                 /* joins it */
+        _exit(0);                                               /* no commit */
+    }
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    pdm_store_prune(s, 0); /* delivered rows go; the total stays */
+    pdm_store_close(s);
+    s = open_ok(dir);
+    CHECK_INT(pdm_store_stats(s, &st), 0);
+    CHECK_INT(st.rows_delivered, 6);
+    CHECK_INT(st.alerts_delivered, 1);
+    CHECK_INT(st.rows_pending, 4);
+    pdm_store_close(s);
+}
+
+static void corrupt_file(const char *dir, long offset, size_t len)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/pdm-agent.db", dir);
+    int fd = open(path, O_WRONLY);
+    CHECK(fd >= 0);
+    if (fd < 0)
+        return;
+    char junk[8192];
+    for (size_t i = 0; i < sizeof(junk); i++)
+        junk[i] = (char)(0xA5 ^ (i * 7));
+    CHECK(pwrite(fd, junk, len < sizeof(junk) ? len : sizeof(junk), offset) > 0);
+    close(fd);
+}
+
+static int count_corrupt_copies(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (strstr(e->d_name, "pdm-agent.db.corrupt-") == e->d_name &&
+            !(len > 4 && (strcmp(e->d_name + len - 4, "-wal") == 0 ||
+                          strcmp(e->d_name + len - 4, "-shm") == 0)))
+            n++;
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* Fills a store, returns the highest seq handed out. */
+static uint64_t fill(const char *dir, int rows)
+{
+    struct pdm_store *s = open_ok(dir);
+    uint64_t seq = 0;
+    for (int i = 0; i < rows; i++)
+        pdm_store_put_row(s, PDM_ROW_READING, 1, i, i, &seq);
+    CHECK_INT(put_alert(s, "a", "a/1", 1, rows, &seq), 0);
+    pdm_store_close(s);
+    return seq;
+}
+
+static void test_corrupt_recovery(void)
+{
+    const char *dir = fresh_dir("corrupt");
+    char dbpath[256];
+    snprintf(dbpath, sizeof(dbpath), "%s/pdm-agent.db", dir);
+    uint64_t high = 0;
+    for (int round = 0; round < 4; round++) {
+        uint64_t top = fill(dir, 20000);
+        high = top > high ? top : high;
+        if (round % 2 == 0)
+            corrupt_file(dir, 0, 100); /* the header */
+        else
+            corrupt_file(dir, 4096 * 6, 8192); /* b-tree pages in the middle */
+        struct pdm_store *s = open_ok(dir);
+        struct pdm_store_stats st;
+        CHECK_INT(pdm_store_stats(s, &st), 0);
+        CHECK_MSG(st.recovered == 1, "round %d: not detected", round);
+        struct stat sb;
+        CHECK(st.recovered_path[0] && stat(st.recovered_path, &sb) == 0);
+        CHECK_INT(st.rows_pending, 0); /* a fresh buffer */
+        /* every seq handed out before the damage stays unique */
+        CHECK_MSG(st.next_seq > high, "round %d: next_seq %llu <= %llu", round,
+                  (unsigned long long)st.next_seq, (unsigned long long)high);
+        uint64_t seq = 0;
+        CHECK_INT(pdm_store_put_row(s, PDM_ROW_READING, 1, 1, 1, &seq), 0);
+        CHECK(seq > high);
+        pdm_store_close(s);
+        s = open_ok(dir); /* and the fresh file is fine */
+        CHECK_INT(pdm_store_stats(s, &st), 0);
+        CHECK_INT(st.recovered, 0);
+        pdm_store_close(s);
+    }
+    CHECK_INT(count_corrupt_copies(dir), 3); /* the oldest of four went */
+}
+
+/* seq.reserve is written before a seq above it is handed out: a child allocating seqs as fast
+ * as it can is killed at a random moment, and the file must cover what it handed out. */
+static void test_seq_reservation_kill9(void)
+{
+    const char *dir = fresh_dir("reserve");
+    volatile uint64_t *shared =
+        mmap(NULL, sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    CHECK(shared != MAP_FAILED);
+    if (shared == MAP_FAILED)
+        return;
+    *shared = 0;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct pdm_store *s = NULL;
+        char err[256];
+        if (pdm_store_open(&s, dir, err, sizeof(err)) != 0)
+            _exit(3);
+        for (;;)
+            *shared = pdm_store_alloc_seq(s); /* published only after alloc returned */
+    }
+    int64_t deadline = pdm_mono_ms() + 60000;
+    while (*shared < 2500000 && pdm_mono_ms() < deadline)
+        usleep(1000);
+    kill(pid, SIGKILL);
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status));
+    uint64_t handed = *shared;
+    CHECK(handed >= 2500000);
+    char path[256];
+    snprintf(path, sizeof(path), "%s/seq.reserve", dir);
+    FILE *f = fopen(path, "r");
+    unsigned long long r = 0;
+    CHECK(f && fscanf(f, "reserved up to %llu", &r) == 1);
+    if (f)
+        fclose(f);
+    CHECK_MSG(r >= handed, "reserved %llu < handed out %llu", r, (unsigned long long)handed);
+    /* the database is lost: the counter continues above everything handed out */
+    static const char *const files[] = {"pdm-agent.db", "pdm-agent.db-wal", "pdm-agent.db-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    struct pdm_store *s = open_ok(dir);
+    CHECK_INT(next_seq(s), r + 1);
+    pdm_store_close(s);
+    munmap((void *)shared, sizeof(uint64_t));
+
+    /* a missing reservation file on an existing database is recreated from its high-water */
+    const char *dir2 = fresh_dir("reserve2");
+    uint64_t top = fill(dir2, 10);
+    snprintf(path, sizeof(path), "%s/seq.reserve", dir2);
+    CHECK(unlink(path) == 0);
+    s = open_ok(dir2);
+    CHECK_INT(next_seq(s), top + 1);
+    pdm_store_close(s);
+    f = fopen(path, "r");
+    r = 0;
+    CHECK(f && fscanf(f, "reserved up to %llu", &r) == 1 && r >= top);
+    if (f)
+        fclose(f);
+}
+
+/* A small tmpfs: 0 when mounted, else prints why the caller skips. */
+static int mount_tmpfs(const char *dir, const char *size)
+{
+    char opts[32];
+    snprintf(opts, sizeof(opts), "size=%s", size);
+    if (mount("tmpfs", dir, "tmpfs", 0, opts) != 0) {
+        printf("SKIP: cannot mount a %s tmpfs on %s (%s): disk-full cases not run\n", size, dir,
+               strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Fills the filesystem with a ballast file until ENOSPC. */
+static void ballast(const char *dir, size_t max)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/ballast", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    CHECK(fd >= 0);
+    static char block[65536];
+    size_t done = 0;
+    while (fd >= 0 && done < max) {
+        ssize_t w = write(fd, block, sizeof(block));
+        if (w <= 0)
+            break;
+        done += (size_t)w;
+    }
+    if (fd >= 0)
+        close(fd);
+}
+
+static void test_disk_full(void)
+{
+    const char *dir = fresh_dir("diskfull");
+    if (mount_tmpfs(dir, "4m") != 0)
+        return;
+    struct pdm_store *s = open_ok(dir);
+    for (int i = 0; i < 100; i++)
+        CHECK_INT(pdm_store_put_row(s, PDM_ROW_READING, 1, i, i, NULL), 0);
+    CHECK_INT(pdm_store_commit(s), 0);
+    ballast(dir, SIZE_MAX); /* the filesystem is now full */
+    for (int i = 0; i < 2000; i++)
+        CHECK_INT(pdm_store_put_row(s, PDM_ROW_READING, 1, i, i, NULL), 0);
+    CHECK_INT(pdm_store_commit(s), -ENOSPC);
+    uint64_t a1 = 0, a2 = 0;
+    CHECK(put_alert(s, "pump", "pump/1", 1, 50, &a1) < 0);
+    CHECK(put_alert(s, "pump", "pump/1", 2, 51, &a2) < 0);
+    struct pdm_store_stats st;
+    CHECK_INT(pdm_store_stats(s, &st), 0);
+    CHECK_INT(st.write_failing, 1);
+    CHECK_INT(st.rows_held, 2000);
+    CHECK_INT(st.alerts_held, 2);
+    CHECK_INT(st.alerts_pending, 2);
+    struct alert_seen a = {0};
+    CHECK_INT(pdm_store_next_alerts(s, 0, 10, on_alert, &a), 2); /* served from memory */
+    CHECK_INT(a.seq[0], a1);
+    CHECK_INT(a.seq[1], a2);
+    CHECK_STR(a.payload[1], a.payload[1][0] ? a.payload[1] : "missing");
+    CHECK_INT(pdm_store_mark_alert_delivered(s, a1), 0); /* the broker took it */
+    CHECK_INT(pdm_store_commit(s), -ENOSPC);             /* still full: retried, still held */
+    char path[256];
+    snprintf(path, sizeof(path), "%s/ballast", dir);
+    CHECK(unlink(path) == 0); /* space again */
+    CHECK_INT(pdm_store_commit(s), 0);
+    CHECK_INT(pdm_store_stats(s, &st), 0);
+    CHECK_INT(st.write_failing, 0);
+    CHECK_INT(st.rows_held, 0);
+    CHECK_INT(st.alerts_held, 0);
+    CHECK_INT(st.alerts_pending, 1);
+    CHECK_INT(st.alerts_delivered, 1);
+    CHECK_INT(st.rows_pending, 2100);
+    pdm_store_close(s);
+    CHECK_INT(db_int(dir, "SELECT COUNT(*) FROM rows"), 2100);
+    CHECK_INT(db_int(dir, "SELECT seq FROM alerts WHERE delivered = 0"), a2);
+    CHECK(umount2(dir, MNT_DETACH) == 0);
+}
+
+static void test_disk_reserve(void)
+{
+    const char *dir = fresh_dir("reserve-disk");
+    if (mount_tmpfs(dir, "16m") != 0)
+        return;
+    ballast(dir, 8u << 20);
+    struct pdm_store *s = open_ok(dir);
+    const uint64_t reserve = 4u << 20;
+    CHECK_INT(pdm_store_set_limits(s, 0, reserve), 0); /* no cap: only the reserve */
+    int bad = 0;
+    uint64_t min_free = UINT64_MAX;
+    for (int round = 0; round < 200; round++) {
+        for (int i = 0; i < 1000; i++)
+            bad += pdm_store_put_row(s, PDM_ROW_READING, 1, i, i, NULL) != 0;
+        bad += pdm_store_commit(s) != 0;
+        if (round % 20 == 0)
+            bad += put_alert(s, "pump", "pump/1", 1, round, NULL) != 0;
+        struct statvfs v;
+        if (statvfs(dir, &v) == 0 && (uint64_t)v.f_bavail * v.f_frsize < min_free)
+            min_free = (uint64_t)v.f_bavail * v.f_frsize;
+    }
+    CHECK_INT(bad, 0); /* never ran into the full disk */
+    struct pdm_store_stats st;
+    CHECK_INT(pdm_store_stats(s, &st), 0);
+    CHECK_INT(st.write_failing, 0);
+    CHECK(st.rows_dropped > 0);
+    /* it stopped close to the reserve (one commit and the WAL allowance below it at most) */
+    CHECK_MSG(min_free > reserve - (1u << 20), "free space fell to %llu",
+              (unsigned long long)min_free);
+    pdm_store_close(s);
+    CHECK_INT(db_int(dir, "SELECT COUNT(*) FROM alerts"), 10);
+    CHECK(umount2(dir, MNT_DETACH) == 0);
+}
+
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
     (void)sb;
@@ -687,6 +1095,12 @@ int main(void)
     test_not_a_database();
     test_unwritable_dir();
     test_write_failure_recovers();
+    test_cap();
+    test_delivered_totals();
+    test_corrupt_recovery();
+    test_seq_reservation_kill9();
+    test_disk_full();
+    test_disk_reserve();
     nftw(g_base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return check_summary("test_store");
 }

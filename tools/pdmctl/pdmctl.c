@@ -9,6 +9,8 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *summary;
 } commands[] = {
+    {"buffer", cmd_buffer,
+     "show the agent's buffer (rows, alerts, delivered and dropped totals) from its database"},
     {"decode", cmd_decode,
      "decode an alert, telemetry or status payload (protobuf) as text or JSON"},
     {"read", cmd_read, "read registers once from a Modbus device, decoded in every word order"},

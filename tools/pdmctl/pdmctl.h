@@ -10,6 +10,7 @@
 #define PDMCTL_EXIT_USAGE  2
 #define PDMCTL_EXIT_CONFIG 78
 
+int cmd_buffer(int argc, char **argv);
 int cmd_decode(int argc, char **argv);
 int cmd_read(int argc, char **argv);
 int cmd_subscribe(int argc, char **argv);
