@@ -24,7 +24,6 @@
 
 #define QUEUE_CAPACITY     4096   /* samples between bus threads and the loop: 288 KiB */
 #define SAMPLES_PER_WAKE   256    /* samples taken off the queue per loop turn */
-#define COMMIT_INTERVAL_MS 1000   /* readings reach the disk at least this often */
 #define STATUS_INTERVAL_MS 60000  /* retained Status refresh while connected */
 #define PRUNE_INTERVAL_MS  10000  /* delivered rows beyond KEEP_DELIVERED are deleted */
 #define KEEP_DELIVERED     100000 /* delivered rows kept for local history */
@@ -40,6 +39,7 @@ struct inflight {
     enum inflight_kind kind;
     uint64_t cookie;
     uint64_t lo, hi; /* alert: lo = seq; rows: seq range */
+    uint32_t rows;   /* rows in the batch */
 };
 
 struct sensor_health {
@@ -72,9 +72,19 @@ struct agent {
     int connected, connecting;
     int64_t next_connect_ms, backoff_ms;
     struct pdm_complaint broker_complaint;
-    uint64_t alert_cursor; /* highest alert seq handed to the uplink in this connection */
-    uint64_t row_cursor;   /* highest row seq handed to the uplink in this connection */
-    uint64_t rows_upto;    /* rows up to this seq are due for publishing */
+    /* Delivery runs as two streams of rows per connection: the replay of everything stored
+     * before the connection came up (seq <= replay_end, oldest first, flagged replay), and live
+     * rows (seq > replay_end) sent at each telemetry tick. Live batches go ahead of replay
+     * batches, alerts ahead of both, so hours of backlog never delay current data. */
+    uint64_t replay_end;    /* highest seq that existed when this connection came up */
+    uint64_t alert_cursor;  /* highest alert seq handed to the uplink in this connection */
+    uint64_t replay_cursor; /* highest replay row seq handed to the uplink */
+    uint64_t live_cursor;   /* highest live row seq handed to the uplink */
+    uint64_t rows_upto;     /* live rows up to this seq are due (set at telemetry ticks) */
+    int replaying;          /* replay batches still to hand over (for the log) */
+    uint64_t backlog_rows;  /* undelivered rows when this connection came up */
+    uint64_t backlog_acked; /* replay rows acknowledged since */
+    int64_t backlog_t0;     /* monotonic ms when the replay started */
     struct inflight inflight[MAX_INFLIGHT];
     uint64_t next_cookie;
 
@@ -128,7 +138,7 @@ static struct inflight *inflight_slot(struct agent *a)
 }
 
 static int publish(struct agent *a, enum inflight_kind kind, const char *topic, const void *payload,
-                   size_t len, int retained, uint64_t lo, uint64_t hi)
+                   size_t len, int retained, uint64_t lo, uint64_t hi, uint32_t rows)
 {
     struct inflight *slot = inflight_slot(a);
     if (!slot)
@@ -141,6 +151,7 @@ static int publish(struct agent *a, enum inflight_kind kind, const char *topic, 
     slot->cookie = cookie;
     slot->lo = lo;
     slot->hi = hi;
+    slot->rows = rows;
     return 0;
 }
 
@@ -181,6 +192,14 @@ static int encode_status(struct agent *a, int online, uint8_t *buf, size_t cap)
         .buffer_readings = st.rows_pending,
         .buffer_alerts = st.alerts_pending,
         .seq = st.next_seq,
+        .buffer_bytes = st.db_bytes,
+        .buffer_max_bytes = st.max_bytes,
+        .oldest_undelivered_ms = st.oldest_pending_ms,
+        .delivered_readings = st.rows_delivered,
+        .delivered_alerts = st.alerts_delivered,
+        .dropped_readings = st.rows_dropped,
+        .store_recovered = st.recovered,
+        .store_write_failing = st.write_failing,
     };
     return pdm_encode_status(&m, buf, cap);
 }
@@ -192,7 +211,7 @@ static void publish_status(struct agent *a, int online)
         pdm_err("status: cannot encode (%s); not published", strerror(-len));
         return;
     }
-    int rc = publish(a, IF_STATUS, a->topic_status, a->buf, (size_t)len, 1, 0, 0);
+    int rc = publish(a, IF_STATUS, a->topic_status, a->buf, (size_t)len, 1, 0, 0, 0);
     if (rc != 0 && rc != -EAGAIN)
         pdm_debug("status: not published (%s)", strerror(-rc));
 }
@@ -208,9 +227,19 @@ struct alert_pub {
 static int on_stored_alert(void *ctx, uint64_t seq, const void *payload, size_t len)
 {
     struct alert_pub *p = ctx;
-    p->rc = publish(p->a, IF_ALERT, p->a->topic_alert, payload, len, 0, seq, seq);
+    struct agent *a = p->a;
+    if (seq <= a->replay_end && len + 2 <= a->buf_cap) {
+        /* stored before this connection: say so, the backend sees an old ts_ms */
+        memcpy(a->buf, payload, len);
+        int rlen = pdm_encode_mark_replay(a->buf, len, a->buf_cap);
+        if (rlen > 0) {
+            payload = a->buf;
+            len = (size_t)rlen;
+        }
+    }
+    p->rc = publish(a, IF_ALERT, a->topic_alert, payload, len, 0, seq, seq, 0);
     if (p->rc == 0)
-        p->a->alert_cursor = seq;
+        a->alert_cursor = seq;
     return p->rc;
 }
 
@@ -220,20 +249,21 @@ static const char *sensor_unit(struct agent *a, const char *name)
     return i >= 0 ? a->cfg->sensors[i].unit : "";
 }
 
-/* Publishes the next batch of due rows; returns 1 if one was published, 0 if nothing is due, or
- * -errno (e.g. -EAGAIN when the in-flight window is full). */
-static int publish_rows(struct agent *a)
+/* Publishes the next batch of undelivered rows with *cursor < seq <= upto and advances
+ * *cursor; returns 1 if one was published, 0 if nothing is due, or -errno (-EAGAIN when the
+ * in-flight window is full). */
+static int publish_rows(struct agent *a, uint64_t *cursor, uint64_t upto, int replay)
 {
-    if (a->row_cursor >= a->rows_upto)
+    if (*cursor >= upto)
         return 0;
-    int n = pdm_store_next_rows(a->store, a->row_cursor, a->rows, BATCH_ROWS);
+    int n = pdm_store_next_rows(a->store, *cursor, a->rows, BATCH_ROWS);
     if (n < 0)
         return n;
     int used = 0;
-    while (used < n && a->rows[used].seq <= a->rows_upto)
+    while (used < n && a->rows[used].seq <= upto)
         used++;
     if (used == 0) {
-        a->row_cursor = a->rows_upto;
+        *cursor = upto;
         return 0;
     }
     for (int i = 0; i < used; i++) {
@@ -248,15 +278,16 @@ static int publish_rows(struct agent *a)
             .unit = r->kind == PDM_ROW_READING && name ? sensor_unit(a, name) : "",
         };
     }
-    int len = pdm_encode_telemetry(a->cfg->device_id, pdm_wall_ms(), a->trows, (size_t)used, a->buf,
-                                   a->buf_cap);
+    int len = pdm_encode_telemetry(a->cfg->device_id, pdm_wall_ms(), a->trows, (size_t)used, replay,
+                                   a->buf, a->buf_cap);
     if (len < 0)
         return len;
     uint64_t lo = a->rows[0].seq, hi = a->rows[used - 1].seq;
-    int rc = publish(a, IF_ROWS, a->topic_telemetry, a->buf, (size_t)len, 0, lo, hi);
+    int rc =
+        publish(a, IF_ROWS, a->topic_telemetry, a->buf, (size_t)len, 0, lo, hi, (uint32_t)used);
     if (rc != 0)
         return rc;
-    a->row_cursor = hi;
+    *cursor = hi;
     return 1;
 }
 
@@ -280,7 +311,7 @@ static void pump(struct agent *a)
     }
     /* Rows are published only once committed: a row the broker has seen must never be lost
      * to a crash, or its seq could be handed out again. */
-    if (a->row_cursor < a->rows_upto) {
+    if (a->live_cursor < a->rows_upto) {
         int rc = pdm_store_commit(a->store);
         if (rc != 0) {
             pdm_err("store: commit failed (%s); telemetry held back until it succeeds",
@@ -289,7 +320,14 @@ static void pump(struct agent *a)
         }
     }
     for (;;) {
-        int rc = publish_rows(a);
+        int rc = publish_rows(a, &a->live_cursor, a->rows_upto, 0);
+        if (rc == 0) {
+            rc = publish_rows(a, &a->replay_cursor, a->replay_end, 1);
+            if (rc == 0 && a->replaying) {
+                a->replaying = 0;
+                pdm_info("backlog sent: waiting for the broker's acknowledgements");
+            }
+        }
         if (rc <= 0) {
             if (rc < 0 && rc != -EAGAIN && rc != -ENOTCONN)
                 pdm_err("telemetry: cannot publish (%s); will retry", strerror(-rc));
@@ -312,7 +350,8 @@ static void drop_inflight(struct agent *a)
 {
     memset(a->inflight, 0, sizeof(a->inflight));
     a->alert_cursor = 0;
-    a->row_cursor = 0;
+    a->replay_cursor = 0;
+    a->live_cursor = a->replay_end;
 }
 
 static void handle_uplink(struct agent *a)
@@ -328,14 +367,19 @@ static void handle_uplink(struct agent *a)
             pdm_release(&a->broker_complaint, "broker %s: connected again", a->cfg->uri);
             pdm_info("broker %s: connected; sending undelivered alerts, then telemetry",
                      a->cfg->uri);
-            drop_inflight(a);
             struct pdm_store_stats st;
-            if (pdm_store_stats(a->store, &st) == 0) {
-                a->rows_upto = st.next_seq ? st.next_seq - 1 : 0;
+            if (pdm_store_commit(a->store) == 0 && pdm_store_stats(a->store, &st) == 0) {
+                a->replay_end = st.next_seq ? st.next_seq - 1 : 0;
+                a->rows_upto = a->replay_end;
+                a->replaying = st.rows_pending > 0;
+                a->backlog_rows = st.rows_pending;
+                a->backlog_acked = 0;
+                a->backlog_t0 = now;
                 if (st.alerts_pending || st.rows_pending)
                     pdm_info("backlog: %" PRIu64 " alerts, %" PRIu64 " readings/scores to deliver",
                              st.alerts_pending, st.rows_pending);
             }
+            drop_inflight(a);
             publish_status(a, 1);
             a->next_status_ms = now + STATUS_INTERVAL_MS;
             break;
@@ -363,6 +407,15 @@ static void handle_uplink(struct agent *a)
                 rc = pdm_store_mark_alert_delivered(a->store, f->lo);
             else if (f->kind == IF_ROWS)
                 rc = pdm_store_mark_rows_delivered(a->store, f->lo, f->hi);
+            if (f->kind == IF_ROWS && f->hi <= a->replay_end && a->backlog_rows) {
+                a->backlog_acked += f->rows;
+                if (a->backlog_acked >= a->backlog_rows) {
+                    double s = (double)(pdm_mono_ms() - a->backlog_t0) / 1000.0;
+                    pdm_info("backlog delivered: %" PRIu64 " readings/scores in %.1f s (%.0f/s)",
+                             a->backlog_acked, s, s > 0 ? (double)a->backlog_acked / s : 0.0);
+                    a->backlog_rows = 0;
+                }
+            }
             if (rc != 0)
                 pdm_err("store: cannot record delivery of seq %" PRIu64 "..%" PRIu64
                         " (%s); it will be sent again",
@@ -376,8 +429,10 @@ static void handle_uplink(struct agent *a)
                 break;
             if (f->kind == IF_ALERT && a->alert_cursor >= f->lo)
                 a->alert_cursor = f->lo - 1;
-            else if (f->kind == IF_ROWS && a->row_cursor >= f->lo)
-                a->row_cursor = f->lo - 1;
+            else if (f->kind == IF_ROWS && f->lo > a->replay_end && a->live_cursor >= f->lo)
+                a->live_cursor = f->lo - 1;
+            else if (f->kind == IF_ROWS && f->lo <= a->replay_end && a->replay_cursor >= f->lo)
+                a->replay_cursor = f->lo - 1;
             f->kind = IF_FREE;
             break;
         }
@@ -503,8 +558,8 @@ static void handle_timers(struct agent *a, int64_t now)
         int rc = pdm_store_commit(a->store);
         if (rc != 0)
             pdm_err("store: commit failed (%s); sampling and scoring go on, next commit in %d ms",
-                    strerror(-rc), COMMIT_INTERVAL_MS);
-        a->next_commit_ms = now + COMMIT_INTERVAL_MS;
+                    strerror(-rc), a->cfg->commit_interval_ms);
+        a->next_commit_ms = now + a->cfg->commit_interval_ms;
     }
     if (now >= a->next_telemetry_ms) {
         struct pdm_store_stats st;
@@ -566,6 +621,14 @@ static int setup(struct agent *a)
     }
     if ((rc = pdm_store_open(&a->store, cfg->data_dir, err, sizeof(err))) != 0) {
         pdm_err("%s; the agent stops", err);
+        return rc;
+    }
+
+    rc = pdm_store_set_limits(a->store, (uint64_t)cfg->buffer_max_mb << 20,
+                              (uint64_t)cfg->disk_reserve_mb << 20);
+    if (rc != 0) {
+        pdm_err("store: cannot apply buffer_max_mb = %d (%s); the agent stops", cfg->buffer_max_mb,
+                strerror(-rc));
         return rc;
     }
 
@@ -655,7 +718,7 @@ static int setup(struct agent *a)
 
     a->backoff_ms = RECONNECT_MIN_MS;
     a->next_connect_ms = now;
-    a->next_commit_ms = now + COMMIT_INTERVAL_MS;
+    a->next_commit_ms = now + cfg->commit_interval_ms;
     a->next_telemetry_ms = now + (int64_t)cfg->telemetry_interval_s * 1000;
     a->next_status_ms = now + STATUS_INTERVAL_MS;
     a->next_prune_ms = now + PRUNE_INTERVAL_MS;

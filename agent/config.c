@@ -59,6 +59,9 @@ static const struct key_def agent_keys[] = {
     {"device_id", V_DEVICE_ID, F_REQ, 0, 0, AT(pdm_config, device_id)},
     {"data_dir", V_PATH, F_REQ, 0, 0, AT(pdm_config, data_dir)},
     {"log_level", V_LOGLEVEL, 0, 0, 0, AT(pdm_config, log_level)},
+    {"commit_interval_ms", V_INT, 0, 50, 60000, AT(pdm_config, commit_interval_ms)},
+    {"buffer_max_mb", V_INT, 0, 1, 65536, AT(pdm_config, buffer_max_mb)},
+    {"disk_reserve_mb", V_INT, 0, 0, 65536, AT(pdm_config, disk_reserve_mb)},
 };
 
 static const struct key_def mqtt_keys[] = {
@@ -633,6 +636,9 @@ static void set_defaults(struct pdm_config *cfg)
     cfg->log_level = PDM_LOG_INFO;
     strcpy(cfg->topic_prefix, "pdm/v1");
     cfg->telemetry_interval_s = 10;
+    cfg->commit_interval_ms = 1000;
+    cfg->buffer_max_mb = 64;
+    cfg->disk_reserve_mb = 8;
 }
 
 /* Counts, allocates and names the per-kind arrays so that any section can refer to any other. */

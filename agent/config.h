@@ -81,6 +81,9 @@ struct pdm_config {
     char device_id[PDM_NAME_MAX + 1];
     char data_dir[PDM_PATH_MAX];
     enum pdm_log_level log_level; /* default info */
+    int commit_interval_ms;       /* readings reach the disk at least this often: 50..60000, 1000 */
+    int buffer_max_mb;            /* cap of the store on disk: 1..65536, default 64 */
+    int disk_reserve_mb;          /* keep this much of the filesystem free: 0..65536, default 8 */
 
     /* [mqtt] */
     char uri[512]; /* mqtts://host:port (or mqtt:// with allow_plaintext) */

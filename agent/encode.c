@@ -161,7 +161,8 @@ static uint32_t name_hash(const char *s)
 }
 
 int pdm_encode_telemetry(const char *device_id, int64_t now_ms,
-                         const struct pdm_telemetry_row *rows, size_t n, uint8_t *buf, size_t cap)
+                         const struct pdm_telemetry_row *rows, size_t n, int replay, uint8_t *buf,
+                         size_t cap)
 {
     if (n > PDM_TELEMETRY_MAX_ROWS || (n && !rows) || (!buf && cap))
         return -EINVAL;
@@ -254,6 +255,7 @@ int pdm_encode_telemetry(const char *device_id, int64_t now_ms,
     tail.device_id = str(NULL);
     tail.first_seq = first;
     tail.last_seq = last;
+    tail.replay = replay ? 1 : 0;
     if ((rc = put_fields(&o, &tail.base)) != 0)
         return rc;
     return finish(&o);
@@ -305,10 +307,33 @@ int pdm_encode_status(const struct pdm_status_msg *m, uint8_t *buf, size_t cap)
             return rc;
     }
 
-    Pdm__V1__Status end = PDM__V1__STATUS__INIT; /* field 9 */
+    Pdm__V1__Status end = PDM__V1__STATUS__INIT; /* fields 9.. */
     end.device_id = end.agent_version = str(NULL);
     end.seq = m->seq;
+    end.buffer_bytes = m->buffer_bytes;
+    end.buffer_max_bytes = m->buffer_max_bytes;
+    end.oldest_undelivered_ms = m->oldest_undelivered_ms;
+    end.delivered_readings = m->delivered_readings;
+    end.delivered_alerts = m->delivered_alerts;
+    end.dropped_readings = m->dropped_readings;
+    end.store_recovered = m->store_recovered ? 1 : 0;
+    end.store_write_failing = m->store_write_failing ? 1 : 0;
     if ((rc = put_fields(&o, &end.base)) != 0)
         return rc;
     return finish(&o);
+}
+
+/* ---- replay flag ------------------------------------------------------------------------------
+ */
+
+int pdm_encode_mark_replay(uint8_t *buf, size_t len, size_t cap)
+{
+    /* Protobuf merges concatenated encodings field by field, and for a scalar the last value
+     * wins: appending "field 15, varint 1" sets Alert.replay without decoding the stored
+     * payload. Tag = (15 << 3) | wire type 0 = 0x78. */
+    if (len + 2 > cap)
+        return -ENOSPC;
+    buf[len] = 0x78;
+    buf[len + 1] = 0x01;
+    return (int)(len + 2);
 }

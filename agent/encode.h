@@ -35,8 +35,10 @@ struct pdm_telemetry_row {
 };
 /* n <= PDM_TELEMETRY_MAX_ROWS. Uses static scratch space: main loop only (not thread-safe). */
 #define PDM_TELEMETRY_MAX_ROWS 4096
+/* replay: sets TelemetryBatch.replay (backlog from before the current connection). */
 int pdm_encode_telemetry(const char *device_id, int64_t now_ms,
-                         const struct pdm_telemetry_row *rows, size_t n, uint8_t *buf, size_t cap);
+                         const struct pdm_telemetry_row *rows, size_t n, int replay, uint8_t *buf,
+                         size_t cap);
 
 struct pdm_status_model {
     const char *asset, *model_id;
@@ -59,7 +61,15 @@ struct pdm_status_msg {
     const struct pdm_status_sensor *sensors;
     size_t n_sensors;
     uint64_t buffer_readings, buffer_alerts, seq;
+    uint64_t buffer_bytes, buffer_max_bytes;
+    int64_t oldest_undelivered_ms;
+    uint64_t delivered_readings, delivered_alerts, dropped_readings;
+    int store_recovered, store_write_failing;
 };
 int pdm_encode_status(const struct pdm_status_msg *m, uint8_t *buf, size_t cap);
+
+/* Turns an encoded Alert of len bytes in buf into one with replay = true (appends 2 bytes).
+ * Returns the new length or -ENOSPC. */
+int pdm_encode_mark_replay(uint8_t *buf, size_t len, size_t cap);
 
 #endif

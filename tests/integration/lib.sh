@@ -113,6 +113,8 @@ per_listener_settings false
 allow_anonymous false
 persistence $persist
 persistence_location $T/
+max_queued_messages 100000
+max_queued_bytes 0
 log_dest stderr
 log_type error
 log_type warning

@@ -128,6 +128,23 @@ static void test_alert(void)
     CHECK_INT(a->ts_ms, 1714567890123);
     CHECK_INT(a->kind, PDM__V1__ALERT_KIND__FAULT_RISK);
     CHECK_NEAR(a->logit, 0.5, 0);
+    CHECK_INT(a->replay, 0);
+
+    /* a stored alert re-sent from the backlog: same fields, replay = true */
+    uint8_t rbuf[4096];
+    memcpy(rbuf, buf, (size_t)len);
+    int rlen = pdm_encode_mark_replay(rbuf, (size_t)len, sizeof(rbuf));
+    CHECK_INT(rlen, len + 2);
+    CHECK_INT(pdm_encode_mark_replay(rbuf, (size_t)len, (size_t)len + 1), -ENOSPC);
+    Pdm__V1__Alert *r = rlen > 0 ? pdm__v1__alert__unpack(NULL, (size_t)rlen, rbuf) : NULL;
+    CHECK(r != NULL);
+    if (r) {
+        CHECK_INT(r->replay, 1);
+        CHECK_INT(r->seq, 120);
+        CHECK_STR(r->alert_id, "compressor-1-120");
+        CHECK_INT(r->n_inputs, a->n_inputs);
+        pdm__v1__alert__free_unpacked(r, NULL);
+    }
     CHECK_INT(a->n_inputs, 4);
     if (a->n_inputs == 4) {
         /* largest |contribution| first: vibration (-1.80), age (1.10), temperature, power */
@@ -184,7 +201,7 @@ static void test_telemetry(void)
     size_t n = sizeof(rows) / sizeof(rows[0]);
     counting = 1;
     allocations = 0;
-    int len = pdm_encode_telemetry("gw-0001", 5000, rows, n, buf, sizeof(buf));
+    int len = pdm_encode_telemetry("gw-0001", 5000, rows, n, 0, buf, sizeof(buf));
     counting = 0;
     CHECK(len > 0);
     CHECK_INT(allocations, 0);
@@ -197,6 +214,7 @@ static void test_telemetry(void)
     CHECK_INT(b->ts_ms, 5000);
     CHECK_INT(b->first_seq, 100);
     CHECK_INT(b->last_seq, 108);
+    CHECK_INT(b->replay, 0);
     CHECK_INT(b->n_series, 3);
     if (b->n_series == 3) {
         Pdm__V1__SensorSeries *t = b->series[0], *v = b->series[1], *p = b->series[2];
@@ -248,24 +266,25 @@ static void test_telemetry(void)
     /* seq range even when rows are not sorted; an empty batch is still a valid message */
     struct pdm_telemetry_row unsorted[] = {
         {50, 1, 1, 0, "a", ""}, {40, 1, 1, 1, "x", ""}, {60, 1, 1, 0, "a", ""}};
-    len = pdm_encode_telemetry("gw", 1, unsorted, 3, buf, sizeof(buf));
+    len = pdm_encode_telemetry("gw", 1, unsorted, 3, 1, buf, sizeof(buf));
     b = len > 0 ? pdm__v1__telemetry_batch__unpack(NULL, (size_t)len, buf) : NULL;
     CHECK(b && b->first_seq == 40 && b->last_seq == 60 && b->n_series == 1 && b->n_scores == 1);
+    CHECK(b && b->replay == 1);
     if (b)
         pdm__v1__telemetry_batch__free_unpacked(b, NULL);
-    len = pdm_encode_telemetry("gw", 1, NULL, 0, buf, sizeof(buf));
+    len = pdm_encode_telemetry("gw", 1, NULL, 0, 0, buf, sizeof(buf));
     b = len > 0 ? pdm__v1__telemetry_batch__unpack(NULL, (size_t)len, buf) : NULL;
     CHECK(b && b->n_series == 0 && b->n_scores == 0 && b->first_seq == 0 && b->last_seq == 0);
     if (b)
         pdm__v1__telemetry_batch__free_unpacked(b, NULL);
 
     /* limits: more than PDM_TELEMETRY_MAX_ROWS is refused; too small a buffer is -ENOSPC */
-    CHECK_INT(pdm_encode_telemetry("gw", 1, rows, PDM_TELEMETRY_MAX_ROWS + 1, buf, sizeof(buf)),
+    CHECK_INT(pdm_encode_telemetry("gw", 1, rows, PDM_TELEMETRY_MAX_ROWS + 1, 0, buf, sizeof(buf)),
               -EINVAL);
-    int full = pdm_encode_telemetry("gw-0001", 5000, rows, n, buf, sizeof(buf));
+    int full = pdm_encode_telemetry("gw-0001", 5000, rows, n, 0, buf, sizeof(buf));
     int nospc = 0;
     for (int cap = 0; cap < full; cap++)
-        nospc += pdm_encode_telemetry("gw-0001", 5000, rows, n, buf, (size_t)cap) == -ENOSPC;
+        nospc += pdm_encode_telemetry("gw-0001", 5000, rows, n, 0, buf, (size_t)cap) == -ENOSPC;
     CHECK_INT(nospc, full);
 }
 
@@ -279,7 +298,7 @@ static void test_telemetry_full(void)
     for (int i = 0; i < PDM_TELEMETRY_MAX_ROWS; i++)
         rows[i] = (struct pdm_telemetry_row){(uint64_t)(1000 + i),  1000 + i,       i,
                                              (uint8_t)(i % 7 == 0), names[i % 300], ""};
-    int len = pdm_encode_telemetry("gw", 1, rows, PDM_TELEMETRY_MAX_ROWS, buf, sizeof(buf));
+    int len = pdm_encode_telemetry("gw", 1, rows, PDM_TELEMETRY_MAX_ROWS, 0, buf, sizeof(buf));
     CHECK(len > 0);
     Pdm__V1__TelemetryBatch *b =
         len > 0 ? pdm__v1__telemetry_batch__unpack(NULL, (size_t)len, buf) : NULL;
@@ -321,6 +340,14 @@ static void test_status(void)
         .buffer_readings = 12345,
         .buffer_alerts = 2,
         .seq = 9876543210ull,
+        .buffer_bytes = 5 << 20,
+        .buffer_max_bytes = 64 << 20,
+        .oldest_undelivered_ms = 1714567000000,
+        .delivered_readings = 777,
+        .delivered_alerts = 7,
+        .dropped_readings = 42,
+        .store_recovered = 1,
+        .store_write_failing = 0,
     };
     counting = 1;
     allocations = 0;
@@ -339,6 +366,14 @@ static void test_status(void)
     CHECK_INT(s->buffer_readings, 12345);
     CHECK_INT(s->buffer_alerts, 2);
     CHECK_INT(s->seq, 9876543210ull);
+    CHECK_INT(s->buffer_bytes, 5 << 20);
+    CHECK_INT(s->buffer_max_bytes, 64 << 20);
+    CHECK_INT(s->oldest_undelivered_ms, 1714567000000);
+    CHECK_INT(s->delivered_readings, 777);
+    CHECK_INT(s->delivered_alerts, 7);
+    CHECK_INT(s->dropped_readings, 42);
+    CHECK(s->store_recovered);
+    CHECK(!s->store_write_failing);
     CHECK_INT(s->n_models, 2);
     if (s->n_models == 2) {
         CHECK_STR(s->models[1]->asset, "pump-2");

@@ -7,6 +7,9 @@
  *   6    running flag        u16 (1)
  * Float words follow --word-order. The scenario runs on the time since start: healthy for
  * --healthy-s, then a linear drift over --degrade-s to the failing values, which then stay.
+ * "cycle" repeats healthy -> degrading -> failing -> recovering forever (failing lasts
+ * --degrade-s / 2, recovering drifts back over --degrade-s), so an agent raises, escalates and
+ * clears alerts again and again: crash and outage tests get many alert events from one run.
  * Noise is a function of (--seed, 100 ms time slot), so two runs with one seed agree.
  *
  * One process, one poll() loop over the listening socket and the clients (TCP) or the serial
@@ -46,7 +49,7 @@
           baud are 32 ms; a pty delivers a frame in one piece) */
 #define MAX_UNIT 247
 
-enum scenario { SCEN_DEGRADING, SCEN_HEALTHY, SCEN_FAILING };
+enum scenario { SCEN_DEGRADING, SCEN_HEALTHY, SCEN_FAILING, SCEN_CYCLE };
 
 struct opts {
     int port;
@@ -85,7 +88,10 @@ static void usage(FILE *f)
                "  --stop-bits N       RTU: 1|2 (default 1)\n"
                "  --word-order ORDER  big|little|ABCD|CDAB|BADC|DCBA for the float32 registers\n"
                "                      (default ABCD)\n"
-               "  --scenario S        degrading|healthy|failing (default degrading)\n"
+               "  --scenario S        degrading|healthy|failing|cycle (default degrading)\n"
+               "                      cycle: healthy -> degrading -> failing -> recovering ->\n"
+               "                      healthy, over and over; failing lasts --degrade-s/2 and\n"
+               "                      recovering --degrade-s (needs --degrade-s >= 1)\n"
                "  --healthy-s N       seconds healthy before degrading (default 20)\n"
                "  --degrade-s N       seconds from healthy to failing (default 20)\n"
                "  --unit-id N[,N...]  answer only these unit ids (1..247), each with the same\n"
@@ -165,18 +171,48 @@ static double noise(uint64_t seed, int64_t slot, int channel)
     return (double)(h >> 11) / 4503599627370496.0 - 1.0; /* 53 bits / 2^52 - 1 */
 }
 
+/* Position in one cycle of --scenario cycle, in ms: healthy, degrading (ramp up over degrade),
+ * failing (degrade / 2), recovering (ramp down over degrade). Sets *phase; returns 0..1. */
+static double cycle_frac(const struct opts *o, int64_t elapsed_ms, const char **phase)
+{
+    int64_t h = (int64_t)o->healthy_s * 1000, d = (int64_t)o->degrade_s * 1000;
+    int64_t t = elapsed_ms % (h + d + d / 2 + d); /* d >= 1000: parse_args checks it */
+    if (t < h) {
+        *phase = "healthy";
+        return 0.0;
+    }
+    t -= h;
+    if (t < d) {
+        *phase = "degrading";
+        return (double)t / (double)d;
+    }
+    t -= d;
+    if (t < d / 2) {
+        *phase = "failing";
+        return 1.0;
+    }
+    t -= d / 2;
+    *phase = "recovering";
+    return 1.0 - (double)t / (double)d;
+}
+
 static void compute(const struct opts *o, int64_t elapsed_ms, int forced_fail, struct state *st)
 {
     double t = (double)elapsed_ms / 1000.0, frac;
+    const char *phase = NULL;
     if (forced_fail || o->scenario == SCEN_FAILING)
         frac = 1.0;
+    else if (o->scenario == SCEN_CYCLE)
+        frac = cycle_frac(o, elapsed_ms, &phase);
     else if (o->scenario == SCEN_HEALTHY || t < (double)o->healthy_s)
         frac = 0.0;
     else if (o->degrade_s > 0 && t < (double)(o->healthy_s + o->degrade_s))
         frac = (t - (double)o->healthy_s) / (double)o->degrade_s;
     else
         frac = 1.0;
-    st->phase = frac <= 0.0 ? "healthy" : frac >= 1.0 ? "failing" : "degrading";
+    if (!phase)
+        phase = frac <= 0.0 ? "healthy" : frac >= 1.0 ? "failing" : "degrading";
+    st->phase = phase;
 
     int64_t slot = elapsed_ms / NOISE_SLOT_MS;
     st->temp = healthy.temp + frac * (failing.temp - healthy.temp) + 0.3 * noise(o->seed, slot, 0);
@@ -272,9 +308,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
                 o->scenario = SCEN_HEALTHY;
             else if (strcmp(optarg, "failing") == 0)
                 o->scenario = SCEN_FAILING;
+            else if (strcmp(optarg, "cycle") == 0)
+                o->scenario = SCEN_CYCLE;
             else {
                 fprintf(stderr,
-                        "pdm-sim: --scenario: expected degrading|healthy|failing, got '%s'\n",
+                        "pdm-sim: --scenario: expected degrading|healthy|failing|cycle, got "
+                        "'%s'\n",
                         optarg);
                 return 2;
             }
@@ -369,6 +408,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
         fprintf(stderr, "pdm-sim: --baud, --parity, --data-bits and --stop-bits need --rtu\n");
         return 2;
     }
+    if (o->scenario == SCEN_CYCLE && o->degrade_s < 1) {
+        fprintf(stderr, "pdm-sim: --scenario cycle needs --degrade-s of at least 1 (the failing "
+                        "and recovering phases are derived from it)\n");
+        return 2;
+    }
     return -1; /* go on */
 }
 
@@ -392,12 +436,17 @@ struct sim {
 static void print_scenario(struct sim *s)
 {
     const struct opts *o = s->o;
-    printf("word order %s, scenario %s (healthy %ld s, degrading %ld s)\n",
+    printf("word order %s, scenario %s (healthy %ld s, degrading %ld s",
            pdm_word_order_name(o->order),
            o->scenario == SCEN_HEALTHY   ? "healthy"
            : o->scenario == SCEN_FAILING ? "failing"
+           : o->scenario == SCEN_CYCLE   ? "cycle"
                                          : "degrading",
            o->healthy_s, o->degrade_s);
+    if (o->scenario == SCEN_CYCLE)
+        printf(", failing %.1f s, recovering %ld s, repeating", (double)o->degrade_s / 2.0,
+               o->degrade_s);
+    printf(")\n");
     fflush(stdout);
     s->serving = 1;
 }
