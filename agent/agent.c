@@ -31,7 +31,11 @@
 #define RECONNECT_MAX_MS   60000  /* ... up to 60 s */
 #define MAX_INFLIGHT       32     /* messages handed to Paho and not yet acknowledged */
 #define BATCH_ROWS         2000   /* readings per TelemetryBatch (about 40 KB encoded) */
-#define SQLITE_HEAP_LIMIT  (16 * 1024 * 1024) /* bytes: bounds SQLite's own memory */
+/* Replay batches in flight at once. With a local broker 8 keep the link busy (the bench
+ * delivers 720k rows in about a second); on a slow uplink they bound how much backlog a live
+ * alert can find queued ahead of it in the connection: 8 x 40 KB. */
+#define REPLAY_INFLIGHT   8
+#define SQLITE_HEAP_LIMIT (16 * 1024 * 1024) /* bytes: bounds SQLite's own memory */
 
 enum inflight_kind { IF_FREE = 0, IF_ALERT, IF_ROWS, IF_STATUS };
 
@@ -72,6 +76,7 @@ struct agent {
     int connected, connecting;
     int64_t next_connect_ms, backoff_ms;
     struct pdm_complaint broker_complaint;
+    struct pdm_complaint store_complaint;
     /* Delivery runs as two streams of rows per connection: the replay of everything stored
      * before the connection came up (seq <= replay_end, oldest first, flagged replay), and live
      * rows (seq > replay_end) sent at each telemetry tick. Live batches go ahead of replay
@@ -127,6 +132,14 @@ static struct inflight *inflight_find(struct agent *a, uint64_t cookie)
         if (a->inflight[i].kind != IF_FREE && a->inflight[i].cookie == cookie)
             return &a->inflight[i];
     return NULL;
+}
+
+static int replay_inflight(const struct agent *a)
+{
+    int n = 0;
+    for (int i = 0; i < MAX_INFLIGHT; i++)
+        n += a->inflight[i].kind == IF_ROWS && a->inflight[i].hi <= a->replay_end;
+    return n;
 }
 
 static struct inflight *inflight_slot(struct agent *a)
@@ -314,13 +327,17 @@ static void pump(struct agent *a)
     if (a->live_cursor < a->rows_upto) {
         int rc = pdm_store_commit(a->store);
         if (rc != 0) {
-            pdm_err("store: commit failed (%s); telemetry held back until it succeeds",
-                    strerror(-rc));
+            pdm_complain(&a->store_complaint, pdm_mono_ms(),
+                         "store: commit failed (%s); readings are held in memory and telemetry "
+                         "waits until a commit succeeds; alerts are still published",
+                         strerror(-rc));
             return;
         }
     }
     for (;;) {
         int rc = publish_rows(a, &a->live_cursor, a->rows_upto, 0);
+        if (rc == 0 && replay_inflight(a) >= REPLAY_INFLIGHT)
+            return; /* the next PUBACK calls us again */
         if (rc == 0) {
             rc = publish_rows(a, &a->replay_cursor, a->replay_end, 1);
             if (rc == 0 && a->replaying) {
@@ -480,7 +497,8 @@ static void on_eval(void *ctx, const struct pdm_eval *ev)
     rc = pdm_store_put_alert(a->store, aseq, asset->name, ev->fsm->alert_id, ev->alert.state,
                              ev->alert.severity, ev->ts_ms, a->buf, (size_t)len);
     if (rc != 0)
-        pdm_err("asset %s: cannot store alert %s (%s); it is published without a durable copy",
+        pdm_err("asset %s: cannot write alert %s to the store (%s); it is kept in memory, "
+                "published meanwhile, and written when the store accepts writes again",
                 asset->name, ev->fsm->alert_id, strerror(-rc));
 
     /* the two inputs that drove the score most, for the log line */
@@ -557,8 +575,12 @@ static void handle_timers(struct agent *a, int64_t now)
     if (now >= a->next_commit_ms) {
         int rc = pdm_store_commit(a->store);
         if (rc != 0)
-            pdm_err("store: commit failed (%s); sampling and scoring go on, next commit in %d ms",
-                    strerror(-rc), a->cfg->commit_interval_ms);
+            pdm_complain(&a->store_complaint, now,
+                         "store: commit failed (%s); sampling and scoring go on, readings are "
+                         "held in memory and the commit is retried every %d ms",
+                         strerror(-rc), a->cfg->commit_interval_ms);
+        else
+            pdm_release(&a->store_complaint, "store: commits succeed again");
         a->next_commit_ms = now + a->cfg->commit_interval_ms;
     }
     if (now >= a->next_telemetry_ms) {

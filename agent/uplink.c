@@ -43,7 +43,7 @@
 #include <MQTTAsync.h>
 
 #define CONN_EVENTS     8  /* connection events the ring keeps room for, see above */
-#define CONNECT_TIMEOUT 10 /* seconds for TCP + TLS + CONNACK */
+#define CONNECT_TIMEOUT 25 /* seconds for TCP + TLS + CONNACK */
 #define DESTROY_WAIT_MS 500
 
 enum slot_state { SLOT_FREE = 0, SLOT_SENT, SLOT_DONE };
@@ -552,7 +552,8 @@ int pdm_uplink_connect(struct pdm_uplink *u)
     u->tls_err[0] = '\0';
     u->name_mismatch = 0;
     pthread_mutex_unlock(&u->mu);
-    if (u->tls) {
+    /* MQTT_C_CLIENT_TRACE set by a person debugging: leave Paho's tracing to them */
+    if (u->tls && !getenv("MQTT_C_CLIENT_TRACE")) {
         pthread_mutex_lock(&trace_mu);
         trace_owner = u;
         pthread_mutex_unlock(&trace_mu);

@@ -18,7 +18,8 @@ if [ "${1:-}" = "--test" ]; then
         protobuf-compiler # protoc --decode: checks payloads against proto/ independently of our code
         sqlite3           # integrity checks of the store from the tests
         socat             # serial pty pairs for Modbus RTU tests
-        python3           # free-port helper in tests
+        python3           # free-port helper and delivery checks in tests
+        iproute2          # ip netns + tc: a shaped, slow uplink for the replay test
         clang-format
     )
 fi

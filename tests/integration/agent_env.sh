@@ -67,5 +67,5 @@ subscribe() {
 
 # json_field LINE KEY: the value of "KEY": in a compact JSON line (string without quotes).
 json_field() {
-    printf '%s\n' "$1" | grep -o "\"$2\":\(\"[^\"]*\"\|[^,}]*\)" | head -n 1 | sed 's/^"[^"]*"://; s/^"//; s/"$//'
+    printf '%s\n' "$1" | grep -o "\"$2\":\(\"[^\"]*\"\|[^,}]*\)" | sed -n 1p | sed 's/^"[^"]*"://; s/^"//; s/"$//'
 }

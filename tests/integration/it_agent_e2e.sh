@@ -26,12 +26,12 @@ wait_for 10 file_has "$T/sub.log" '"type":"telemetry"' || fail "no telemetry"
 
 alerts=$(grep '"type":"alert"' "$T/sub.log")
 echo "$alerts"
-first=$(printf '%s\n' "$alerts" | head -n 1)
+first=$(printf '%s\n' "$alerts" | sed -n 1p)
 [ "$(json_field "$first" state)" = RAISED ] || fail "first alert is not RAISED: $first"
 [ "$(json_field "$first" severity)" = WARNING ] || fail "first alert is not WARNING: $first"
 id=$(json_field "$first" alert_id)
 [ -n "$id" ] || fail "no alert_id"
-crit=$(printf '%s\n' "$alerts" | grep '"severity":"CRITICAL"' | head -n 1)
+crit=$(printf '%s\n' "$alerts" | grep '"severity":"CRITICAL"' | sed -n 1p)
 [ "$(json_field "$crit" state)" = UPDATED ] || fail "CRITICAL did not come as UPDATED: $crit"
 [ "$(json_field "$crit" alert_id)" = "$id" ] || fail "alert_id changed within the episode"
 p=$(json_field "$crit" probability)

@@ -93,11 +93,11 @@ wait_for 60 file_has "$T/sub.log" '"severity":"CRITICAL"' || fail "no CRITICAL a
 wait_for 10 file_has "$T/sub.log" '"type":"telemetry"' || fail "no telemetry"
 
 alerts=$(grep '"type":"alert"' "$T/sub.log")
-first=$(printf '%s\n' "$alerts" | head -n 1)
+first=$(printf '%s\n' "$alerts" | sed -n 1p)
 [ "$(json_field "$first" state)" = RAISED ] || fail "first alert is not RAISED: $first"
 [ "$(json_field "$first" severity)" = WARNING ] || fail "first alert is not WARNING: $first"
 id=$(json_field "$first" alert_id)
-crit=$(printf '%s\n' "$alerts" | grep '"severity":"CRITICAL"' | head -n 1)
+crit=$(printf '%s\n' "$alerts" | grep '"severity":"CRITICAL"' | sed -n 1p)
 [ "$(json_field "$crit" alert_id)" = "$id" ] || fail "CRITICAL is not the same episode as $id"
 echo "ok: alert $id RAISED WARNING, then CRITICAL, over RTU"
 

@@ -13,7 +13,7 @@ start_bg sim "$PDM_SIM" --port "$SIM_PORT" --scenario healthy --quiet
 wait_for 10 port_open "$SIM_PORT" || fail "pdm-sim did not listen"
 start_bg agent "$PDM_AGENT" -c "$T/agent.conf"
 wait_for 20 file_has "$T/agent.log" 'cannot connect' || fail "agent did not report the refused broker"
-grep 'cannot connect' "$T/agent.log" | head -n 1
+grep 'cannot connect' "$T/agent.log" | sed -n 1p
 grep -i 'cannot connect' "$T/agent.log" | grep -Eqi 'certificate|verify|handshake' ||
     fail "the reason does not mention the certificate"
 wait_for 20 sh -c "[ \$(sqlite3 '$T/data/pdm-agent.db' 'SELECT count(*) FROM rows' 2>/dev/null || echo 0) -gt 10 ]" ||

@@ -186,7 +186,7 @@ file_has "$P" "bus plant (modbus-tcp 127.0.0.1:$PORT): 3 sensors" || fail "no st
 file_has "$P" "unit 7 at 127.0.0.1:$PORT not answering" || fail "dead unit not logged"
 [ "$(count_lines "$P" "not answering")" -le 2 ] || fail "dead unit logged on every failure"
 # scale: power in W * 0.001
-v=$(sed -n 's/^sample .* sensor=power_kw ok value=\([0-9.]*\)$/\1/p' "$P" | head -n 1)
+v=$(sed -n 's/^sample .* sensor=power_kw ok value=\([0-9.]*\)$/\1/p' "$P" | sed -n 1p)
 between "$v" 0.78 0.82 || fail "power_kw is '$v', expected about 0.8 (800 W * 0.001)"
 stop_ms=$(sed -n 's/^stop_ms=\([0-9]*\).*/\1/p' "$P")
 [ "$stop_ms" -le 500 ] || fail "pdm_bus_stop took $stop_ms ms"

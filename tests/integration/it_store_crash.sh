@@ -73,8 +73,11 @@ flap() {
 
 AGENT_PID=
 agent_start() { # ROUND
+    # not start_bg: one log for all rounds, appended, with a marker per start
+    local cmd=("$PDM_AGENT" -c "$T/agent.conf")
+    [ -z "${IT_NS:-}" ] || cmd=(ip netns exec "$IT_NS" "${cmd[@]}") # as start_bg does
     echo "==== round $1: agent started" >>"$T/agent.log"
-    "$PDM_AGENT" -c "$T/agent.conf" >>"$T/agent.log" 2>&1 &
+    "${cmd[@]}" >>"$T/agent.log" 2>&1 &
     AGENT_PID=$!
     IT_PIDS+=("$AGENT_PID")
 }
@@ -155,17 +158,26 @@ backlog_small() {
     [ "$(q 'SELECT count(*) FROM alerts WHERE delivered = 0')" = 0 ] &&
         [ "$(q 'SELECT count(*) FROM rows WHERE delivered = 0')" -lt 100 ]
 }
+final_connected() {
+    sed -n '/^==== round final/,$p' "$T/agent.log" | grep -q 'broker .*: connected'
+}
+wait_for 30 final_connected || fail "the agent did not connect to the broker in the final run"
 wait_for 60 backlog_small ||
     fail "the backlog was not delivered within 60 s: $(q 'SELECT count(*) FROM alerts WHERE delivered = 0') alerts, $(q 'SELECT count(*) FROM rows WHERE delivered = 0') rows undelivered"
 cur="${SUB_LOGS[-1]}"
 offline0=$(count_lines "$cur" '"online":false')
-stop_pid "$AGENT_PID"
+kill -TERM "$AGENT_PID"
+wait_for 15 sh -c "! kill -0 $AGENT_PID" || fail "the agent did not stop within 15 s of SIGTERM"
+rc=0
+wait "$AGENT_PID" || rc=$?
 forget_pid "$AGENT_PID"
+[ $rc = 0 ] || fail "the agent exited with status $rc on SIGTERM"
 # QoS 1 in order on one connection: the goodbye Status comes after everything the agent sent.
 wait_for 30 file_has "$cur" '"online":false' $((offline0 + 1)) || fail "subscriber did not see the agent stop"
 stop_pid "$SUB_PID"
 forget_pid "$SUB_PID"
 
+! grep -n 'Sanitizer\|runtime error:' "$T/agent.log" || fail "sanitizer report in agent.log"
 sqlite3 "$DB" 'PRAGMA integrity_check' | grep -qx ok || fail "integrity_check after the clean stop"
 events=$(q 'SELECT count(*) FROM alerts')
 echo "alert events in the store: $events; by state and severity:"

@@ -38,7 +38,7 @@ wait "$SUB1" || fail "subscriber did not receive 200 messages"
 # every seq 1..200 exactly once, decoded from the protobuf payload
 seqs=$(grep -o '"seq":[0-9]*' "$T/sub1.log" | sort -u | wc -l)
 [ "$seqs" -eq 200 ] || fail "expected 200 distinct seq values, got $seqs"
-grep -q '"topic":"pdm/v1/gw-test/alert","type":"alert","device_id":"gw-test"' "$T/sub1.log" ||
+grep -Eq '"topic":"pdm/v1/gw-test/alert","rx_ms":[0-9]+,"type":"alert","device_id":"gw-test"' "$T/sub1.log" ||
     fail "JSON envelope or field order wrong"
 grep -q '"state":"RAISED","severity":"WARNING"' "$T/sub1.log" || fail "enums not printed as names"
 saved=("$T"/saved/*.pb)

@@ -56,9 +56,13 @@ wait_for() {
 }
 
 # start_bg NAME COMMAND...: runs COMMAND in the background, output in $T/NAME.log; sets LAST_PID.
+# With IT_NS set, COMMAND runs inside that network namespace (its own loopback).
 start_bg() {
     local name=$1
     shift
+    if [ -n "${IT_NS:-}" ]; then
+        set -- ip netns exec "$IT_NS" "$@"
+    fi
     "$@" >"$T/$name.log" 2>&1 &
     LAST_PID=$!
     IT_PIDS+=("$LAST_PID")
@@ -89,7 +93,11 @@ PY
 }
 
 port_open() { # PORT
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+    if [ -n "${IT_NS:-}" ]; then
+        ip netns exec "$IT_NS" bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
+    else
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+    fi
 }
 
 # pki_make: throwaway CA and certificates in $T/tls (see scripts/pki.sh).

@@ -402,9 +402,13 @@ int pdm_print_payload(FILE *f, enum pdm_msg_type t, const char *topic, const uin
         /* the envelope first, then the message's own fields */
         fputc('{', f);
         if (topic) {
+            /* a message off the wire: its topic and when it arrived (wall clock, ms) */
+            struct timespec now;
+            clock_gettime(CLOCK_REALTIME, &now);
             fputs("\"topic\":", f);
             pdm_print_json_str(f, topic);
-            fputc(',', f);
+            fprintf(f, ",\"rx_ms\":%lld,",
+                    (long long)now.tv_sec * 1000 + (long long)(now.tv_nsec / 1000000));
         }
         fprintf(f, "\"type\":\"%s\"", types[t].name);
         print_fields(f, m, 1, 0, 1);
