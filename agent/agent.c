@@ -181,6 +181,7 @@ static int encode_status(struct agent *a, int online, uint8_t *buf, size_t cap)
         models[i].asset = cfg->assets[i].name;
         models[i].model_id = cfg->assets[i].model.id;
         models[i].version = cfg->assets[i].model.version;
+        models[i].sha256 = cfg->assets[i].model.sha256;
     }
     for (size_t i = 0; online && i < ns; i++) {
         sensors[i].sensor = cfg->sensors[i].name;
@@ -342,7 +343,7 @@ static void pump(struct agent *a)
             rc = publish_rows(a, &a->replay_cursor, a->replay_end, 1);
             if (rc == 0 && a->replaying) {
                 a->replaying = 0;
-                pdm_info("backlog sent: waiting for the broker's acknowledgements");
+                pdm_debug("backlog handed over: waiting for the broker's acknowledgements");
             }
         }
         if (rc <= 0) {
@@ -428,8 +429,9 @@ static void handle_uplink(struct agent *a)
                 a->backlog_acked += f->rows;
                 if (a->backlog_acked >= a->backlog_rows) {
                     double s = (double)(pdm_mono_ms() - a->backlog_t0) / 1000.0;
-                    pdm_info("backlog delivered: %" PRIu64 " readings/scores in %.1f s (%.0f/s)",
-                             a->backlog_acked, s, s > 0 ? (double)a->backlog_acked / s : 0.0);
+                    pdm_log(a->backlog_rows >= BATCH_ROWS ? PDM_LOG_INFO : PDM_LOG_DEBUG,
+                            "backlog delivered: %" PRIu64 " readings/scores in %.1f s (%.0f/s)",
+                            a->backlog_acked, s, s > 0 ? (double)a->backlog_acked / s : 0.0);
                     a->backlog_rows = 0;
                 }
             }
@@ -694,6 +696,10 @@ static int setup(struct agent *a)
         return rc;
     }
     pdm_store_open_alerts(a->store, restore_alert, a);
+    for (uint32_t i = 0; i < cfg->n_assets; i++)
+        pdm_info("asset %s: model %s v%u (%s, sha256 %.16s...)", cfg->assets[i].name,
+                 cfg->assets[i].model.id, cfg->assets[i].model.version, cfg->assets[i].model_path,
+                 cfg->assets[i].model.sha256);
 
     snprintf(a->topic_alert, sizeof(a->topic_alert), "%s/%s/alert", cfg->topic_prefix,
              cfg->device_id);

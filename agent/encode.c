@@ -283,6 +283,7 @@ int pdm_encode_status(const struct pdm_status_msg *m, uint8_t *buf, size_t cap)
         mi.asset = str(m->models[i].asset);
         mi.model_id = str(m->models[i].model_id);
         mi.model_version = m->models[i].version;
+        mi.sha256 = str(m->models[i].sha256);
         if ((rc = put_sub(&o, 5, &mi.base)) != 0)
             return rc;
     }

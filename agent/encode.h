@@ -43,6 +43,7 @@ int pdm_encode_telemetry(const char *device_id, int64_t now_ms,
 struct pdm_status_model {
     const char *asset, *model_id;
     uint32_t version;
+    const char *sha256; /* hex, or NULL */
 };
 struct pdm_status_sensor {
     const char *sensor;

@@ -25,9 +25,10 @@
  *    survives prune deleting every row.
  *  - seq.reserve (next to the database) holds "reserved up to R", written durably before any
  *    seq above R is handed out. When the database is lost or replaced the counter restarts at
- *    R + 1, so a seq never repeats for the device. Known gap: an alert held in memory (writes
- *    failing) and then lost to a crash may see its seq reused after the restart if the
- *    database survives; it was published from memory, so a backend may see that seq twice.
+ *    R + 1, so a seq never repeats for the device. An alert held in memory (writes failing)
+ *    may be published before its seq is on disk; while any is held, the marker file
+ *    seq.unsafe exists, and an open that finds it also continues above R: a crash in that
+ *    window costs a gap in seq, never a seq used twice.
  *  - Delivered marks join the open transaction when readings are staged (a crash then loses
  *    the marks and the rows are sent again: at-least-once), and commit on their own otherwise.
  *    The delivered and dropped totals are written in the same transaction as the change.
@@ -58,6 +59,7 @@
 
 #define STORE_FILE       "pdm-agent.db"
 #define RESERVE_FILE     "seq.reserve"
+#define UNSAFE_FILE      "seq.unsafe" /* exists while seqs may be published but not on disk */
 #define CORRUPT_TAG      ".corrupt-"
 #define CORRUPT_KEEP     3 /* damaged copies kept for diagnosis; older ones are deleted */
 #define SCHEMA_VERSION   1
@@ -212,6 +214,7 @@ struct pdm_store {
     uint64_t hw_on_disk;    /* seq_hw as last committed */
     uint64_t reserved;      /* seq.reserve: every seq handed out is <= this */
     uint64_t reserve_retry; /* after a failed reservation write, retry from this seq on */
+    int unsafe_marked;      /* UNSAFE_FILE exists (alerts held in memory) */
 
     /* A transaction opened by delivery marks while readings are staged; closed by the next
      * commit. Its marks are undone if that commit fails. */
@@ -357,6 +360,34 @@ static int exec_stmt(struct pdm_store *s, sqlite3_stmt *st, const char *what)
 }
 
 /* ---- seq reservation --------------------------------------------------------------------- */
+
+/* Creates or removes UNSAFE_FILE. Best effort: an empty file usually still fits on a full
+ * disk (an inode and a directory entry); if not, the gap protection is lost and we say so. */
+static void mark_unsafe(struct pdm_store *s, int on)
+{
+    if (on == s->unsafe_marked)
+        return;
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/" UNSAFE_FILE, s->dir);
+    if (on) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            pdm_warn("store %s: cannot create %s (%s): if the agent crashes before the held "
+                     "alerts are written, their seq may be used again",
+                     s->dir, UNSAFE_FILE, strerror(errno));
+            return;
+        }
+        close(fd);
+        int dfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+    } else if (unlink(path) != 0 && errno != ENOENT) {
+        return; /* stays marked: the next open skips ahead, which is safe */
+    }
+    s->unsafe_marked = on;
+}
 
 /* Writes "reserved up to R" durably: temp file, fsync, rename, fsync of the folder, so that
  * after a power cut the file holds either the old or the new value, never a torn one. */
@@ -596,6 +627,7 @@ static int write_pending(struct pdm_store *s, const char *what)
     txn_reset(s);
     ring_clear(s);
     s->n_held = 0;
+    mark_unsafe(s, 0);
     if (s->write_failing) {
         s->write_failing = 0;
         pdm_release(&s->failing,
@@ -1063,10 +1095,32 @@ int pdm_store_open(struct pdm_store **out, const char *dir, char *err, size_t er
     if (rr == -EBADMSG)
         pdm_warn("store %s/" RESERVE_FILE ": unreadable; recreated from the database", s->dir);
     s->reserved = rr == 0 ? r : 0;
-    if ((s->recovered || top == 0) && s->next_seq <= s->reserved)
+    char unsafe_path[PATH_MAX + 32];
+    snprintf(unsafe_path, sizeof(unsafe_path), "%s/" UNSAFE_FILE, s->dir);
+    int unsafe = access(unsafe_path, F_OK) == 0;
+    if (unsafe)
+        pdm_warn("store %s: the last run ended while alerts were held in memory; seq continues "
+                 "above %llu so that none is used twice",
+                 s->dir, (unsigned long long)s->reserved);
+    if ((s->recovered || top == 0 || unsafe) && s->next_seq <= s->reserved)
         s->next_seq = s->reserved + 1;
     if (rr != 0 || s->next_seq > s->reserved)
         write_reserve(s, s->next_seq - 1 + SEQ_RESERVE_STEP);
+    if (unsafe && s->reserved >= s->next_seq) {
+        /* Record the skip in the database too, or the next clean start would resume at the
+         * old high-water; only then may the marker go. */
+        int w = exec_sql(s, "BEGIN", "recording the seq skip");
+        if (w == 0)
+            w = set_meta(s, "seq_hw", s->next_seq - 1);
+        if (w == 0)
+            w = exec_sql(s, "COMMIT", "recording the seq skip");
+        if (w == 0) {
+            s->hw_on_disk = s->next_seq - 1;
+            unlink(unsafe_path);
+        } else {
+            exec_sql(s, "ROLLBACK", "recording the seq skip");
+        }
+    }
     (void)hw;
     *out = s;
     return 0;
@@ -1442,8 +1496,10 @@ int pdm_store_put_alert(struct pdm_store *s, uint64_t seq, const char *asset, co
         s->write_failing = 1;
     }
     /* Not on disk: hold it, and serve it from memory until a later commit writes it. */
-    if (hold_alert(s, seq, asset, alert_id, state, severity, ts_ms, payload, len) == 0)
+    if (hold_alert(s, seq, asset, alert_id, state, severity, ts_ms, payload, len) == 0) {
         s->alerts_pending++;
+        mark_unsafe(s, 1);
+    }
     return ret;
 }
 

@@ -54,6 +54,7 @@ struct pdm_model_input {
 struct pdm_model {
     char id[65];
     uint32_t version;
+    char sha256[65]; /* hex SHA-256 of the model file as loaded (mbed TLS): its fingerprint */
     double intercept;
     double warning, critical, clear;
     int hold;

@@ -4,7 +4,10 @@
  * and every value is checked, so one run lists every problem as FILE:LINE: section.key. */
 #include "model.h"
 
+#include <mbedtls/sha256.h>
+
 #include <errno.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -171,6 +174,32 @@ static void load_input_section(const struct pdm_ini_doc *doc, const struct pdm_i
             missing(doc, s, input_keys[i]);
 }
 
+/* The file's SHA-256 as lowercase hex: the backend sees exactly which bytes score. */
+static int file_sha256(const char *path, char hex[65])
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -errno;
+    mbedtls_sha256_context ctx;
+    mbedtls_sha256_init(&ctx);
+    int rc = mbedtls_sha256_starts_ret(&ctx, 0) == 0 ? 0 : -EIO;
+    unsigned char buf[4096];
+    size_t n;
+    while (rc == 0 && (n = fread(buf, 1, sizeof(buf), f)) > 0)
+        if (mbedtls_sha256_update_ret(&ctx, buf, n) != 0)
+            rc = -EIO;
+    if (rc == 0 && ferror(f))
+        rc = -EIO;
+    unsigned char d[32];
+    if (rc == 0 && mbedtls_sha256_finish_ret(&ctx, d) != 0)
+        rc = -EIO;
+    mbedtls_sha256_free(&ctx);
+    fclose(f);
+    for (int i = 0; rc == 0 && i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    return rc;
+}
+
 int pdm_model_load(const char *path, struct pdm_model *m, struct pdm_diag *diag)
 {
     struct pdm_diag count_only = {0};
@@ -216,5 +245,9 @@ int pdm_model_load(const char *path, struct pdm_model *m, struct pdm_diag *diag)
         pdm_diag_error(diag, path, 0, "input", NULL,
                        "no [input NAME] section: a model needs at least one input");
     pdm_ini_free(&doc);
+    rc = file_sha256(path, m->sha256);
+    if (rc != 0)
+        pdm_diag_error(diag, path, 0, "model", NULL, "cannot compute the file's SHA-256: %s",
+                       strerror(-rc));
     return diag->errors - before;
 }

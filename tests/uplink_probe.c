@@ -72,7 +72,7 @@ static struct pdm_uplink *make(const char *uri, char **argv, const char *client_
     static uint8_t will[512];
     int wl = 0;
     if (with_will) {
-        struct pdm_status_model models[] = {{"compressor-1", "compressor", 1}};
+        struct pdm_status_model models[] = {{"compressor-1", "compressor", 1, NULL}};
         struct pdm_status_msg st = {.device_id = "gw-test",
                                     .online = 0,
                                     .agent_version = "probe",

@@ -43,8 +43,11 @@ s1=$(json_field "$first" seq)
 s2=$(json_field "$crit" seq)
 [ "$s2" -gt "$s1" ] || fail "seq did not grow: $s1 then $s2"
 
-# Status: retained online message with the model
+# Status: retained online message naming the model and the SHA-256 of the file it loaded
 grep '"type":"status"' "$T/sub.log" | grep -q '"online":true' || fail "no online Status"
+sum=$(sha256sum "$T/models/compressor.model" | cut -d' ' -f1)
+grep '"type":"status"' "$T/sub.log" | grep -q "\"model_id\":\"compressor\",\"model_version\":1,\"sha256\":\"$sum\"" ||
+    fail "Status does not carry the model file's SHA-256 ($sum)"
 
 # The payload decodes with the .proto files alone (Google's protoc, independent of our code).
 if command -v protoc >/dev/null; then

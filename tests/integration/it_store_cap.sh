@@ -51,6 +51,19 @@ grep -q 'alert .* CRITICAL' "$T/agent.log" || fail "no CRITICAL alert during the
 [ "$maxsize" -le "$cap" ] || fail "database grew to $maxsize bytes, over the $cap cap"
 grep -q 'buffer full' "$T/agent.log" || fail "agent did not say it is dropping readings"
 
+# pdmctl buffer reads the same figures from the file while the agent is writing it
+"$PDMCTL" buffer --db "$db" --json >"$T/buffer.json" || fail "pdmctl buffer failed on a live database"
+cat "$T/buffer.json"; echo
+b=$(cat "$T/buffer.json")
+[ "$(json_field "$b" rows_dropped)" -gt 0 ] || fail "pdmctl buffer shows no dropped readings"
+[ "$(json_field "$b" alerts_undelivered)" -ge 1 ] || fail "pdmctl buffer shows no undelivered alert"
+"$PDMCTL" buffer --db "$db" | grep -q '^dropped .* undelivered rows' || fail "text output lacks the dropped line"
+set +e
+"$PDMCTL" buffer --db "$T/nowhere.db" >/dev/null 2>"$T/nodb.err"
+rc=$?
+set -e
+[ $rc -eq 1 ] && grep -q nowhere.db "$T/nodb.err" || fail "missing database: exit $rc, $(cat "$T/nodb.err")"
+
 echo "-- broker back"
 broker_start "$MQTT_PORT" persist
 subscribe sub2 --client-id backend --keep-session
@@ -62,6 +75,9 @@ wait_for 30 file_has "$T/sub2.log" '"online":false' || fail "subscriber did not 
 dropped=$(sqlite3 "$db" "SELECT value FROM meta WHERE key = 'rows_dropped'")
 pending=$(sqlite3 "$db" "SELECT count(*) FROM rows WHERE delivered = 0")
 echo "dropped $dropped readings, $pending still undelivered at stop"
+b=$("$PDMCTL" buffer --db "$db" --json)
+[ "$(json_field "$b" rows_dropped)" = "$dropped" ] || fail "pdmctl buffer disagrees on dropped readings"
+[ "$(json_field "$b" rows_undelivered)" = "$pending" ] || fail "pdmctl buffer disagrees on undelivered rows"
 python3 "$PDM_SOURCE_DIR/tests/integration/delivery_check.py" --db "$db" \
     --expect-dropped "$dropped" "$T/sub1.log" "$T/sub2.log" || fail "delivery check"
 echo "PASS"

@@ -323,7 +323,8 @@ static void test_telemetry_full(void)
 
 static void test_status(void)
 {
-    struct pdm_status_model models[] = {{"compressor-1", "compressor", 3}, {"pump-2", "pump", 1}};
+    struct pdm_status_model models[] = {{"compressor-1", "compressor", 3, "ab12"},
+                                        {"pump-2", "pump", 1, NULL}};
     struct pdm_status_sensor sensors[] = {
         {"temp-1", 1, 1000, 0, "", 1714567890000},
         {"vib-1", 0, 10, 5, "timeout: device 7 on bus rs485-1 did not answer", 0},
@@ -379,6 +380,8 @@ static void test_status(void)
         CHECK_STR(s->models[1]->asset, "pump-2");
         CHECK_STR(s->models[1]->model_id, "pump");
         CHECK_INT(s->models[0]->model_version, 3);
+        CHECK_STR(s->models[0]->sha256, "ab12");
+        CHECK_STR(s->models[1]->sha256, "");
     }
     CHECK_INT(s->n_sensors, 2);
     if (s->n_sensors == 2) {
