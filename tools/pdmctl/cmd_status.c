@@ -1,0 +1,8 @@
+#include "pdmctl.h"
+/* placeholder: being written (issue 4) */
+int cmd_status(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    return PDMCTL_EXIT_FAIL;
+}
