@@ -12,6 +12,10 @@ root=$PWD
 rows=${1:-720000}
 bin=$root/build
 [ -x "$bin/pdm-agent" ] || { echo "build first: cmake -S . -B build && cmake --build build" >&2; exit 1; }
+[ -x /usr/bin/time ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -q time >/dev/null || {
+    echo "bench/backlog.sh needs /usr/bin/time (Debian package 'time')" >&2
+    exit 1
+}
 W=$(mktemp -d /tmp/pdm-bench-backlog.XXXXXX)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$W"' EXIT
