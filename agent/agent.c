@@ -15,6 +15,7 @@
 #include "bus.h"
 #include "clock.h"
 #include "config.h"
+#include "control.h"
 #include "encode.h"
 #include "log.h"
 #include "queue.h"
@@ -51,6 +52,7 @@ struct sensor_health {
     uint64_t reads, errors;
     char last_error[48];
     int64_t last_ok_ms;
+    double last_value; /* control socket: the last good reading */
 };
 
 struct agent {
@@ -62,6 +64,9 @@ struct agent {
     struct pdm_uplink *uplink;
     int sigfd;
     int stop;
+    /* control socket (pdmctl status): see control.h */
+    struct pdm_control *control;
+    char broker_error[256]; /* last connect failure or loss, for the control socket */
 
     uint32_t *sensor_ref; /* store id per config sensor */
     uint32_t *asset_ref;  /* store id per config asset */
@@ -403,6 +408,9 @@ static void handle_uplink(struct agent *a)
             break;
         }
         case PDM_UPLINK_CONNECT_FAILED:
+            snprintf(a->broker_error, sizeof(a->broker_error), "cannot connect: %.200s", ev.reason);
+            pdm_control_note_error(a->control, pdm_wall_ms(), "broker: cannot connect: %s",
+                                   ev.reason);
             pdm_complain(&a->broker_complaint, now,
                          "broker %s: cannot connect: %s; retrying in %lld s", a->cfg->uri,
                          ev.reason, (long long)(a->backoff_ms / 1000));
@@ -410,6 +418,10 @@ static void handle_uplink(struct agent *a)
             break;
         case PDM_UPLINK_CONNECTION_LOST:
             a->connected = 0;
+            snprintf(a->broker_error, sizeof(a->broker_error), "connection lost: %.200s",
+                     ev.reason);
+            pdm_control_note_error(a->control, pdm_wall_ms(), "broker: connection lost: %s",
+                                   ev.reason);
             drop_inflight(a);
             pdm_warn(
                 "broker %s: connection lost (%s); buffering in the store, reconnecting in %lld s",
@@ -534,11 +546,14 @@ static void handle_samples(struct agent *a)
                 h->ok = 0;
                 h->errors++;
                 snprintf(h->last_error, sizeof(h->last_error), "%s", s[i].reason);
+                pdm_control_note_error(a->control, s[i].ts_ms, "sensor %s: %s",
+                                       a->cfg->sensors[s[i].sensor].name, s[i].reason);
                 continue;
             }
             h->ok = 1;
             h->reads++;
             h->last_ok_ms = s[i].ts_ms;
+            h->last_value = s[i].value;
             pdm_engine_on_sample(&a->engine, s[i].sensor, s[i].mono_ms, s[i].value);
             uint64_t seq;
             int rc = pdm_store_put_row(a->store, PDM_ROW_READING, a->sensor_ref[s[i].sensor],
@@ -577,6 +592,9 @@ static void handle_timers(struct agent *a, int64_t now)
     if (now >= a->next_commit_ms) {
         int rc = pdm_store_commit(a->store);
         if (rc != 0)
+            pdm_control_note_error(a->control, pdm_wall_ms(), "store: commit failed (%s)",
+                                   strerror(-rc));
+        if (rc != 0)
             pdm_complain(&a->store_complaint, now,
                          "store: commit failed (%s); sampling and scoring go on, readings are "
                          "held in memory and the commit is retried every %d ms",
@@ -614,6 +632,54 @@ static void handle_timers(struct agent *a, int64_t now)
     }
 }
 
+/* ---- control socket: what `pdmctl status` shows ---------------------------------------------- */
+
+/* Copies the loop's view into the control module's snapshot (arrays sized at start: no
+ * allocation). Runs in the main loop, like everything that reads the engine and the store. */
+static void fill_snapshot(void *ctx, struct pdm_ctl_snapshot *s)
+{
+    struct agent *a = ctx;
+    const struct pdm_config *cfg = a->cfg;
+    s->device_id = cfg->device_id;
+    for (uint32_t i = 0; i < s->n_sensors && i < cfg->n_sensors; i++) {
+        const struct pdm_sensor_cfg *sc = &cfg->sensors[i];
+        const struct sensor_health *h = &a->health[i];
+        struct pdm_ctl_sensor *x = &s->sensors[i];
+        x->name = sc->name;
+        x->unit = sc->unit;
+        x->bus = cfg->buses[sc->bus].name;
+        x->unit_id = sc->unit_id;
+        x->ok = h->ok;
+        x->has_value = h->last_ok_ms != 0;
+        x->value = h->last_value;
+        x->value_ms = h->last_ok_ms;
+        x->reads = h->reads;
+        x->errors = h->errors;
+        memcpy(x->last_error, h->last_error, sizeof(x->last_error));
+    }
+    for (uint32_t i = 0; i < s->n_assets && i < a->engine.n_assets; i++) {
+        const struct pdm_engine_asset *ea = &a->engine.assets[i];
+        struct pdm_ctl_asset *x = &s->assets[i];
+        x->name = cfg->assets[i].name;
+        x->model = &cfg->assets[i].model;
+        memcpy(x->input_sensor, &a->input_sensor_names[i * PDM_MODEL_MAX_INPUTS],
+               sizeof(x->input_sensor));
+        x->evals = ea->evals;
+        x->skipped_stale = ea->skipped_stale;
+        x->scored = ea->evals > 0;
+        x->score = ea->last;
+        x->score_ms = ea->last_ts_ms;
+        x->severity = ea->fsm.active;
+        memcpy(x->alert_id, ea->fsm.alert_id, sizeof(x->alert_id));
+    }
+    s->store_ok = pdm_store_stats(a->store, &s->store) == 0;
+    s->broker_uri = cfg->uri;
+    s->broker_connected = a->connected;
+    s->broker_connecting = a->connecting;
+    memcpy(s->broker_error, a->broker_error, sizeof(s->broker_error));
+    s->queue_dropped = a->queue.dropped;
+}
+
 /* ---- start-up and shutdown --------------------------------------------------------------------
  */
 
@@ -641,6 +707,11 @@ static int setup(struct agent *a)
     if ((rc = mkdir_p(cfg->data_dir)) != 0) {
         pdm_err("data_dir %s: cannot create it (%s); the agent cannot buffer and stops",
                 cfg->data_dir, strerror(-rc));
+        return rc;
+    }
+    /* control socket first: it is also the lock that keeps a second agent off this data_dir */
+    if ((rc = pdm_control_open(&a->control, cfg, err, sizeof(err))) != 0) {
+        pdm_err("%s", err);
         return rc;
     }
     if ((rc = pdm_store_open(&a->store, cfg->data_dir, err, sizeof(err))) != 0) {
@@ -778,6 +849,7 @@ static void teardown(struct agent *a)
         pdm_engine_free(&a->engine);
     if (a->store)
         pdm_store_close(a->store);
+    pdm_control_close(a->control); /* last: the data_dir stays locked until the store is closed */
     free(a->sensor_ref);
     free(a->asset_ref);
     free(a->health);
@@ -836,12 +908,13 @@ int pdm_agent_run(struct pdm_config *cfg)
         if (wait > 1000)
             wait = 1000;
 
-        struct pollfd pfd[3] = {
+        struct pollfd pfd[3 + PDM_CONTROL_POLLFDS] = {
             {.fd = a.queue.efd, .events = POLLIN},
             {.fd = pdm_uplink_event_fd(a.uplink), .events = POLLIN},
             {.fd = a.sigfd, .events = POLLIN},
         };
-        int n = poll(pfd, 3, (int)wait);
+        int nctl = pdm_control_pollfds(a.control, pfd + 3); /* control socket (pdmctl status) */
+        int n = poll(pfd, (nfds_t)(3 + nctl), (int)wait);
         if (n < 0 && errno != EINTR) {
             pdm_err("poll: %s", strerror(errno));
             status = 1;
@@ -853,6 +926,7 @@ int pdm_agent_run(struct pdm_config *cfg)
             handle_samples(&a);
         if (pfd[1].revents & POLLIN)
             handle_uplink(&a);
+        pdm_control_handle(a.control, pfd + 3, n > 0 ? nctl : 0, pdm_mono_ms(), fill_snapshot, &a);
     }
 
 out:

@@ -11,9 +11,14 @@ static const struct {
 } commands[] = {
     {"buffer", cmd_buffer,
      "show the agent's buffer (rows, alerts, delivered and dropped totals) from its database"},
+    {"check", cmd_check,
+     "check a site: the config, one read of every sensor, the broker's TLS certificates"},
     {"decode", cmd_decode,
      "decode an alert, telemetry or status payload (protobuf) as text or JSON"},
     {"read", cmd_read, "read registers once from a Modbus device, decoded in every word order"},
+    {"scan", cmd_scan, "find the unit ids that answer on a serial line or Modbus TCP gateway"},
+    {"status", cmd_status,
+     "ask the running agent: values, model inputs, probability, alerts, buffer, broker"},
     {"subscribe", cmd_subscribe,
      "subscribe to the agent's topics over TLS and print decoded messages"},
 };
