@@ -84,6 +84,10 @@ static const struct key_def bus_keys[] = {
     {"parity", V_PARITY, F_RTU, 0, 0, AT(pdm_bus_cfg, parity)},
     {"data_bits", V_INT, F_RTU, 7, 8, AT(pdm_bus_cfg, data_bits)},
     {"stop_bits", V_INT, F_RTU, 1, 2, AT(pdm_bus_cfg, stop_bits)},
+    {"max_span", V_INT, 0, 1, 125, AT(pdm_bus_cfg, max_span)},
+    {"max_span_bits", V_INT, 0, 1, 2000, AT(pdm_bus_cfg, max_span_bits)},
+    {"max_gap", V_INT, 0, 0, 124, AT(pdm_bus_cfg, max_gap)},
+    {"frame_gap_ms", V_INT, 0, 0, 1000, AT(pdm_bus_cfg, frame_gap_ms)},
 };
 
 enum { SK_BUS, SK_UNIT_ID, SK_TABLE, SK_ADDRESS, SK_TYPE }; /* indexes into sensor_keys */
@@ -92,7 +96,8 @@ static const struct key_def sensor_keys[] = {
     [SK_UNIT_ID] = {"unit_id", V_INT, 0, 1, 247, AT(pdm_sensor_cfg, unit_id)},
     [SK_TABLE] = {"table", V_TABLE, 0, 0, 0, AT(pdm_sensor_cfg, table)},
     [SK_ADDRESS] = {"address", V_INT, F_REQ, 0, 65535, AT(pdm_sensor_cfg, address)},
-    [SK_TYPE] = {"type", V_TYPE, F_REQ, 0, 0, AT(pdm_sensor_cfg, type)},
+    /* required for register tables; coil and discrete imply bool (load_sensor checks both) */
+    [SK_TYPE] = {"type", V_TYPE, 0, 0, 0, AT(pdm_sensor_cfg, type)},
     {"word_order", V_ORDER, 0, 0, 0, AT(pdm_sensor_cfg, order)},
     {"scale", V_NONZERO, 0, 0, 0, AT(pdm_sensor_cfg, scale)},
     {"offset", V_DOUBLE, 0, 0, 0, AT(pdm_sensor_cfg, offset)},
@@ -386,7 +391,7 @@ static int apply_value(struct ctx *c, const struct pdm_ini_section *s, const str
     case V_TABLE:
         if (pdm_reg_table_parse(v, (enum pdm_reg_table *)p) == 0)
             return 0;
-        expected = "holding or input";
+        expected = "holding, input, coil or discrete";
         break;
     case V_TYPE:
         if (pdm_reg_type_parse(v, (enum pdm_reg_type *)p) == 0)
@@ -485,6 +490,27 @@ static void load_bus(struct ctx *c, const struct pdm_ini_section *s, struct pdm_
 static void load_sensor(struct ctx *c, const struct pdm_ini_section *s, struct pdm_sensor_cfg *sn)
 {
     uint32_t ok = apply_section(c, s, sensor_keys, N_ELEMS(sensor_keys), sn, 0);
+    const struct pdm_ini_entry *type_e = pdm_ini_get(s, "type");
+    if (pdm_reg_table_is_bits(sn->table)) {
+        /* a coil or discrete input is one bit: there is no other type and no word order */
+        const struct pdm_ini_entry *order_e = pdm_ini_get(s, "word_order");
+        if ((ok & (1u << SK_TYPE)) && sn->type != PDM_TYPE_BOOL)
+            pdm_ini_error(&c->doc, type_e->line, s, type_e->key,
+                          "table = %s holds on/off bits: leave type out or write bool",
+                          pdm_reg_table_name(sn->table));
+        if (order_e)
+            pdm_ini_error(&c->doc, order_e->line, s, order_e->key,
+                          "table = %s holds single bits: word_order does not apply",
+                          pdm_reg_table_name(sn->table));
+        sn->type = PDM_TYPE_BOOL;
+        ok |= 1u << SK_TYPE;
+    } else if (!type_e) {
+        pdm_ini_error(&c->doc, s->line, s, "type", "required key is missing");
+    } else if ((ok & (1u << SK_TYPE)) && sn->type == PDM_TYPE_BOOL) {
+        pdm_ini_error(&c->doc, type_e->line, s, type_e->key,
+                      "bool is for table = coil or discrete; a register holding 0/1 is u16");
+        ok &= ~(1u << SK_TYPE);
+    }
     uint32_t both = (1u << SK_ADDRESS) | (1u << SK_TYPE);
     int words = pdm_reg_words(sn->type);
     if ((ok & both) == both && sn->address + words > 65536) {
@@ -670,6 +696,10 @@ static int register_sections(struct ctx *c)
             b->parity = 'N';
             b->data_bits = 8;
             b->stop_bits = 1;
+            b->max_span = 64;
+            b->max_span_bits = 2000;
+            b->max_gap = 8;
+            b->frame_gap_ms = -1;
             break;
         }
         case K_SENSOR: {

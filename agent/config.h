@@ -39,16 +39,22 @@ struct pdm_bus_cfg {
     char parity;   /* 'N' | 'E' | 'O', default 'N' */
     int data_bits; /* 7 | 8, default 8 */
     int stop_bits; /* 1 | 2, default 1 */
-    int line;      /* line of the section header */
+    /* request plans (drivers/plan.h) */
+    int max_span;      /* registers per coalesced request, 1..125, default 64 */
+    int max_span_bits; /* coils/discrete inputs per request, 1..2000, default 2000 */
+    int max_gap;       /* unread registers/bits allowed inside a request, 0..124, default 8 */
+    int frame_gap_ms;  /* pause between transactions, 0..1000; -1 = not set (see
+                        * pdm_frame_gap_us(): 0 on TCP, 3.5 characters on RTU) */
+    int line;          /* line of the section header */
 };
 
 struct pdm_sensor_cfg {
     char name[PDM_NAME_MAX + 1];
-    uint32_t bus; /* index into pdm_config.buses */
-    int unit_id;  /* 0..247 (0 = broadcast is rejected for reads; 1..247), default 1 */
-    enum pdm_reg_table table;
-    int address; /* 0..65535, zero-based as on the wire */
-    enum pdm_reg_type type;
+    uint32_t bus;             /* index into pdm_config.buses */
+    int unit_id;              /* 0..247 (0 = broadcast is rejected for reads; 1..247), default 1 */
+    enum pdm_reg_table table; /* holding | input | coil | discrete */
+    int address;              /* 0..65535, zero-based as on the wire */
+    enum pdm_reg_type type;   /* bool for coil/discrete (the only type there; value 0 or 1) */
     enum pdm_word_order order;
     double scale;  /* default 1.0 */
     double offset; /* default 0.0 */

@@ -205,14 +205,31 @@ static int mb_read(void *ctx, const struct pdm_read_req *req, uint16_t *regs, ch
         return -EINVAL;
     }
     errno = 0;
-    int n = req->table == PDM_TABLE_INPUT
-                ? modbus_read_input_registers(c->mb, req->address, req->count, regs)
-                : modbus_read_registers(c->mb, req->address, req->count, regs);
+    int n;
+    switch (req->table) {
+    case PDM_TABLE_INPUT:
+        n = modbus_read_input_registers(c->mb, req->address, req->count, regs);
+        break;
+    case PDM_TABLE_COIL:
+    case PDM_TABLE_DISCRETE:
+        /* libmodbus gives one byte per bit; they land in the first bytes of regs (which holds
+         * 2 * count bytes) and are widened in place from the last, so no byte is overwritten
+         * before it is read */
+        n = req->table == PDM_TABLE_COIL
+                ? modbus_read_bits(c->mb, req->address, req->count, (uint8_t *)regs)
+                : modbus_read_input_bits(c->mb, req->address, req->count, (uint8_t *)regs);
+        for (int i = n - 1; i >= 0; i--)
+            regs[i] = ((const uint8_t *)regs)[i] ? 1 : 0;
+        break;
+    default:
+        n = modbus_read_registers(c->mb, req->address, req->count, regs);
+        break;
+    }
     if (n == req->count)
         return 0;
     if (n >= 0) { /* libmodbus checks the count; kept as a guard */
-        snprintf(err, errlen, "unit %d: short answer (%d of %d registers)", req->unit_id, n,
-                 req->count);
+        snprintf(err, errlen, "unit %d: short answer (%d of %d %s)", req->unit_id, n, req->count,
+                 pdm_reg_table_is_bits(req->table) ? "bits" : "registers");
         if (c->rtu)
             modbus_flush(c->mb);
         return -EBADMSG;

@@ -17,7 +17,7 @@ static const struct {
     {"s64", PDM_TYPE_S64},        {"float64", PDM_TYPE_FLOAT64}, {"uint16", PDM_TYPE_U16},
     {"int16", PDM_TYPE_S16},      {"uint32", PDM_TYPE_U32},      {"int32", PDM_TYPE_S32},
     {"float", PDM_TYPE_FLOAT32},  {"uint64", PDM_TYPE_U64},      {"int64", PDM_TYPE_S64},
-    {"double", PDM_TYPE_FLOAT64},
+    {"double", PDM_TYPE_FLOAT64}, {"bool", PDM_TYPE_BOOL},       {"bit", PDM_TYPE_BOOL},
 };
 
 static const struct {
@@ -35,6 +35,7 @@ int pdm_reg_words(enum pdm_reg_type t)
     switch (t) {
     case PDM_TYPE_U16:
     case PDM_TYPE_S16:
+    case PDM_TYPE_BOOL:
         return 1;
     case PDM_TYPE_U32:
     case PDM_TYPE_S32:
@@ -70,17 +71,34 @@ int pdm_word_order_parse(const char *s, enum pdm_word_order *out)
     return -EINVAL;
 }
 
+static const struct {
+    const char *name;
+    enum pdm_reg_table table;
+} table_names[] = {
+    /* canonical names first: pdm_reg_table_name() returns the first match */
+    {"holding", PDM_TABLE_HOLDING},
+    {"input", PDM_TABLE_INPUT},
+    {"coil", PDM_TABLE_COIL},
+    {"discrete", PDM_TABLE_DISCRETE},
+    {"coils", PDM_TABLE_COIL},
+    {"discrete_input", PDM_TABLE_DISCRETE},
+    {"discrete_inputs", PDM_TABLE_DISCRETE},
+};
+
 int pdm_reg_table_parse(const char *s, enum pdm_reg_table *out)
 {
-    if (strcasecmp(s, "holding") == 0) {
-        *out = PDM_TABLE_HOLDING;
-        return 0;
-    }
-    if (strcasecmp(s, "input") == 0) {
-        *out = PDM_TABLE_INPUT;
-        return 0;
+    for (size_t i = 0; i < N_ELEMS(table_names); i++) {
+        if (strcasecmp(s, table_names[i].name) == 0) {
+            *out = table_names[i].table;
+            return 0;
+        }
     }
     return -EINVAL;
+}
+
+int pdm_reg_table_is_bits(enum pdm_reg_table t)
+{
+    return t == PDM_TABLE_COIL || t == PDM_TABLE_DISCRETE;
 }
 
 const char *pdm_reg_type_name(enum pdm_reg_type t)
@@ -101,12 +119,9 @@ const char *pdm_word_order_name(enum pdm_word_order o)
 
 const char *pdm_reg_table_name(enum pdm_reg_table t)
 {
-    switch (t) {
-    case PDM_TABLE_HOLDING:
-        return "holding";
-    case PDM_TABLE_INPUT:
-        return "input";
-    }
+    for (size_t i = 0; i < N_ELEMS(table_names); i++)
+        if (table_names[i].table == t)
+            return table_names[i].name;
     return "?";
 }
 
@@ -159,8 +174,14 @@ int pdm_reg_decode(enum pdm_reg_type t, enum pdm_word_order o, const uint16_t *r
     int n = pdm_reg_words(t);
     if (n == 0 || !order_valid(o))
         return -EINVAL;
+    if (t == PDM_TYPE_BOOL) {
+        *out = regs[0] != 0;
+        return 0;
+    }
     uint64_t raw = assemble(o, regs, n);
     switch (t) {
+    case PDM_TYPE_BOOL:
+        break;
     case PDM_TYPE_U16:
         *out = (double)(uint16_t)raw;
         return 0;
@@ -263,6 +284,9 @@ void pdm_reg_encode(enum pdm_reg_type t, enum pdm_word_order o, double v, uint16
     case PDM_TYPE_FLOAT64:
         memcpy(&raw, &v, sizeof(raw));
         break;
+    case PDM_TYPE_BOOL:
+        regs[0] = !isnan(v) && v != 0.0;
+        return;
     }
     scatter(o, raw, regs, n);
 }

@@ -17,8 +17,10 @@
 #include <stdint.h>
 
 enum pdm_reg_table {
-    PDM_TABLE_HOLDING = 0, /* function 3 */
-    PDM_TABLE_INPUT = 1,   /* function 4 */
+    PDM_TABLE_HOLDING = 0,  /* function 3 */
+    PDM_TABLE_INPUT = 1,    /* function 4 */
+    PDM_TABLE_COIL = 2,     /* function 1: read/write bits */
+    PDM_TABLE_DISCRETE = 3, /* function 2: read-only bits (discrete inputs) */
 };
 
 enum pdm_reg_type {
@@ -30,6 +32,7 @@ enum pdm_reg_type {
     PDM_TYPE_U64,
     PDM_TYPE_S64,
     PDM_TYPE_FLOAT64,
+    PDM_TYPE_BOOL, /* one coil or discrete input; drivers hand bits over one per uint16_t */
 };
 
 enum pdm_word_order {
@@ -41,11 +44,14 @@ enum pdm_word_order {
 
 #define PDM_REG_MAX_WORDS 4 /* a 64-bit value */
 
-/* Number of 16-bit registers a type occupies (1, 2 or 4). */
+/* Number of 16-bit registers a type occupies (1, 2 or 4; bool: 1 bit). */
 int pdm_reg_words(enum pdm_reg_type t);
+/* 1 for the bit tables (coil, discrete), which hold only bool values. */
+int pdm_reg_table_is_bits(enum pdm_reg_table t);
 
 /* Name <-> enum. Parsers return 0 or -EINVAL. Orders accept ABCD|CDAB|BADC|DCBA (any case) and
- * the aliases big (=ABCD) and little (=CDAB). */
+ * the aliases big (=ABCD) and little (=CDAB). Tables: holding, input, coil (coils), discrete
+ * (discrete_input, discrete_inputs). */
 int pdm_reg_type_parse(const char *s, enum pdm_reg_type *out);
 int pdm_word_order_parse(const char *s, enum pdm_word_order *out);
 int pdm_reg_table_parse(const char *s, enum pdm_reg_table *out);
@@ -54,7 +60,8 @@ const char *pdm_word_order_name(enum pdm_word_order o);
 const char *pdm_reg_table_name(enum pdm_reg_table t);
 
 /* Decodes pdm_reg_words(t) registers into a double (before scale/offset). For 16-bit types the
- * order only matters for BADC/DCBA (byte swap). Returns 0, or -ERANGE for a NaN/Inf float (a
+ * order only matters for BADC/DCBA (byte swap); bool is 0 or 1 (any non-zero word is 1) and
+ * ignores the order. Returns 0, or -ERANGE for a NaN/Inf float (a
  * device error value), -EINVAL for a bad type. */
 int pdm_reg_decode(enum pdm_reg_type t, enum pdm_word_order o, const uint16_t *regs, double *out);
 

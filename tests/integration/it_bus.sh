@@ -217,3 +217,114 @@ file_has "$P" "bus plant: connected to 127.0.0.1:$PORT again" || fail "reconnect
 stop_pid "$PROBE_PID"
 file_has "$P" "^summary sensor=temp" || fail "bus_probe did not stop cleanly on SIGTERM"
 echo "ok: the bus reconnects after the device restarts"
+
+# --- coalescing on the wire -----------------------------------------------------------------
+# Three adjacent float32 sensors on one unit and period: one request per period, not three
+# (pdm-sim counts the requests it answers per function code). With max_span 1 (coalescing off)
+# the same sensors cost three.
+# fc_count LOG NAME: pdm-sim's "answered by function: ... NAME=N" at stop.
+fc_count() {
+    sed -n "s/^pdm-sim: answered by function: .*$2=\([0-9]*\).*/\1/p" "$1"
+}
+THREE=(--sensor comp_temp:1:holding:0:float32 --sensor comp_vib:1:holding:2:float32
+    --sensor comp_power:1:holding:4:float32)
+PORT=$(free_port)
+start_sim sim-coalesce "$PORT" --scenario healthy --unit-id 1
+"$BUS_PROBE" --port "$PORT" --seconds 2 --period-ms 100 --debug "${THREE[@]}" \
+    >"$T/probe-coalesce.log" 2>&1 || fail "bus_probe (coalescing) failed"
+stop_pid "$SIM_PID"
+P="$T/probe-coalesce.log"
+file_has "$P" "bus plant: request 1: unit 1 holding 0..5 (3 sensors: comp_temp comp_vib comp_power) every 100 ms" ||
+    fail "the planned request is not logged"
+reads=$(summary "$P" comp_temp ok)
+holding=$(fc_count "$T/sim-coalesce.log" holding)
+[ "$reads" -ge 15 ] || fail "comp_temp read $reads times in 2 s at 100 ms"
+for s in comp_vib comp_power; do
+    [ "$(summary "$P" $s ok)" -ge $((reads - 1)) ] || fail "$s read less often than comp_temp"
+done
+# the last request may be answered after the probe stopped counting
+[ "$holding" -ge "$reads" ] && [ "$holding" -le $((reads + 1)) ] ||
+    fail "$holding requests for $reads periods of 3 adjacent sensors (not coalesced)"
+echo "ok: coalesced: 3 adjacent sensors, $reads periods, $holding requests on the wire"
+
+start_sim sim-single "$PORT" --scenario healthy --unit-id 1
+"$BUS_PROBE" --port "$PORT" --seconds 2 --period-ms 100 --max-span 1 "${THREE[@]}" \
+    >"$T/probe-single.log" 2>&1 || fail "bus_probe (max_span 1) failed"
+stop_pid "$SIM_PID"
+reads1=$(summary "$T/probe-single.log" comp_temp ok)
+holding1=$(fc_count "$T/sim-single.log" holding)
+[ "$holding1" -ge $((3 * reads1 - 1)) ] || fail "max_span 1: $holding1 requests for $reads1 periods"
+echo "ok: max_span 1: $reads1 periods, $holding1 requests (one per sensor)"
+
+# --- split on exception: a device that takes at most 2 registers per read --------------------
+start_sim sim-maxread "$PORT" --scenario healthy --unit-id 1 --max-read 2
+"$BUS_PROBE" --port "$PORT" --seconds 2 --period-ms 100 "${THREE[@]}" \
+    >"$T/probe-maxread.log" 2>&1 || fail "bus_probe (--max-read) failed"
+stop_pid "$SIM_PID"
+P="$T/probe-maxread.log"
+for s in comp_temp comp_vib comp_power; do
+    [ "$(summary "$P" $s failed)" -eq 0 ] || fail "$s failed although its pieces are readable"
+    [ "$(summary "$P" $s ok)" -ge 15 ] || fail "$s read $(summary "$P" $s ok) times in 2 s"
+done
+file_has "$P" "unit 1 refused holding 0..5 with illegal data value (exception 3); reading it as 0..1 and 2..5 from now on" ||
+    fail "the split is not logged"
+[ "$(count_lines "$P" "refused")" -eq 2 ] || fail "splits are not remembered (logged again)"
+exc=$(fc_count "$T/sim-maxread.log" exceptions)
+reads=$(summary "$P" comp_temp ok)
+holding=$(fc_count "$T/sim-maxread.log" holding)
+# first period: 0..5 refused, 0..1, 2..5 refused, 2..3, 4..5; then 3 reads per period
+[ "$exc" -eq 2 ] || fail "the device refused $exc reads: the big request was retried"
+[ "$holding" -ge $((3 * reads + 2)) ] && [ "$holding" -le $((3 * reads + 5)) ] ||
+    fail "$holding requests for $reads periods after the split"
+echo "ok: split on exception 3: $exc refusals in total, then 3 reads per period" \
+    "($holding requests for $reads periods)"
+
+# a hole in the map: only the sensor inside it fails, with the device's reason
+start_sim sim-hole "$PORT" --scenario healthy --unit-id 1 --hole 2-3
+"$BUS_PROBE" --port "$PORT" --seconds 1 --period-ms 100 "${THREE[@]}" \
+    >"$T/probe-hole.log" 2>&1 || fail "bus_probe (--hole) failed"
+stop_pid "$SIM_PID"
+P="$T/probe-hole.log"
+[ "$(summary "$P" comp_vib ok)" -eq 0 ] || fail "the sensor in the hole produced values"
+file_has "$P" "sensor=comp_vib err=-6 reason=unit 1: illegal data address (exception 2)" ||
+    fail "the sensor in the hole does not report exception 2"
+[ "$(summary "$P" comp_temp failed)" -eq 0 ] && [ "$(summary "$P" comp_power failed)" -eq 0 ] ||
+    fail "the neighbours of the hole failed"
+[ "$(summary "$P" comp_power ok)" -ge 7 ] || fail "comp_power not read at its period"
+echo "ok: a hole fails only the sensor inside it (exception 2), neighbours keep reading"
+
+# --- coils and discrete inputs --------------------------------------------------------------
+# coil 0 "compressor running" is 1; discrete input 0 "door open" is 1 only in the failing
+# phase of the cycle (here 1 s failing after 1 s healthy + 2 s degrading, every 5 s)
+start_sim sim-bits "$PORT" --scenario cycle --healthy-s 1 --degrade-s 2 --unit-id 1
+"$BUS_PROBE" --port "$PORT" --seconds 6 --period-ms 200 --debug \
+    --sensor running:1:coil:0:- --sensor door:1:discrete:0:- --sensor temp:1:holding:0:float32 \
+    >"$T/probe-bits.log" 2>&1 || fail "bus_probe (bits) failed"
+stop_pid "$SIM_PID"
+P="$T/probe-bits.log"
+file_has "$P" "request 2: unit 1 coil 0..0 (1 sensor: running) every 200 ms" || fail "no coil request"
+file_has "$P" "request 3: unit 1 discrete 0..0 (1 sensor: door) every 200 ms" ||
+    fail "no discrete request"
+[ "$(summary "$P" running failed)" -eq 0 ] && [ "$(summary "$P" door failed)" -eq 0 ] ||
+    fail "bit reads failed"
+[ "$(count_lines "$P" "sensor=running ok value=1.0000")" -ge 20 ] || fail "running is not 1"
+[ "$(count_lines "$P" "sensor=running ok value=0")" -eq 0 ] || fail "running read as 0"
+opened=$(count_lines "$P" "sensor=door ok value=1.0000")
+closed=$(count_lines "$P" "sensor=door ok value=0.0000")
+[ "$opened" -ge 2 ] && [ "$closed" -ge 10 ] || fail "door: open $opened times, closed $closed times"
+[ "$(fc_count "$T/sim-bits.log" coils)" -ge 20 ] && [ "$(fc_count "$T/sim-bits.log" discrete)" -ge 20 ] ||
+    fail "pdm-sim did not see functions 1 and 2"
+echo "ok: coil (function 1) and discrete input (function 2): running=1, door opened $opened" \
+    "and closed $closed times"
+
+# --- frame gap: transactions on one bus are at least frame_gap_ms apart ----------------------
+start_sim sim-gap "$PORT" --scenario healthy --unit-id 1
+"$BUS_PROBE" --port "$PORT" --seconds 2 --period-ms 500 --max-span 1 --frame-gap-ms 60 \
+    "${THREE[@]}" >"$T/probe-gap.log" 2>&1 || fail "bus_probe (frame gap) failed"
+stop_pid "$SIM_PID"
+# samples of one period come out 60 ms or more apart (comp_temp, comp_vib, comp_power)
+gaps=$(awk '/^sample .* ok/ { split($2, a, "="); t = a[2] + 0
+            if (n++ && t - last < 300) { d = t - last; if (!min || d < min) min = d } last = t }
+            END { print min + 0 }' "$T/probe-gap.log")
+[ "$gaps" -ge 59 ] || fail "transactions only $gaps ms apart with frame_gap_ms = 60"
+echo "ok: frame gap: transactions at least $gaps ms apart (frame_gap_ms = 60)"

@@ -645,6 +645,137 @@ static void test_relative_paths_and_rtu(void)
     pdm_config_free(&cfg);
 }
 
+/* The request-plan keys of a bus and the bit tables (coil, discrete) of a sensor. */
+#define PLAN_HEAD                                                                                  \
+    "[agent]\n"                                                                                    \
+    "device_id = gw\n"                                                                             \
+    "data_dir = data\n"                                                                            \
+    "[mqtt]\n"                                                                                     \
+    "uri = mqtt://127.0.0.1:1883\n"                                                                \
+    "allow_plaintext = true\n"
+#define PLAN_ASSET                                                                                 \
+    "[asset a]\n"                                                                                  \
+    "model = models/compressor.model\n"                                                            \
+    "temperature = t\n"                                                                            \
+    "vibration = t\n"                                                                              \
+    "power = t\n"                                                                                  \
+    "installed = 2019-06-01\n"
+
+static void test_plan_keys_and_bits(void)
+{
+    copy_example("examples/models/compressor.model", "plan/models/compressor.model");
+    write_file("plan/agent.conf", PLAN_HEAD /* 1-6 */
+               "[bus plant]\n"              /* 7 */
+               "driver = modbus-tcp\n"      /* 8 */
+               "host = 127.0.0.1\n"         /* 9 */
+               "max_span = 32\n"            /* 10 */
+               "max_span_bits = 100\n"      /* 11 */
+               "max_gap = 0\n"              /* 12 */
+               "frame_gap_ms = 5\n"         /* 13 */
+               "[bus line]\n"               /* 14 */
+               "driver = modbus-rtu\n"      /* 15 */
+               "device = /dev/ttyS1\n"      /* 16 */
+               "[sensor t]\n"               /* 17 */
+               "bus = plant\n"              /* 18 */
+               "address = 0\n"              /* 19 */
+               "type = float32\n"           /* 20 */
+               "[sensor running]\n"         /* 21 */
+               "bus = plant\n"              /* 22 */
+               "table = coil\n"             /* 23 */
+               "address = 0\n"              /* 24 */
+               "[sensor door]\n"            /* 25 */
+               "bus = line\n"               /* 26 */
+               "table = discrete\n"         /* 27 */
+               "type = bool\n"              /* 28 */
+               "address = 65535\n"          /* 29 */
+               PLAN_ASSET);
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/plan/agent.conf", g_dir);
+    static struct pdm_config cfg;
+    char *out = NULL;
+    CHECK_INT(load(path, &cfg, &out), 0);
+    CHECK_STR(out, "");
+    free(out);
+    if (cfg.n_buses == 2 && cfg.n_sensors == 3) {
+        CHECK_INT(cfg.buses[0].max_span, 32);
+        CHECK_INT(cfg.buses[0].max_span_bits, 100);
+        CHECK_INT(cfg.buses[0].max_gap, 0);
+        CHECK_INT(cfg.buses[0].frame_gap_ms, 5);
+        /* defaults; -1: the frame gap is derived from the line (3.5 characters on RTU) */
+        CHECK_INT(cfg.buses[1].max_span, 64);
+        CHECK_INT(cfg.buses[1].max_span_bits, 2000);
+        CHECK_INT(cfg.buses[1].max_gap, 8);
+        CHECK_INT(cfg.buses[1].frame_gap_ms, -1);
+        CHECK_INT(cfg.sensors[1].table, PDM_TABLE_COIL);
+        CHECK_INT(cfg.sensors[1].type, PDM_TYPE_BOOL); /* implied */
+        CHECK_INT(cfg.sensors[2].table, PDM_TABLE_DISCRETE);
+        CHECK_INT(cfg.sensors[2].type, PDM_TYPE_BOOL);
+        CHECK_INT(cfg.sensors[2].address, 65535); /* one bit fits at the last address */
+    } else {
+        CHECK_MSG(0, "%u buses, %u sensors", cfg.n_buses, cfg.n_sensors);
+    }
+    pdm_config_free(&cfg);
+
+    write_file("plan/bad.conf", PLAN_HEAD  /* 1-6 */
+               "[bus plant]\n"             /* 7 */
+               "driver = modbus-tcp\n"     /* 8 */
+               "host = 127.0.0.1\n"        /* 9 */
+               "max_span = 126\n"          /* 10 */
+               "max_span_bits = 0\n"       /* 11 */
+               "max_gap = -1\n"            /* 12 */
+               "frame_gap_ms = 2000\n"     /* 13 */
+               "[sensor t]\n"              /* 14 */
+               "bus = plant\n"             /* 15 */
+               "address = 0\n"             /* 16 */
+               "type = float32\n"          /* 17 */
+               "[sensor c1]\n"             /* 18 */
+               "bus = plant\n"             /* 19 */
+               "table = coil\n"            /* 20 */
+               "type = float32\n"          /* 21 */
+               "address = 1\n"             /* 22 */
+               "[sensor c2]\n"             /* 23 */
+               "bus = plant\n"             /* 24 */
+               "table = discrete\n"        /* 25 */
+               "address = 1\n"             /* 26 */
+               "word_order = big\n"        /* 27 */
+               "[sensor r1]\n"             /* 28 */
+               "bus = plant\n"             /* 29 */
+               "address = 1\n"             /* 30 */
+               "type = bool\n"             /* 31 */
+               "[sensor r2]\n"             /* 32 */
+               "bus = plant\n"             /* 33 */
+               "address = 3\n"             /* 34 */
+               "[sensor r3]\n"             /* 35 */
+               "bus = plant\n"             /* 36 */
+               "table = coils_and_stuff\n" /* 37 */
+               "address = 3\n"             /* 38 */
+               "type = u16\n"              /* 39 */
+               PLAN_ASSET);
+    snprintf(path, sizeof(path), "%s/plan/bad.conf", g_dir);
+    out = NULL;
+    int n = load(path, &cfg, &out);
+    check_output(
+        out,
+        "@/plan/bad.conf:10: bus.plant.max_span: expected an integer from 1 to 125, got '126'\n"
+        "@/plan/bad.conf:11: bus.plant.max_span_bits: expected an integer from 1 to 2000, got "
+        "'0'\n"
+        "@/plan/bad.conf:12: bus.plant.max_gap: expected an integer from 0 to 124, got '-1'\n"
+        "@/plan/bad.conf:13: bus.plant.frame_gap_ms: expected an integer from 0 to 1000, got "
+        "'2000'\n"
+        "@/plan/bad.conf:21: sensor.c1.type: table = coil holds on/off bits: leave type out or "
+        "write bool\n"
+        "@/plan/bad.conf:27: sensor.c2.word_order: table = discrete holds single bits: "
+        "word_order does not apply\n"
+        "@/plan/bad.conf:31: sensor.r1.type: bool is for table = coil or discrete; a register "
+        "holding 0/1 is u16\n"
+        "@/plan/bad.conf:32: sensor.r2.type: required key is missing\n"
+        "@/plan/bad.conf:37: sensor.r3.table: expected holding, input, coil or discrete, got "
+        "'coils_and_stuff'\n");
+    CHECK_INT(n, 9);
+    free(out);
+    pdm_config_free(&cfg);
+}
+
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
@@ -670,6 +801,7 @@ int main(void)
     test_model_file();
     test_asset_model_mismatch();
     test_relative_paths_and_rtu();
+    test_plan_keys_and_bits();
 
     nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return check_summary("test_config");

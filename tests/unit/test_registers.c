@@ -275,9 +275,61 @@ static void test_names(void)
     CHECK_INT(tb, PDM_TABLE_HOLDING);
     CHECK_INT(pdm_reg_table_parse("Input", &tb), 0);
     CHECK_INT(tb, PDM_TABLE_INPUT);
-    CHECK_INT(pdm_reg_table_parse("coil", &tb), -EINVAL);
+    CHECK_INT(pdm_reg_table_parse("coil", &tb), 0);
+    CHECK_INT(tb, PDM_TABLE_COIL);
+    CHECK_INT(pdm_reg_table_parse("Coils", &tb), 0);
+    CHECK_INT(tb, PDM_TABLE_COIL);
+    CHECK_INT(pdm_reg_table_parse("discrete", &tb), 0);
+    CHECK_INT(tb, PDM_TABLE_DISCRETE);
+    CHECK_INT(pdm_reg_table_parse("discrete_input", &tb), 0);
+    CHECK_INT(tb, PDM_TABLE_DISCRETE);
+    CHECK_INT(pdm_reg_table_parse("register", &tb), -EINVAL);
     CHECK_STR(pdm_reg_table_name(PDM_TABLE_HOLDING), "holding");
     CHECK_STR(pdm_reg_table_name(PDM_TABLE_INPUT), "input");
+    CHECK_STR(pdm_reg_table_name(PDM_TABLE_COIL), "coil");
+    CHECK_STR(pdm_reg_table_name(PDM_TABLE_DISCRETE), "discrete");
+    CHECK_STR(pdm_reg_table_name((enum pdm_reg_table)9), "?");
+    CHECK(pdm_reg_table_is_bits(PDM_TABLE_COIL) && pdm_reg_table_is_bits(PDM_TABLE_DISCRETE));
+    CHECK(!pdm_reg_table_is_bits(PDM_TABLE_HOLDING) && !pdm_reg_table_is_bits(PDM_TABLE_INPUT));
+
+    CHECK_INT(pdm_reg_type_parse("bool", &t), 0);
+    CHECK_INT(t, PDM_TYPE_BOOL);
+    CHECK_STR(pdm_reg_type_name(PDM_TYPE_BOOL), "bool");
+}
+
+/* Coils and discrete inputs: the driver hands each bit over as one uint16_t, 0 or 1. Any
+ * non-zero word is "on" (a defensive choice for drivers that pass the raw byte 0xFF), and the
+ * word order never matters for a single bit. */
+static void test_bits(void)
+{
+    CHECK_INT(pdm_reg_words(PDM_TYPE_BOOL), 1);
+    static const struct {
+        uint16_t word;
+        double value;
+    } bits[] = {{0x0000, 0.0}, {0x0001, 1.0}, {0x00FF, 1.0}, {0xFF00, 1.0}, {0x8000, 1.0}};
+    for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++) {
+        for (int o = 0; o < 4; o++) {
+            double got = -1;
+            CHECK_INT(pdm_reg_decode(PDM_TYPE_BOOL, orders[o], &bits[i].word, &got), 0);
+            CHECK_NEAR(got, bits[i].value, 0);
+        }
+    }
+    /* encode: 0 and NaN are off, anything else on; one word only */
+    uint16_t regs[2] = {0xAAAA, 0xAAAA};
+    pdm_reg_encode(PDM_TYPE_BOOL, PDM_ORDER_DCBA, 1.0, regs);
+    CHECK_INT(regs[0], 1);
+    CHECK_INT(regs[1], 0xAAAA);
+    pdm_reg_encode(PDM_TYPE_BOOL, PDM_ORDER_ABCD, 0.0, regs);
+    CHECK_INT(regs[0], 0);
+    pdm_reg_encode(PDM_TYPE_BOOL, PDM_ORDER_ABCD, -3.5, regs);
+    CHECK_INT(regs[0], 1);
+    pdm_reg_encode(PDM_TYPE_BOOL, PDM_ORDER_ABCD, NAN, regs);
+    CHECK_INT(regs[0], 0);
+    /* a bool is never NaN/Inf: no -ERANGE whatever the word */
+    double got;
+    uint16_t nanlike = 0x7FC0;
+    CHECK_INT(pdm_reg_decode(PDM_TYPE_BOOL, PDM_ORDER_ABCD, &nanlike, &got), 0);
+    CHECK_NEAR(got, 1.0, 0);
 }
 
 int main(void)
@@ -289,5 +341,6 @@ int main(void)
     test_encode_round_clamp();
     test_round_trip();
     test_names();
+    test_bits();
     return check_summary("test_registers");
 }

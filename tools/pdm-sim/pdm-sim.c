@@ -5,7 +5,12 @@
  *   2-3  vibration RMS mm/s  float32
  *   4-5  power         W     float32
  *   6    running flag        u16 (1)
- * Float words follow --word-order. The scenario runs on the time since start: healthy for
+ * Coil 0 is "compressor running" (1) and discrete input 0 "door open" (1 during the failing
+ * phase of the cycle scenario, else 0).
+ * Float words follow --word-order. --max-read and --hole make it refuse reads like real devices
+ * do (exception 3 for reads larger than it takes, exception 2 for unmapped addresses), and the
+ * requests it answered are counted per function code and printed at stop, so tests can see on
+ * the wire how many requests an agent makes. The scenario runs on the time since start: healthy for
  * --healthy-s, then a linear drift over --degrade-s to the failing values, which then stay.
  * "cycle" repeats healthy -> degrading -> failing -> recovering forever (failing lasts
  * --degrade-s / 2, recovering drifts back over --degrade-s), so an agent raises, escalates and
@@ -65,15 +70,18 @@ struct opts {
     char parity;
     uint64_t seed;
     int quiet;
+    int max_read;         /* registers per read before exception 3; 0 = protocol limit */
+    int hole_lo, hole_hi; /* registers answering exception 2; hole_lo < 0 = none */
 };
 
 struct state {
     double temp, vib, power;
     const char *phase;
+    int door_open;
 };
 
-static const struct state healthy = {45.0, 2.5, 800.0, "healthy"};
-static const struct state failing = {62.0, 9.0, 1050.0, "failing"};
+static const struct state healthy = {45.0, 2.5, 800.0, "healthy", 0};
+static const struct state failing = {62.0, 9.0, 1050.0, "failing", 0};
 
 static void usage(FILE *f)
 {
@@ -96,12 +104,19 @@ static void usage(FILE *f)
                "  --degrade-s N       seconds from healthy to failing (default 20)\n"
                "  --unit-id N[,N...]  answer only these unit ids (1..247), each with the same\n"
                "                      compressor; others get no answer (default: every id)\n"
+               "  --max-read N        answer exception 3 (illegal data value) to register reads\n"
+               "                      of more than N registers, like devices that reject large\n"
+               "                      reads (1..125)\n"
+               "  --hole A[-B]        registers A..B are unmapped: reads touching them get\n"
+               "                      exception 2 (illegal data address)\n"
                "  --seed N            noise seed (default 1)\n"
                "  --quiet             no progress lines\n"
                "  --help, --version\n\n"
                "registers (holding and input): 0-1 temperature degC float32, 2-3 vibration mm/s\n"
-               "float32, 4-5 power W float32, 6 running flag u16.\n"
-               "At stop it prints the requests answered and those ignored for other unit ids.\n"
+               "float32, 4-5 power W float32, 6 running flag u16. Coil 0: compressor running (1).\n"
+               "Discrete input 0: door open (1 in the failing phase of --scenario cycle).\n"
+               "At stop it prints the requests answered and those ignored for other unit ids,\n"
+               "and the answered ones by function code with the exceptions among them.\n"
                "SIGUSR1 jumps to the failing state; SIGTERM/SIGINT stop.\n");
 }
 
@@ -213,6 +228,8 @@ static void compute(const struct opts *o, int64_t elapsed_ms, int forced_fail, s
     if (!phase)
         phase = frac <= 0.0 ? "healthy" : frac >= 1.0 ? "failing" : "degrading";
     st->phase = phase;
+    /* the door is an on/off signal that changes while the agent watches: in the cycle only */
+    st->door_open = o->scenario == SCEN_CYCLE && strcmp(phase, "failing") == 0;
 
     int64_t slot = elapsed_ms / NOISE_SLOT_MS;
     st->temp = healthy.temp + frac * (failing.temp - healthy.temp) + 0.3 * noise(o->seed, slot, 0);
@@ -230,6 +247,8 @@ static void store(modbus_mapping_t *map, enum pdm_word_order order, const struct
     r[6] = 1;
     memcpy(map->tab_registers, r, sizeof(r));
     memcpy(map->tab_input_registers, r, sizeof(r));
+    map->tab_bits[0] = 1; /* compressor running */
+    map->tab_input_bits[0] = (uint8_t)st->door_open;
 }
 
 static int parse_args(int argc, char **argv, struct opts *o)
@@ -249,6 +268,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
         O_PARITY,
         O_DATA_BITS,
         O_STOP_BITS,
+        O_MAX_READ,
+        O_HOLE,
         O_HELP,
         O_VERSION
     };
@@ -267,6 +288,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"parity", required_argument, 0, O_PARITY},
         {"data-bits", required_argument, 0, O_DATA_BITS},
         {"stop-bits", required_argument, 0, O_STOP_BITS},
+        {"max-read", required_argument, 0, O_MAX_READ},
+        {"hole", required_argument, 0, O_HOLE},
         {"help", no_argument, 0, O_HELP},
         {"version", no_argument, 0, O_VERSION},
         {0, 0, 0, 0},
@@ -367,6 +390,29 @@ static int parse_args(int argc, char **argv, struct opts *o)
             o->stop_bits = (int)v;
             serial_opt = 1;
             break;
+        case O_MAX_READ:
+            if (parse_long("--max-read", optarg, 1, 125, &v) < 0)
+                return 2;
+            o->max_read = (int)v;
+            break;
+        case O_HOLE: {
+            char lo[16], *dash = strchr(optarg, '-');
+            long a, b;
+            if (strlen(optarg) >= sizeof(lo) * 2 ||
+                (dash && (size_t)(dash - optarg) >= sizeof(lo))) {
+                fprintf(stderr, "pdm-sim: --hole: expected A or A-B (addresses), got '%s'\n",
+                        optarg);
+                return 2;
+            }
+            snprintf(lo, sizeof(lo), "%.*s", dash ? (int)(dash - optarg) : (int)strlen(optarg),
+                     optarg);
+            if (parse_long("--hole", lo, 0, 65535, &a) < 0 ||
+                parse_long("--hole", dash ? dash + 1 : lo, a, 65535, &b) < 0)
+                return 2;
+            o->hole_lo = (int)a;
+            o->hole_hi = (int)b;
+            break;
+        }
         case O_SEED: {
             char *end;
             errno = 0;
@@ -417,6 +463,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 }
 
 static unsigned long long n_answered, n_ignored; /* requests, reported at exit */
+static unsigned long long n_by_fc[5];            /* answered reads by function code 1..4 */
+static unsigned long long n_exceptions;          /* answers that were exceptions */
 static unsigned long long n_garbled;             /* RTU frames dropped (CRC, unknown, cut off) */
 
 /* Shared by both transports: what the loop needs besides its file descriptors. */
@@ -447,6 +495,10 @@ static void print_scenario(struct sim *s)
         printf(", failing %.1f s, recovering %ld s, repeating", (double)o->degrade_s / 2.0,
                o->degrade_s);
     printf(")\n");
+    if (o->max_read)
+        printf("pdm-sim: register reads of more than %d registers get exception 3\n", o->max_read);
+    if (o->hole_lo >= 0)
+        printf("pdm-sim: registers %d..%d are unmapped (exception 2)\n", o->hole_lo, o->hole_hi);
     fflush(stdout);
     s->serving = 1;
 }
@@ -483,6 +535,19 @@ static void read_signals(struct sim *s)
     }
 }
 
+/* The exception --max-read or --hole asks for this read, or 0. libmodbus answers every other
+ * refusal itself (addresses outside the map: exception 2). */
+static int refusal(const struct opts *o, int fc, int addr, int count)
+{
+    if (fc != 3 && fc != 4)
+        return 0;
+    if (o->max_read && count > o->max_read)
+        return MODBUS_EXCEPTION_ILLEGAL_DATA_VALUE;
+    if (o->hole_lo >= 0 && addr <= o->hole_hi && addr + count - 1 >= o->hole_lo)
+        return MODBUS_EXCEPTION_ILLEGAL_DATA_ADDRESS;
+    return 0;
+}
+
 /* Answers one well-formed request for a served unit with the registers of this moment. */
 static int answer(struct sim *s, const uint8_t *req, int len)
 {
@@ -490,6 +555,25 @@ static int answer(struct sim *s, const uint8_t *req, int len)
     n_answered++;
     compute(s->o, pdm_mono_ms() - s->start, s->forced_fail, &st);
     store(s->map, s->o->order, &st);
+    int hl = modbus_get_header_length(s->mb);
+    if (len < hl + 5)
+        return modbus_reply(s->mb, req, len, s->map);
+    int fc = req[hl], addr = req[hl + 1] << 8 | req[hl + 2], count = req[hl + 3] << 8 | req[hl + 4];
+    if (fc >= 1 && fc <= 4)
+        n_by_fc[fc]++;
+    int exc = refusal(s->o, fc, addr, count);
+    if (exc) {
+        n_exceptions++;
+        return modbus_reply_exception(s->mb, req, (unsigned)exc);
+    }
+    /* what libmodbus will refuse: past the end of the table it serves */
+    int size = fc == 1   ? s->map->nb_bits
+               : fc == 2 ? s->map->nb_input_bits
+               : fc == 3 ? s->map->nb_registers
+               : fc == 4 ? s->map->nb_input_registers
+                         : 0;
+    if (fc >= 1 && fc <= 4 && addr + count > size)
+        n_exceptions++;
     return modbus_reply(s->mb, req, len, s->map);
 }
 
@@ -724,6 +808,8 @@ int main(int argc, char **argv)
         .parity = 'N',
         .data_bits = 8,
         .stop_bits = 1,
+        .hole_lo = -1,
+        .hole_hi = -1,
     };
     int rc = parse_args(argc, argv, &o);
     if (rc >= 0)
@@ -744,7 +830,7 @@ int main(int argc, char **argv)
 
     modbus_t *mb = o.rtu[0] ? modbus_new_rtu(o.rtu, o.baud, o.parity, o.data_bits, o.stop_bits)
                             : modbus_new_tcp(o.bind, o.port);
-    modbus_mapping_t *map = modbus_mapping_new(0, 0, N_REGS, N_REGS);
+    modbus_mapping_t *map = modbus_mapping_new(1, 1, N_REGS, N_REGS);
     if (!mb || !map) {
         fprintf(stderr, "pdm-sim: cannot set up the Modbus server: %s\n", modbus_strerror(errno));
         return 1;
@@ -771,6 +857,9 @@ int main(int argc, char **argv)
         /* also with --quiet: tests count the requests a backed-off unit id still receives */
         printf("pdm-sim: stopping after %llu requests answered, %llu ignored for other unit ids\n",
                n_answered, n_ignored);
+        printf("pdm-sim: answered by function: coils=%llu discrete=%llu holding=%llu input=%llu "
+               "exceptions=%llu\n",
+               n_by_fc[1], n_by_fc[2], n_by_fc[3], n_by_fc[4], n_exceptions);
     }
     close(sfd);
     modbus_mapping_free(map);
