@@ -51,6 +51,16 @@ v=$(column "$T/read-input.out" 4 float32 ABCD)
 between "$v" 780 820 || fail "input register 4 (power) is '$v', expected about 800"
 echo "ok: pdmctl read decodes a big-endian float32 under ABCD (holding and input)"
 
+# coils and discrete inputs: the simulated compressor is running (coil 0 on)
+"$PDMCTL" read --tcp "127.0.0.1:$PORT" --unit 1 --address 0 --count 1 --table coil \
+    >"$T/read-coil.out" 2>&1 || fail "pdmctl read --table coil failed: $(cat "$T/read-coil.out")"
+grep -Eq '^ +0  1 \(on\)$' "$T/read-coil.out" || fail "coil 0 (running) not shown as on: $(cat "$T/read-coil.out")"
+rc=0
+"$PDMCTL" read --tcp "127.0.0.1:$PORT" --unit 1 --address 0 --count 200 >/dev/null 2>"$T/read-big-count.err" || rc=$?
+[ $rc -eq 2 ] && grep -q 'at most 125 registers' "$T/read-big-count.err" ||
+    fail "a 200-register read should be refused with a reason (exit $rc)"
+echo "ok: pdmctl read shows coils; refuses an over-long register read"
+
 # an exception answer is a failure with the Modbus reason
 rc=0
 "$PDMCTL" read --tcp "127.0.0.1:$PORT" --unit 1 --address 100 >/dev/null 2>"$T/read-exc.err" || rc=$?

@@ -14,14 +14,16 @@
 #include "drivers/driver.h"
 #include "pdmctl.h"
 
-#define MAX_COUNT 125 /* registers per Modbus read request */
+#define MAX_COUNT 125  /* registers per Modbus read request */
+#define MAX_BITS  2000 /* coils or discrete inputs per request */
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: pdmctl read (--tcp HOST[:PORT] | --rtu DEVICE [--baud N] [--parity N|E|O]\n"
             "                    [--data-bits 7|8] [--stop-bits 1|2])\n"
-            "                   --unit N --address A [--count N] [--table holding|input]\n"
+            "                   --unit N --address A [--count N]\n"
+            "                   [--table holding|input|coil|discrete]\n"
             "                   [--timeout-ms N]\n\n"
             "Reads COUNT registers once and prints them raw (hex, u16, s16) and, from every start\n"
             "address, as u32 s32 float32 (and u64 s64 float64 when 4 registers remain) in the\n"
@@ -30,8 +32,9 @@ static void usage(FILE *f)
             "  --rtu DEVICE        serial port, e.g. /dev/ttyUSB0 (default 9600 8N1)\n"
             "  --unit N            unit (slave) id: 1..247 (TCP: 0..255)\n"
             "  --address A         first register, zero-based as on the wire (0..65535)\n"
-            "  --count N           registers to read, 1..125 (default 2)\n"
-            "  --table T           holding (function 3, default) or input (function 4)\n"
+            "  --count N           registers to read, 1..125 (default 2); bits: 1..2000\n"
+            "  --table T           holding (function 3, default), input (function 4), coil\n"
+            "                      (function 1) or discrete (function 2: discrete inputs)\n"
             "  --timeout-ms N      response timeout, 10..60000 (default 1000)\n\n"
             "exit status: 0 read ok, 1 the device did not answer or refused, 2 bad arguments\n");
 }
@@ -110,6 +113,15 @@ static void print_result(const struct pdm_bus_cfg *bc, const struct pdm_read_req
         printf("%s:%d", bc->host, bc->port);
     else
         printf("%s", bc->device);
+    if (pdm_reg_table_is_bits(req->table)) {
+        printf(" unit %d, %s %d..%d (%d):\n\n", req->unit_id,
+               req->table == PDM_TABLE_COIL ? "coils" : "discrete inputs", req->address,
+               req->address + req->count - 1, req->count);
+        printf("%7s  %s\n", "address", "value");
+        for (int i = 0; i < req->count; i++)
+            printf("%7d  %s\n", req->address + i, regs[i] ? "1 (on)" : "0 (off)");
+        return;
+    }
     printf(" unit %d, %s registers %d..%d (%d):\n\n", req->unit_id, pdm_reg_table_name(req->table),
            req->address, req->address + req->count - 1, req->count);
     printf("%7s %8s %8s %8s\n", "address", "hex", "u16", "s16");
@@ -231,12 +243,14 @@ int cmd_read(int argc, char **argv)
                 return PDMCTL_EXIT_USAGE;
             break;
         case O_COUNT:
-            if (parse_int("--count", optarg, 1, MAX_COUNT, &req.count) < 0)
+            if (parse_int("--count", optarg, 1, MAX_BITS, &req.count) < 0)
                 return PDMCTL_EXIT_USAGE;
             break;
         case O_TABLE:
             if (pdm_reg_table_parse(optarg, &req.table) < 0) {
-                fprintf(stderr, "pdmctl read: --table: expected holding or input, got '%s'\n",
+                fprintf(stderr,
+                        "pdmctl read: --table: expected holding, input, coil or discrete, got "
+                        "'%s'\n",
                         optarg);
                 return PDMCTL_EXIT_USAGE;
             }
@@ -272,6 +286,8 @@ int cmd_read(int argc, char **argv)
         problem = "--unit: a serial unit id is 1..247 (0 is broadcast, which never answers)";
     else if (req.address < 0)
         problem = "--address is required";
+    else if (!pdm_reg_table_is_bits(req.table) && req.count > MAX_COUNT)
+        problem = "--count: at most 125 registers in one read (2000 for coils and discrete inputs)";
     else if (req.address + req.count > 65536)
         problem = "--address + --count goes past register 65535";
     if (problem) {
@@ -287,7 +303,7 @@ int cmd_read(int argc, char **argv)
 
     char err[256] = "";
     void *drv = NULL;
-    uint16_t regs[MAX_COUNT];
+    uint16_t regs[MAX_BITS];
     int rc = ops->open(&drv, &bc, err, sizeof(err));
     if (rc == 0)
         rc = ops->read(drv, &req, regs, err, sizeof(err));

@@ -129,13 +129,6 @@ bad:
     return -1;
 }
 
-/* The drivers' codes for "the device answered with an exception" (drivers/modbus.c). */
-static int is_exception(int rc)
-{
-    return rc == -EOPNOTSUPP || rc == -ENXIO || rc == -EINVAL || rc == -EREMOTEIO ||
-           rc == -EINPROGRESS || rc == -EBUSY || rc == -EMSGSIZE;
-}
-
 /* The driver's reasons start with "unit N: "; the table already names the unit. */
 static const char *strip_unit(const char *err)
 {
@@ -321,7 +314,7 @@ int cmd_scan(int argc, char **argv)
         err[0] = '\0';
         int rc = ops->read(drv, &req, &reg, err, sizeof(err));
         done++;
-        if (rc == 0 || is_exception(rc)) {
+        if (rc == 0 || pdm_drv_answered(rc)) {
             if (rc == 0)
                 snprintf(found_text[u], sizeof(found_text[u]),
                          "answers: %s register %d = 0x%04X (%u)", pdm_reg_table_name(req.table),
