@@ -175,7 +175,8 @@ static int hwmon_input(const char *dir, const char *label, int index, char *out,
         /* temp<M>_label */
         if (sscanf(de->d_name, "temp%ld%15s", &m, tail) != 2 || strcmp(tail, "_label") != 0)
             continue;
-        char p[PDM_ONBOARD_PATH_MAX + 64], val[PDM_ONBOARD_NAME_MAX];
+        /* d_name matched temp<M>_label, so it is short; the room covers any d_name anyway */
+        char p[PDM_ONBOARD_PATH_MAX + sizeof(de->d_name) + 2], val[PDM_ONBOARD_NAME_MAX];
         snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
         if (pdm_onboard_read_attr(p, val, sizeof(val)) != 0)
             continue;

@@ -597,7 +597,7 @@ static void test_iio_buffered_fifo(void)
         return;
     }
     static double out[3 * 50];
-    int frames = 0, bad = 0, timeouts = 0, again = 0, rc;
+    int frames = 0, bad = 0, timeouts = 0, again = 0, rc = 0;
     int64_t t0 = now_ms();
     /* bounded: the writer needs well under a second; 10 s is the give-up point */
     while (now_ms() - t0 < 10000) {

@@ -110,7 +110,7 @@ static int query(const char *path, int json, char *buf, size_t cap, char *err, s
         char *nl = strchr(buf, '\n');
         if (nl)
             *nl = '\0';
-        snprintf(err, errlen, "the agent answered: %s", buf + 7);
+        snprintf(err, errlen, "the agent answered: %.200s", buf + 7);
         return -1;
     }
     return 0;
