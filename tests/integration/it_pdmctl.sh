@@ -60,6 +60,10 @@ wait_for 10 port_open "$SIM_PORT" || fail "pdm-sim did not listen"
 expect_rc 0 "$T/check.txt" "$PDMCTL" check -c "$T/agent.conf"
 cat "$T/check.txt"
 grep -qx "configuration OK" "$T/check.txt" || fail "check does not validate like pdm-agent --check"
+# the three adjacent float32 sensors are one request per period on the wire (coalesced)
+grep -q "^bus plant: 1 request per cycle" "$T/check.txt" || fail "check: no coalesced request plan"
+grep -Eq "^  request 1: unit 1 holding 0\.\.5 \(3 sensors: comp_temp comp_vib comp_power\)" "$T/check.txt" ||
+    fail "check: the planned request does not cover the three sensors"
 for s in comp_temp comp_vib comp_power; do
     grep -Eq "^$s +plant +1 +-?[0-9.e+-]+ .* ok$" "$T/check.txt" || fail "check: no good read of $s"
 done

@@ -31,6 +31,7 @@
 
 #include "agent/config.h"
 #include "drivers/driver.h"
+#include "drivers/plan.h"
 #include "pdmctl.h"
 
 #define NET_TIMEOUT_MS   5000 /* TCP connect and TLS handshake, each */
@@ -446,6 +447,30 @@ out:
     SSL_CTX_free(ctx);
 }
 
+/* The requests the agent will send on each bus (coalesced; drivers/plan.h), so a field
+ * engineer sees how many transactions a line carries per period before anything is wired. */
+static void print_plans(const struct pdm_config *cfg)
+{
+    for (uint32_t b = 0; b < cfg->n_buses; b++) {
+        if (cfg->buses[b].driver != PDM_DRIVER_MODBUS_TCP &&
+            cfg->buses[b].driver != PDM_DRIVER_MODBUS_RTU)
+            continue; /* only Modbus lines carry requests */
+        struct pdm_plan plan;
+        if (pdm_plan_for_bus(&plan, cfg, b) != 0) {
+            printf("\nbus %s: cannot plan its requests\n", cfg->buses[b].name);
+            continue;
+        }
+        printf("\nbus %s: %u request%s per cycle\n", cfg->buses[b].name, plan.n_reqs,
+               plan.n_reqs == 1 ? "" : "s");
+        for (uint32_t r = 0; r < plan.n_reqs; r++) {
+            char line[512];
+            pdm_plan_format(&plan, r, line, sizeof(line));
+            printf("  %s\n", line);
+        }
+        pdm_plan_free(&plan);
+    }
+}
+
 int cmd_check(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -491,6 +516,7 @@ int cmd_check(int argc, char **argv)
         return PDMCTL_EXIT_CONFIG;
     }
     printf("configuration OK\n");
+    print_plans(&cfg);
     fflush(stdout);
 
     struct verdict v = {0};
