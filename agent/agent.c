@@ -22,6 +22,7 @@
 #include "store.h"
 #include "uplink.h"
 #include "../models/engine.h"
+#include "../models/quality.h"
 
 #define QUEUE_CAPACITY     4096   /* samples between bus threads and the loop: 288 KiB */
 #define SAMPLES_PER_WAKE   256    /* samples taken off the queue per loop turn */
@@ -60,6 +61,7 @@ struct agent {
     struct pdm_queue queue;
     struct pdm_bus **buses;
     struct pdm_engine engine;
+    struct pdm_quality quality; /* per sensor: flagged readings and SENSOR_FAULT alerts */
     struct pdm_store *store;
     struct pdm_uplink *uplink;
     int sigfd;
@@ -293,6 +295,7 @@ static int publish_rows(struct agent *a, uint64_t *cursor, uint64_t upto, int re
             .ts_ms = r->ts_ms,
             .value = r->value,
             .kind = r->kind,
+            .quality = r->quality,
             .name = name ? name : "?",
             .unit = r->kind == PDM_ROW_READING && name ? sensor_unit(a, name) : "",
         };
@@ -535,6 +538,102 @@ static void on_eval(void *ctx, const struct pdm_eval *ev)
     pump(a);
 }
 
+/* ---- data quality: SENSOR_FAULT alerts ------------------------------------------------------
+ */
+
+/* The first asset a sensor feeds (the Alert's asset), or "" if none. */
+static const char *sensor_asset(const struct agent *a, uint32_t sensor)
+{
+    for (uint32_t i = 0; i < a->cfg->n_assets; i++)
+        for (uint32_t k = 0; k < a->cfg->assets[i].n_inputs; k++)
+            if (a->cfg->assets[i].inputs[k].sensor == (int32_t)sensor)
+                return a->cfg->assets[i].name;
+    return "";
+}
+
+/* Empties the windows a faulted sensor feeds, so its assets stop scoring now (skipped_stale)
+ * instead of scoring on the last window_s of data before the fault. The window's fields are
+ * public (window.h); emptying is resetting the ring, nothing is freed. */
+static void forget_sensor(struct agent *a, uint32_t sensor)
+{
+    const struct pdm_engine *e = &a->engine;
+    if (!e->feed_start || sensor >= a->cfg->n_sensors)
+        return;
+    for (uint32_t i = e->feed_start[sensor]; i < e->feed_start[sensor + 1]; i++)
+        e->feeds[i]->head = e->feeds[i]->count = 0;
+}
+
+static void on_quality(void *ctx, const struct pdm_quality_event *ev)
+{
+    struct agent *a = ctx;
+    const char *name = a->cfg->sensors[ev->sensor].name;
+    const char *asset = sensor_asset(a, ev->sensor);
+    if (ev->raised)
+        forget_sensor(a, ev->sensor);
+    if (!ev->raised && !ev->state->alert_id[0])
+        return; /* no alert was opened (cannot happen: raise always names one) */
+    uint64_t aseq = pdm_store_alloc_seq(a->store);
+    if (ev->raised)
+        snprintf(ev->state->alert_id, sizeof(ev->state->alert_id), "%s-fault-%" PRIu64, name, aseq);
+    enum pdm_alert_state state = ev->raised ? PDM_ALERT_RAISED : PDM_ALERT_CLEARED;
+    int64_t ts = pdm_wall_ms();
+    struct pdm_sensor_fault_msg m = {
+        .device_id = a->cfg->device_id,
+        .asset = asset,
+        .alert_id = ev->state->alert_id,
+        .sensor = name,
+        .reason = ev->reason,
+        .seq = aseq,
+        .state = state,
+        .ts_ms = ts,
+    };
+    int len = pdm_encode_sensor_fault(&m, a->buf, a->buf_cap);
+    if (len < 0) {
+        pdm_err("sensor %s: cannot encode its SENSOR_FAULT alert (%s)", name, strerror(-len));
+        return;
+    }
+    char key[PDM_NAME_MAX + 8]; /* the store groups open alerts by this key */
+    snprintf(key, sizeof(key), "sensor:%s", name);
+    int rc = pdm_store_put_alert(a->store, aseq, key, ev->state->alert_id, state, PDM_SEV_WARNING,
+                                 ts, a->buf, (size_t)len);
+    if (rc != 0)
+        pdm_err("sensor %s: cannot write alert %s to the store (%s); it is kept in memory, "
+                "published meanwhile, and written when the store accepts writes again",
+                name, ev->state->alert_id, strerror(-rc));
+    if (ev->raised) {
+        pdm_control_note_error(a->control, ts, "sensor %s: fault: %s", name, ev->reason);
+        pdm_warn("sensor %s: alert %s RAISED SENSOR_FAULT (%s): %s; %s%s%s", name,
+                 ev->state->alert_id, pdm_quality_cause_name(ev->cause), ev->reason,
+                 ev->cause == PDM_QC_STALE ? "" : "its readings are stored flagged; ",
+                 *asset ? "asset scoring paused until it recovers: " : "it feeds no asset", asset);
+    } else {
+        pdm_info("sensor %s: alert %s CLEARED SENSOR_FAULT: %s", name, ev->state->alert_id,
+                 ev->reason);
+    }
+    pump(a);
+}
+
+/* What a failed read means for the field engineer: which unit at which address. Failure path
+ * only. */
+static void read_failure_text(const struct agent *a, const struct pdm_sample *smp, char *out,
+                              size_t len)
+{
+    const struct pdm_sensor_cfg *sc = &a->cfg->sensors[smp->sensor];
+    const struct pdm_bus_cfg *bc = &a->cfg->buses[sc->bus];
+    const char *why = smp->reason[0] ? smp->reason : "read failed";
+    char prefix[24];
+    int n = snprintf(prefix, sizeof(prefix), "unit %d: ", sc->unit_id);
+    if (n > 0 && strncmp(why, prefix, (size_t)n) == 0)
+        why += n; /* the driver's "unit N: " is said below */
+    /* a reason is a line in a log or a status table: long host names and paths are cut */
+    if (bc->driver == PDM_DRIVER_MODBUS_TCP)
+        snprintf(out, len, "unit %d at %.64s:%d: %.64s", sc->unit_id, bc->host, bc->port, why);
+    else if (bc->driver == PDM_DRIVER_MODBUS_RTU)
+        snprintf(out, len, "unit %d on %.64s: %.64s", sc->unit_id, bc->device, why);
+    else
+        snprintf(out, len, "bus %s: %s", bc->name, why);
+}
+
 static void handle_samples(struct agent *a)
 {
     struct pdm_sample s[SAMPLES_PER_WAKE];
@@ -543,6 +642,9 @@ static void handle_samples(struct agent *a)
         for (uint32_t i = 0; i < n; i++) {
             struct sensor_health *h = &a->health[s[i].sensor];
             if (s[i].err != 0) {
+                char why[PDM_QUALITY_REASON_MAX];
+                read_failure_text(a, &s[i], why, sizeof(why));
+                pdm_quality_on_sample(&a->quality, s[i].sensor, 0, 0, s[i].mono_ms, why);
                 h->ok = 0;
                 h->errors++;
                 snprintf(h->last_error, sizeof(h->last_error), "%s", s[i].reason);
@@ -554,10 +656,14 @@ static void handle_samples(struct agent *a)
             h->reads++;
             h->last_ok_ms = s[i].ts_ms;
             h->last_value = s[i].value;
-            pdm_engine_on_sample(&a->engine, s[i].sensor, s[i].mono_ms, s[i].value);
+            /* flagged readings are stored and published, but the model never sees them */
+            enum pdm_quality_flag q =
+                pdm_quality_on_sample(&a->quality, s[i].sensor, 1, s[i].value, s[i].mono_ms, NULL);
+            if (q == PDM_Q_GOOD)
+                pdm_engine_on_sample(&a->engine, s[i].sensor, s[i].mono_ms, s[i].value);
             uint64_t seq;
-            int rc = pdm_store_put_row(a->store, PDM_ROW_READING, a->sensor_ref[s[i].sensor],
-                                       s[i].ts_ms, s[i].value, &seq);
+            int rc = pdm_store_put_row_q(a->store, PDM_ROW_READING, a->sensor_ref[s[i].sensor],
+                                         s[i].ts_ms, s[i].value, (uint8_t)q, &seq);
             if (rc != 0)
                 pdm_err("store: cannot store a reading of %s (%s)",
                         a->cfg->sensors[s[i].sensor].name, strerror(-rc));
@@ -686,6 +792,16 @@ static void fill_snapshot(void *ctx, struct pdm_ctl_snapshot *s)
 static void restore_alert(void *ctx, const struct pdm_stored_alert *sa)
 {
     struct agent *a = ctx;
+    if (strncmp(sa->asset, "sensor:", 7) == 0) {
+        /* a SENSOR_FAULT still open: its recovery clears the same alert_id */
+        int i = pdm_config_sensor_index(a->cfg, sa->asset + 7);
+        if (i < 0 || sa->state == PDM_ALERT_CLEARED)
+            return;
+        pdm_quality_restore(&a->quality, (uint32_t)i, sa->alert_id, pdm_mono_ms());
+        pdm_info("sensor %s: alert %s (SENSOR_FAULT) is still open from before the restart",
+                 sa->asset + 7, sa->alert_id);
+        return;
+    }
     for (uint32_t i = 0; i < a->engine.n_assets; i++) {
         if (strcmp(a->cfg->assets[i].name, sa->asset) != 0)
             continue;
@@ -764,6 +880,25 @@ static int setup(struct agent *a)
     int64_t now = pdm_mono_ms();
     if ((rc = pdm_engine_init(&a->engine, cfg, now)) != 0) {
         pdm_err("engine: cannot allocate windows (%s)", strerror(-rc));
+        return rc;
+    }
+    struct pdm_quality_limits *lim = calloc(cfg->n_sensors + 1, sizeof(*lim));
+    if (!lim)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < cfg->n_sensors; i++) {
+        const struct pdm_sensor_cfg *sc = &cfg->sensors[i];
+        lim[i] = (struct pdm_quality_limits){
+            .valid_min = sc->valid_min,
+            .valid_max = sc->valid_max,
+            .frozen_ms = (int64_t)sc->frozen_s * 1000,
+            .stale_ms = sc->stale_s > 0 ? (int64_t)sc->stale_s * 1000
+                                        : pdm_quality_default_stale_ms(sc->period_ms),
+        };
+    }
+    rc = pdm_quality_init(&a->quality, lim, cfg->n_sensors, now);
+    free(lim);
+    if (rc != 0) {
+        pdm_err("data quality: cannot allocate its state (%s)", strerror(-rc));
         return rc;
     }
     pdm_store_open_alerts(a->store, restore_alert, a);
@@ -847,6 +982,7 @@ static void teardown(struct agent *a)
     }
     if (a->engine.assets)
         pdm_engine_free(&a->engine);
+    pdm_quality_free(&a->quality);
     if (a->store)
         pdm_store_close(a->store);
     pdm_control_close(a->control); /* last: the data_dir stays locked until the store is closed */
@@ -893,7 +1029,10 @@ int pdm_agent_run(struct pdm_config *cfg)
 
     while (!a.stop) {
         int64_t now = pdm_mono_ms();
+        /* faults first: a sensor that just faulted must not be scored in this turn */
+        int64_t next_stale = pdm_quality_tick(&a.quality, now, on_quality, &a);
         int64_t next_eval = pdm_engine_tick(&a.engine, now, pdm_wall_ms(), on_eval, &a);
+        next_eval = min64(next_eval, next_stale);
         handle_timers(&a, now);
         int64_t due = min64(next_eval, a.next_commit_ms);
         due = min64(due, a.next_telemetry_ms);

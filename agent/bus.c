@@ -33,6 +33,7 @@
 #include "clock.h"
 #include "config.h"
 #include "log.h"
+#include "onboard_bus.h"
 #include "drivers/driver.h"
 #include "drivers/plan.h"
 
@@ -59,6 +60,9 @@ struct bus_unit {
 };
 
 struct pdm_bus {
+    /* driver = sysfs or iio: the thread is onboard_bus.c's and nothing below is used */
+    struct pdm_onboard_bus *onboard;
+
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -379,6 +383,16 @@ int pdm_bus_start(struct pdm_bus **out, const struct pdm_config *cfg, uint32_t b
     struct pdm_bus *b = calloc(1, sizeof(*b));
     if (!b)
         return -ENOMEM;
+    enum pdm_bus_driver drv = cfg->buses[bus].driver;
+    if (drv == PDM_DRIVER_SYSFS || drv == PDM_DRIVER_IIO) {
+        int rc = pdm_onboard_bus_start(&b->onboard, cfg, bus, q);
+        if (rc < 0) {
+            free(b);
+            return rc;
+        }
+        *out = b;
+        return 0;
+    }
     b->cfg = cfg;
     b->bc = &cfg->buses[bus];
     b->q = q;
@@ -462,6 +476,11 @@ void pdm_bus_stop(struct pdm_bus *b)
 {
     if (!b)
         return;
+    if (b->onboard) {
+        pdm_onboard_bus_stop(b->onboard);
+        free(b);
+        return;
+    }
     pthread_mutex_lock(&b->lock);
     b->stop = 1;
     pthread_cond_signal(&b->cond);

@@ -2,13 +2,14 @@
  *
  * Two passes over the file as read by ini_reader.c: the first counts and names the [bus],
  * [sensor] and [asset] sections and allocates cfg's arrays (the only allocation, at start-up:
- * about 1.4 KB per bus, 0.1 KB per sensor, 4 KB per asset); the second checks every section in
+ * about 1.7 KB per bus, 0.6 KB per sensor, 4 KB per asset); the second checks every section in
  * file order, so references may point further down the file. Options are declared once each in
  * the key tables below: name, kind of value, bounds and where it is stored. */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,11 +40,19 @@ enum vkind {
     V_TABLE,
     V_TYPE,
     V_ORDER,
+    V_AXIS,     /* int 0..2: x | y | z */
+    V_FEATURE,  /* enum pdm_vib_feature */
+    V_IIO_MODE, /* enum pdm_iio_mode */
 };
 
-#define F_REQ 1u /* required (for a driver-specific key: required with that driver) */
-#define F_TCP 2u /* modbus-tcp buses only */
-#define F_RTU 4u /* modbus-rtu buses only */
+#define F_REQ     1u  /* required (for a driver-specific key: required with that driver) */
+#define F_TCP     2u  /* modbus-tcp buses only */
+#define F_RTU     4u  /* modbus-rtu buses only */
+#define F_SYSFS   8u  /* sysfs buses (and their sensors) only */
+#define F_IIO     16u /* iio buses (and their sensors) only */
+#define F_IIO_OPT 32u /* F_REQ does not hold on iio buses (device or name: see load_bus) */
+#define F_MODBUS  (F_TCP | F_RTU)
+#define F_DRIVERS (F_TCP | F_RTU | F_SYSFS | F_IIO)
 
 struct key_def {
     const char *key;
@@ -79,30 +88,49 @@ static const struct key_def bus_keys[] = {
     {"host", V_TEXT, F_REQ | F_TCP, 0, 0, AT(pdm_bus_cfg, host)},
     {"port", V_INT, F_TCP, 1, 65535, AT(pdm_bus_cfg, port)},
     {"timeout_ms", V_INT, 0, 10, 60000, AT(pdm_bus_cfg, timeout_ms)},
-    {"device", V_TEXT, F_REQ | F_RTU, 0, 0, AT(pdm_bus_cfg, device)},
+    {"device", V_TEXT, F_REQ | F_RTU | F_IIO | F_IIO_OPT, 0, 0, AT(pdm_bus_cfg, device)},
     {"baud", V_INT, F_RTU, 1200, 921600, AT(pdm_bus_cfg, baud)},
     {"parity", V_PARITY, F_RTU, 0, 0, AT(pdm_bus_cfg, parity)},
     {"data_bits", V_INT, F_RTU, 7, 8, AT(pdm_bus_cfg, data_bits)},
     {"stop_bits", V_INT, F_RTU, 1, 2, AT(pdm_bus_cfg, stop_bits)},
-    {"max_span", V_INT, 0, 1, 125, AT(pdm_bus_cfg, max_span)},
-    {"max_span_bits", V_INT, 0, 1, 2000, AT(pdm_bus_cfg, max_span_bits)},
-    {"max_gap", V_INT, 0, 0, 124, AT(pdm_bus_cfg, max_gap)},
-    {"frame_gap_ms", V_INT, 0, 0, 1000, AT(pdm_bus_cfg, frame_gap_ms)},
+    {"max_span", V_INT, F_MODBUS, 1, 125, AT(pdm_bus_cfg, max_span)},
+    {"max_span_bits", V_INT, F_MODBUS, 1, 2000, AT(pdm_bus_cfg, max_span_bits)},
+    {"max_gap", V_INT, F_MODBUS, 0, 124, AT(pdm_bus_cfg, max_gap)},
+    {"frame_gap_ms", V_INT, F_MODBUS, 0, 1000, AT(pdm_bus_cfg, frame_gap_ms)},
+    {"root", V_PATH, F_SYSFS | F_IIO, 0, 0, AT(pdm_bus_cfg, root)},
+    {"name", V_TEXT, F_IIO, 0, 0, AT(pdm_bus_cfg, iio_name)},
+    {"rate_hz", V_INT, F_REQ | F_IIO, 1, 100000, AT(pdm_bus_cfg, rate_hz)},
+    {"window", V_INT, F_IIO, 2, 1048576, AT(pdm_bus_cfg, window)},
+    {"mode", V_IIO_MODE, F_IIO, 0, 0, AT(pdm_bus_cfg, mode)},
 };
 
 enum { SK_BUS, SK_UNIT_ID, SK_TABLE, SK_ADDRESS, SK_TYPE }; /* indexes into sensor_keys */
 static const struct key_def sensor_keys[] = {
     [SK_BUS] = {"bus", V_BUSREF, F_REQ, 0, 0, AT(pdm_sensor_cfg, bus)},
-    [SK_UNIT_ID] = {"unit_id", V_INT, 0, 1, 247, AT(pdm_sensor_cfg, unit_id)},
-    [SK_TABLE] = {"table", V_TABLE, 0, 0, 0, AT(pdm_sensor_cfg, table)},
-    [SK_ADDRESS] = {"address", V_INT, F_REQ, 0, 65535, AT(pdm_sensor_cfg, address)},
+    [SK_UNIT_ID] = {"unit_id", V_INT, F_MODBUS, 1, 247, AT(pdm_sensor_cfg, unit_id)},
+    [SK_TABLE] = {"table", V_TABLE, F_MODBUS, 0, 0, AT(pdm_sensor_cfg, table)},
+    [SK_ADDRESS] = {"address", V_INT, F_REQ | F_MODBUS, 0, 65535, AT(pdm_sensor_cfg, address)},
     /* required for register tables; coil and discrete imply bool (load_sensor checks both) */
-    [SK_TYPE] = {"type", V_TYPE, 0, 0, 0, AT(pdm_sensor_cfg, type)},
-    {"word_order", V_ORDER, 0, 0, 0, AT(pdm_sensor_cfg, order)},
+    [SK_TYPE] = {"type", V_TYPE, F_MODBUS, 0, 0, AT(pdm_sensor_cfg, type)},
+    {"word_order", V_ORDER, F_MODBUS, 0, 0, AT(pdm_sensor_cfg, order)},
     {"scale", V_NONZERO, 0, 0, 0, AT(pdm_sensor_cfg, scale)},
     {"offset", V_DOUBLE, 0, 0, 0, AT(pdm_sensor_cfg, offset)},
-    {"period_ms", V_INT, 0, 10, 86400000, AT(pdm_sensor_cfg, period_ms)},
+    /* on an iio bus the period is one window: window / rate_hz of the bus */
+    {"period_ms", V_INT, F_MODBUS | F_SYSFS, 10, 86400000, AT(pdm_sensor_cfg, period_ms)},
     {"unit", V_STR, 0, 0, 0, AT(pdm_sensor_cfg, unit)},
+    /* data quality; check_sensor_quality() sets the defaults and checks min < max */
+    {"valid_min", V_DOUBLE, 0, 0, 0, AT(pdm_sensor_cfg, valid_min)},
+    {"valid_max", V_DOUBLE, 0, 0, 0, AT(pdm_sensor_cfg, valid_max)},
+    {"frozen_s", V_INT, 0, 0, 2592000, AT(pdm_sensor_cfg, frozen_s)},
+    {"stale_s", V_INT, 0, 1, 2592000, AT(pdm_sensor_cfg, stale_s)},
+    /* on-board sensors; load_onboard_sensor checks which combinations make sense */
+    {"hwmon", V_TEXT, F_SYSFS, 0, 0, AT(pdm_sensor_cfg, hwmon)},
+    {"label", V_STR, F_SYSFS, 0, 0, AT(pdm_sensor_cfg, label)},
+    {"index", V_INT, F_SYSFS, 1, 99, AT(pdm_sensor_cfg, index)},
+    {"thermal_zone", V_TEXT, F_SYSFS, 0, 0, AT(pdm_sensor_cfg, hwmon)},
+    {"path", V_TEXT, F_SYSFS, 0, 0, AT(pdm_sensor_cfg, path)},
+    {"axis", V_AXIS, F_REQ | F_IIO, 0, 0, AT(pdm_sensor_cfg, axis)},
+    {"feature", V_FEATURE, F_REQ | F_IIO, 0, 0, AT(pdm_sensor_cfg, feature)},
 };
 
 static const char *const section_kinds[] = {"agent", "mqtt", "bus", "sensor", "asset"};
@@ -363,8 +391,12 @@ static int apply_value(struct ctx *c, const struct pdm_ini_section *s, const str
             *(enum pdm_bus_driver *)p = PDM_DRIVER_MODBUS_TCP;
         else if (strcmp(v, "modbus-rtu") == 0)
             *(enum pdm_bus_driver *)p = PDM_DRIVER_MODBUS_RTU;
+        else if (strcmp(v, "sysfs") == 0)
+            *(enum pdm_bus_driver *)p = PDM_DRIVER_SYSFS;
+        else if (strcmp(v, "iio") == 0)
+            *(enum pdm_bus_driver *)p = PDM_DRIVER_IIO;
         else
-            expected = "modbus-tcp or modbus-rtu";
+            expected = "modbus-tcp, modbus-rtu, sysfs or iio";
         break;
     case V_PARITY:
         if (strlen(v) == 1 && strchr("NEOneo", v[0])) {
@@ -403,11 +435,75 @@ static int apply_value(struct ctx *c, const struct pdm_ini_section *s, const str
             return 0;
         expected = "big (ABCD), little (CDAB), BADC or DCBA";
         break;
+    case V_AXIS:
+        if (strlen(v) == 1 && v[0] >= 'x' && v[0] <= 'z') {
+            *(int *)p = v[0] - 'x';
+            return 0;
+        }
+        expected = "x, y or z";
+        break;
+    case V_FEATURE: {
+        static const char *const names[] = {"rms", "peak", "crest", "kurtosis"};
+        for (size_t k = 0; k < N_ELEMS(names); k++) {
+            if (strcmp(v, names[k]) == 0) {
+                *(enum pdm_vib_feature *)p = (enum pdm_vib_feature)k;
+                return 0;
+            }
+        }
+        expected = "rms, peak, crest or kurtosis";
+        break;
+    }
+    case V_IIO_MODE:
+        if (strcmp(v, "buffered") == 0)
+            *(enum pdm_iio_mode *)p = PDM_IIO_BUFFERED;
+        else if (strcmp(v, "polled") == 0)
+            *(enum pdm_iio_mode *)p = PDM_IIO_POLLED;
+        else
+            expected = "buffered or polled";
+        break;
     }
     if (!expected)
         return 0;
     pdm_ini_error(doc, e->line, s, e->key, "expected %s, got '%s'", expected, v);
     return -EINVAL;
+}
+
+/* "modbus-tcp or modbus-rtu" for a mask of F_TCP..F_IIO, into buf. */
+static const char *driver_names(unsigned mask, char *buf, size_t len)
+{
+    static const struct {
+        unsigned flag;
+        const char *name;
+    } drv[] = {{F_TCP, "modbus-tcp"}, {F_RTU, "modbus-rtu"}, {F_SYSFS, "sysfs"}, {F_IIO, "iio"}};
+    size_t n = 0, left = (size_t)__builtin_popcount(mask & F_DRIVERS);
+    buf[0] = '\0';
+    for (size_t k = 0; k < N_ELEMS(drv); k++) {
+        if (!(mask & drv[k].flag))
+            continue;
+        left--;
+        int w = snprintf(buf + n, len - n, "%s%s", drv[k].name,
+                         left == 0   ? ""
+                         : left == 1 ? " or "
+                                     : ", ");
+        if (w < 0 || (size_t)w >= len - n)
+            break;
+        n += (size_t)w;
+    }
+    return buf;
+}
+
+/* The F_ flag of a driver name, 0 when unknown. */
+static unsigned driver_flag(const char *v)
+{
+    if (strcmp(v, "modbus-tcp") == 0)
+        return F_TCP;
+    if (strcmp(v, "modbus-rtu") == 0)
+        return F_RTU;
+    if (strcmp(v, "sysfs") == 0)
+        return F_SYSFS;
+    if (strcmp(v, "iio") == 0)
+        return F_IIO;
+    return 0;
 }
 
 /* Applies every key of s through defs into obj and reports unknown and missing keys.
@@ -430,25 +526,29 @@ static uint32_t apply_section(struct ctx *c, const struct pdm_ini_section *s,
             pdm_ini_unknown_key(&c->doc, s, e, names, n_defs);
             continue;
         }
-        unsigned only = defs[d].flags & (F_TCP | F_RTU);
+        unsigned only = defs[d].flags & F_DRIVERS;
         if (driver_only && only && !(only & driver_only)) {
+            char list[64];
             pdm_ini_error(&c->doc, e->line, s, e->key, "'%s' is for %s buses", e->key,
-                          only == F_TCP ? "modbus-tcp" : "modbus-rtu");
+                          driver_names(only, list, sizeof(list)));
             continue;
         }
         if (apply_value(c, s, &defs[d], e, obj) == 0)
             ok |= 1u << d;
     }
     for (size_t d = 0; d < n_defs; d++) {
-        unsigned only = defs[d].flags & (F_TCP | F_RTU);
+        unsigned only = defs[d].flags & F_DRIVERS;
+        if (defs[d].flags & F_IIO_OPT)
+            only &= ~F_IIO;
         if (!(defs[d].flags & F_REQ) || pdm_ini_get(s, defs[d].key))
             continue;
+        char list[64];
         if (!only)
             pdm_ini_error(&c->doc, s->line, s, defs[d].key, "required key is missing");
         else if (driver_only & only)
             pdm_ini_error(&c->doc, s->line, s, defs[d].key,
                           "required key is missing (needed by %s)",
-                          only == F_TCP ? "modbus-tcp" : "modbus-rtu");
+                          driver_names(driver_only & only, list, sizeof(list)));
     }
     return ok;
 }
@@ -475,21 +575,144 @@ static void load_mqtt(struct ctx *c, const struct pdm_ini_section *s)
     }
 }
 
+/* An iio bus names its device one way, and its window must fit a sensor period. */
+static void load_iio_bus(struct ctx *c, const struct pdm_ini_section *s, struct pdm_bus_cfg *b)
+{
+    const struct pdm_ini_entry *dev = pdm_ini_get(s, "device"), *name = pdm_ini_get(s, "name");
+    if (dev && name) {
+        pdm_ini_error(&c->doc, name->line, s, name->key,
+                      "give the device either by number (device = iio:deviceN) or by name, not "
+                      "both");
+    } else if (!dev && !name) {
+        pdm_ini_error(&c->doc, s->line, s, "name",
+                      "required key is missing: name = the IIO device's name (e.g. adxl345), or "
+                      "device = iio:deviceN");
+    } else if (dev) {
+        long long n;
+        if (strncmp(dev->value, "iio:device", 10) != 0 || !dev->value[10] ||
+            strspn(dev->value + 10, "0123456789") != strlen(dev->value + 10) ||
+            (n = atoll(dev->value + 10)) > 9999) {
+            pdm_ini_error(&c->doc, dev->line, s, dev->key,
+                          "expected iio:deviceN (as in /sys/bus/iio/devices), got '%s'",
+                          dev->value);
+        } else {
+            b->iio_index = (int)n;
+            b->device[0] = '\0'; /* not a serial port */
+        }
+    }
+    if (b->rate_hz > 0 && (int64_t)b->window * 1000 / b->rate_hz > 86400000) {
+        const struct pdm_ini_entry *w = pdm_ini_get(s, "window");
+        pdm_ini_error(&c->doc, w ? w->line : s->line, s, "window",
+                      "%d samples at %d Hz make a window longer than a day", b->window, b->rate_hz);
+    }
+}
+
 static void load_bus(struct ctx *c, const struct pdm_ini_section *s, struct pdm_bus_cfg *b)
 {
     /* the driver decides which other keys belong here, wherever it is in the section */
-    unsigned driver_only = 0;
     const struct pdm_ini_entry *d = pdm_ini_get(s, "driver");
-    if (d && strcmp(d->value, "modbus-tcp") == 0)
-        driver_only = F_TCP;
-    else if (d && strcmp(d->value, "modbus-rtu") == 0)
-        driver_only = F_RTU;
+    unsigned driver_only = d ? driver_flag(d->value) : 0;
     apply_section(c, s, bus_keys, N_ELEMS(bus_keys), b, driver_only);
+    if (driver_only == F_IIO)
+        load_iio_bus(c, s, b);
+}
+
+/* The F_ flag of the driver of the bus a sensor section names (the bus may come later in the
+ * file), 0 when unknown. */
+static unsigned sensor_driver(struct ctx *c, const struct pdm_ini_section *s)
+{
+    const struct pdm_ini_entry *bus = pdm_ini_get(s, "bus");
+    for (size_t i = 0; bus && i < c->doc.n_sections; i++) {
+        const struct pdm_ini_section *b = &c->doc.sections[i];
+        if (strcmp(b->kind, "bus") == 0 && strcmp(b->arg, bus->value) == 0) {
+            const struct pdm_ini_entry *d = pdm_ini_get(b, "driver");
+            return d ? driver_flag(d->value) : 0;
+        }
+    }
+    return 0;
+}
+
+/* A sensor on a sysfs or iio bus: what to read instead of a register. */
+static void load_onboard_sensor(struct ctx *c, const struct pdm_ini_section *s,
+                                struct pdm_sensor_cfg *sn, unsigned driver)
+{
+    sn->unit_id = 0; /* no Modbus unit: pdmctl status shows 0 */
+    int has_unit = pdm_ini_get(s, "unit") != NULL;
+    if (driver == F_IIO) {
+        if (!has_unit)
+            strcpy(sn->unit, sn->feature <= PDM_FEAT_PEAK ? "m/s2" : "");
+        return; /* axis and feature are required keys; the period comes from the bus */
+    }
+    static const char *const what[] = {"hwmon", "thermal_zone", "path"};
+    const struct pdm_ini_entry *given[3];
+    int n = 0;
+    for (int k = 0; k < 3; k++)
+        n += (given[k] = pdm_ini_get(s, what[k])) != NULL;
+    if (n == 0)
+        pdm_ini_error(&c->doc, s->line, s, "hwmon",
+                      "required key is missing: a sysfs sensor needs hwmon = NAME (with label or "
+                      "index), thermal_zone = TYPE or path = FILE");
+    for (int k = 1; n > 1 && k < 3; k++)
+        if (given[k])
+            pdm_ini_error(&c->doc, given[k]->line, s, given[k]->key,
+                          "give one of hwmon, thermal_zone and path");
+    if (given[0])
+        sn->source = PDM_SYSFS_HWMON;
+    else if (given[1])
+        sn->source = PDM_SYSFS_THERMAL;
+    else if (given[2])
+        sn->source = PDM_SYSFS_FILE;
+    const struct pdm_ini_entry *label = pdm_ini_get(s, "label"), *index = pdm_ini_get(s, "index");
+    if (label && index)
+        pdm_ini_error(&c->doc, index->line, s, index->key,
+                      "give the input either by label or by index, not both");
+    if (!given[0] && (label || index))
+        pdm_ini_error(&c->doc, (label ? label : index)->line, s, (label ? label : index)->key,
+                      "'%s' selects a tempM of an hwmon device: add hwmon = NAME",
+                      (label ? label : index)->key);
+    if (given[2] && sn->path[0] != '/')
+        pdm_ini_error(&c->doc, given[2]->line, s, given[2]->key,
+                      "expected an absolute path such as /sys/class/hwmon/hwmon0/temp1_input "
+                      "(the bus's root is put in front), got '%s'",
+                      given[2]->value);
+    if (!has_unit)
+        strcpy(sn->unit, "degC");
+}
+
+/* valid_min/valid_max default to no limit; a range must not be empty; stale_s must be longer
+ * than one read period or the sensor would be stale between two good reads. */
+static void check_sensor_quality(struct ctx *c, const struct pdm_ini_section *s,
+                                 struct pdm_sensor_cfg *sn)
+{
+    const struct pdm_ini_entry *lo = pdm_ini_get(s, "valid_min");
+    const struct pdm_ini_entry *hi = pdm_ini_get(s, "valid_max");
+    const struct pdm_ini_entry *st = pdm_ini_get(s, "stale_s");
+    if (!lo)
+        sn->valid_min = -INFINITY;
+    if (!hi)
+        sn->valid_max = INFINITY;
+    if (lo && hi && !(sn->valid_min < sn->valid_max))
+        pdm_ini_error(&c->doc, hi->line, s, hi->key,
+                      "valid_max (%g) must be greater than valid_min (%g)", sn->valid_max,
+                      sn->valid_min);
+    if (st && sn->stale_s > 0 && (long long)sn->stale_s * 1000 <= sn->period_ms)
+        pdm_ini_error(&c->doc, st->line, s, st->key,
+                      "%d s is not longer than one read period (period_ms = %d): the sensor "
+                      "would count as stale between two reads",
+                      sn->stale_s, sn->period_ms);
 }
 
 static void load_sensor(struct ctx *c, const struct pdm_ini_section *s, struct pdm_sensor_cfg *sn)
 {
-    uint32_t ok = apply_section(c, s, sensor_keys, N_ELEMS(sensor_keys), sn, 0);
+    unsigned driver = sensor_driver(c, s);
+    uint32_t ok = apply_section(c, s, sensor_keys, N_ELEMS(sensor_keys), sn, driver);
+    if (driver == F_SYSFS || driver == F_IIO) {
+        load_onboard_sensor(c, s, sn, driver);
+        return;
+    }
+    /* bus unknown (misspelt, or its driver is): most buses are Modbus, so say what it lacks */
+    if (!driver && !pdm_ini_get(s, "address"))
+        pdm_ini_error(&c->doc, s->line, s, "address", "required key is missing");
     const struct pdm_ini_entry *type_e = pdm_ini_get(s, "type");
     if (pdm_reg_table_is_bits(sn->table)) {
         /* a coil or discrete input is one bit: there is no other type and no word order */
@@ -700,6 +923,8 @@ static int register_sections(struct ctx *c)
             b->max_span_bits = 2000;
             b->max_gap = 8;
             b->frame_gap_ms = -1;
+            b->iio_index = -1;
+            b->window = 4096;
             break;
         }
         case K_SENSOR: {
@@ -726,6 +951,19 @@ static int register_sections(struct ctx *c)
         }
     }
     return 0;
+}
+
+/* An iio sensor yields one value per window of its bus: that is its period. */
+static void iio_sensor_periods(struct pdm_config *cfg)
+{
+    for (uint32_t i = 0; i < cfg->n_sensors; i++) {
+        struct pdm_sensor_cfg *sn = &cfg->sensors[i];
+        const struct pdm_bus_cfg *b = sn->bus < cfg->n_buses ? &cfg->buses[sn->bus] : NULL;
+        if (b && b->driver == PDM_DRIVER_IIO && b->rate_hz > 0) {
+            int64_t ms = ((int64_t)b->window * 1000 + b->rate_hz / 2) / b->rate_hz;
+            sn->period_ms = ms < 1 ? 1 : ms > 86400000 ? 86400000 : (int)ms;
+        }
+    }
 }
 
 static void check_sections(struct ctx *c)
@@ -763,6 +1001,7 @@ static void check_sections(struct ctx *c)
             break;
         case K_SENSOR:
             load_sensor(c, s, &cfg->sensors[pdm_config_sensor_index(cfg, s->arg)]);
+            check_sensor_quality(c, s, &cfg->sensors[pdm_config_sensor_index(cfg, s->arg)]);
             break;
         case K_ASSET:
             for (uint32_t a = 0; a < cfg->n_assets; a++)
@@ -773,6 +1012,7 @@ static void check_sections(struct ctx *c)
             break;
         }
     }
+    iio_sensor_periods(cfg);
     struct pdm_diag *d = c->doc.diag;
     if (!have_agent)
         pdm_diag_error(d, cfg->path, 0, "agent", NULL, "required section [agent] is missing");

@@ -130,23 +130,50 @@ int pdm_encode_alert(const struct pdm_alert_msg *m, uint8_t *buf, size_t cap)
     return rc ? rc : finish(&o);
 }
 
+/* ---- SENSOR_FAULT Alert ------------------------------------------------------------------- */
+
+int pdm_encode_sensor_fault(const struct pdm_sensor_fault_msg *m, uint8_t *buf, size_t cap)
+{
+    if (!m || (!buf && cap))
+        return -EINVAL;
+    Pdm__V1__Alert a = PDM__V1__ALERT__INIT;
+    a.device_id = str(m->device_id);
+    a.asset = str(m->asset);
+    a.alert_id = str(m->alert_id);
+    a.seq = m->seq;
+    a.state = (Pdm__V1__AlertState)m->state;
+    a.severity = PDM__V1__SEVERITY__WARNING;
+    a.model_id = str(NULL);
+    a.ts_ms = m->ts_ms;
+    a.kind = PDM__V1__ALERT_KIND__SENSOR_FAULT;
+    a.sensor = str(m->sensor);
+    a.reason = str(m->reason);
+
+    struct out o = {buf, cap, 0};
+    int rc = put_fields(&o, &a.base);
+    return rc ? rc : finish(&o);
+}
+
 /* ---- TelemetryBatch -------------------------------------------------------------------------- */
 
 /* Scratch for grouping rows by sensor, main loop only. Cost at PDM_TELEMETRY_MAX_ROWS = 4096:
- * values 3 x 8 B + series index 2 B + series table 24 B per row, plus an 8192-entry hash table
- * of 2 B: about 140 KB of .bss, touched only as far as the batch sizes reach. */
+ * values 3 x 8 B + quality 4 B + series index 2 B + series table 32 B per row, plus an
+ * 8192-entry hash table of 2 B: about 270 KB of .bss, touched only as far as the batch sizes
+ * reach. */
 #define SERIES_HASH 8192 /* power of two, >= 2 x PDM_TELEMETRY_MAX_ROWS: load <= 0.5 */
 #define NO_SERIES   0xffff
 
 struct series_slot {
     const char *name, *unit;
     uint32_t count, start, fill;
+    uint32_t flagged; /* readings with quality != 0: the quality array is sent only then */
 };
 
 static struct {
     int64_t ts[PDM_TELEMETRY_MAX_ROWS];
     double value[PDM_TELEMETRY_MAX_ROWS];
     uint64_t seq[PDM_TELEMETRY_MAX_ROWS];
+    uint32_t quality[PDM_TELEMETRY_MAX_ROWS];
     uint16_t row_series[PDM_TELEMETRY_MAX_ROWS];
     struct series_slot series[PDM_TELEMETRY_MAX_ROWS];
     uint16_t hash[SERIES_HASH];
@@ -190,7 +217,7 @@ int pdm_encode_telemetry(const char *device_id, int64_t now_ms,
             h = (h + 1) & (SERIES_HASH - 1);
         if (tscratch.hash[h] == NO_SERIES) {
             tscratch.hash[h] = (uint16_t)nseries;
-            tscratch.series[nseries] = (struct series_slot){name, r->unit, 0, 0, 0};
+            tscratch.series[nseries] = (struct series_slot){name, r->unit, 0, 0, 0, 0};
             nseries++;
         }
         tscratch.row_series[i] = tscratch.hash[h];
@@ -213,6 +240,8 @@ int pdm_encode_telemetry(const char *device_id, int64_t now_ms,
         tscratch.ts[k] = rows[i].ts_ms;
         tscratch.value[k] = rows[i].value;
         tscratch.seq[k] = rows[i].seq;
+        tscratch.quality[k] = rows[i].quality;
+        s->flagged += rows[i].quality != 0;
     }
 
     struct out o = {buf, cap, 0};
@@ -232,6 +261,10 @@ int pdm_encode_telemetry(const char *device_id, int64_t now_ms,
         ss.value = &tscratch.value[sl->start];
         ss.seq = &tscratch.seq[sl->start];
         ss.unit = str(sl->unit);
+        if (sl->flagged) {
+            ss.n_quality = sl->count;
+            ss.quality = &tscratch.quality[sl->start];
+        }
         if ((rc = put_sub(&o, 3, &ss.base)) != 0)
             return rc;
     }

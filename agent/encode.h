@@ -24,6 +24,15 @@ struct pdm_alert_msg {
  * |contribution| first. */
 int pdm_encode_alert(const struct pdm_alert_msg *m, uint8_t *buf, size_t cap);
 
+/* A SENSOR_FAULT alert (kind SENSOR_FAULT, severity WARNING; no model fields). */
+struct pdm_sensor_fault_msg {
+    const char *device_id, *asset, *alert_id, *sensor, *reason;
+    uint64_t seq;
+    enum pdm_alert_state state; /* RAISED or CLEARED */
+    int64_t ts_ms;
+};
+int pdm_encode_sensor_fault(const struct pdm_sensor_fault_msg *m, uint8_t *buf, size_t cap);
+
 /* Telemetry: rows are grouped into one SensorSeries per sensor and one AssetScore per score. */
 struct pdm_telemetry_row {
     uint64_t seq;
@@ -32,6 +41,7 @@ struct pdm_telemetry_row {
     uint8_t kind;     /* enum pdm_row_kind: 0 reading, 1 score */
     const char *name; /* sensor or asset name */
     const char *unit; /* sensor unit or "" */
+    uint8_t quality;  /* readings: enum pdm_quality_flag, 0 = good (SensorSeries.quality) */
 };
 /* n <= PDM_TELEMETRY_MAX_ROWS. Uses static scratch space: main loop only (not thread-safe). */
 #define PDM_TELEMETRY_MAX_ROWS 4096

@@ -57,19 +57,21 @@
 #include "clock.h"
 #include "log.h"
 
-#define STORE_FILE       "pdm-agent.db"
-#define RESERVE_FILE     "seq.reserve"
-#define UNSAFE_FILE      "seq.unsafe" /* exists while seqs may be published but not on disk */
-#define CORRUPT_TAG      ".corrupt-"
-#define CORRUPT_KEEP     3 /* damaged copies kept for diagnosis; older ones are deleted */
-#define SCHEMA_VERSION   1
-#define CACHE_KIB        512     /* page cache per connection, KiB */
-#define BUSY_TIMEOUT_MS  1000    /* wait for a lock held by e.g. a pdmctl reader, ms */
-#define WAL_LIMIT_BYTES  4194304 /* WAL is truncated to this after a checkpoint, bytes */
-#define WAL_MIN_BYTES    65536   /* smallest WAL allowance under a small cap, bytes */
-#define STORE_MAX_NAMES  4096    /* names cached in memory, all kinds together */
-#define NAME_MAX_LEN     255     /* bytes, without the NUL */
-#define ASSET_MAX_LEN    64      /* bytes; struct pdm_stored_alert.asset has room for 64 + NUL */
+#define STORE_FILE      "pdm-agent.db"
+#define RESERVE_FILE    "seq.reserve"
+#define UNSAFE_FILE     "seq.unsafe" /* exists while seqs may be published but not on disk */
+#define CORRUPT_TAG     ".corrupt-"
+#define CORRUPT_KEEP    3 /* damaged copies kept for diagnosis; older ones are deleted */
+#define SCHEMA_VERSION  1
+#define CACHE_KIB       512     /* page cache per connection, KiB */
+#define BUSY_TIMEOUT_MS 1000    /* wait for a lock held by e.g. a pdmctl reader, ms */
+#define WAL_LIMIT_BYTES 4194304 /* WAL is truncated to this after a checkpoint, bytes */
+#define WAL_MIN_BYTES   65536   /* smallest WAL allowance under a small cap, bytes */
+#define STORE_MAX_NAMES 4096    /* names cached in memory, all kinds together */
+#define NAME_MAX_LEN    255     /* bytes, without the NUL */
+#define ASSET_MAX_LEN                                                                              \
+    72                           /* bytes; struct pdm_stored_alert.asset has room for 72 + NUL:    \
+                                  * an asset name or "sensor:" + a sensor name (64) */
 #define ALERT_ID_MAX_LEN 95      /* bytes; struct pdm_stored_alert.alert_id is 96 */
 #define STATE_CLEARED    3       /* enum pdm_alert_state PDM_ALERT_CLEARED */
 #define HOLD_ROWS        65536   /* staged/held readings; power of two */
@@ -93,7 +95,8 @@ static const char SCHEMA_SQL[] =
     "CREATE TABLE IF NOT EXISTS names(kind INTEGER, id INTEGER, name TEXT,"
     " PRIMARY KEY(kind, id), UNIQUE(kind, name));"
     "CREATE TABLE IF NOT EXISTS rows(seq INTEGER PRIMARY KEY, kind INTEGER, ref INTEGER,"
-    " ts_ms INTEGER, value REAL, delivered INTEGER NOT NULL DEFAULT 0);"
+    " ts_ms INTEGER, value REAL, delivered INTEGER NOT NULL DEFAULT 0,"
+    " quality INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS alerts(seq INTEGER PRIMARY KEY, asset TEXT, alert_id TEXT,"
     " state INTEGER, severity INTEGER, ts_ms INTEGER, payload BLOB,"
     " delivered INTEGER NOT NULL DEFAULT 0);"
@@ -107,6 +110,14 @@ static const char SCHEMA_SQL[] =
  * the oldest delivered rows by a seek instead of walking an undelivered backlog. */
 static const char DELIVERED_INDEX_SQL[] =
     "CREATE INDEX IF NOT EXISTS rows_delivered ON rows(seq) WHERE delivered = 1";
+
+/* Added for data quality (issue 4), also to version-1 files made before it. An added column
+ * with a default is what an older agent can still write (it names its columns and gets 0, good)
+ * so this stays schema version 1: a downgrade keeps working instead of refusing the file. */
+static const char HAS_QUALITY_SQL[] =
+    "SELECT COUNT(*) FROM pragma_table_info('rows') WHERE name = 'quality'";
+static const char ADD_QUALITY_SQL[] =
+    "ALTER TABLE rows ADD COLUMN quality INTEGER NOT NULL DEFAULT 0";
 
 enum stmt_id {
     ST_BEGIN,
@@ -138,11 +149,13 @@ static const char *const STMT_SQL[ST_COUNT] = {
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_SET_META] = "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)",
-    [ST_PUT_ROW] = "INSERT INTO rows(seq, kind, ref, ts_ms, value) VALUES(?1, ?2, ?3, ?4, ?5)",
+    [ST_PUT_ROW] = "INSERT INTO rows(seq, kind, ref, ts_ms, value, quality)"
+                   " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_PUT_ALERT] = "INSERT INTO alerts(seq, asset, alert_id, state, severity, ts_ms, payload)"
                      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_PUT_NAME] = "INSERT INTO names(kind, id, name) VALUES(?1, ?2, ?3)",
-    [ST_NEXT_ROWS] = "SELECT seq, kind, ref, ts_ms, value FROM rows INDEXED BY rows_undelivered"
+    [ST_NEXT_ROWS] = "SELECT seq, kind, ref, ts_ms, value, quality FROM rows"
+                     " INDEXED BY rows_undelivered"
                      " WHERE delivered = 0 AND seq > ?1 AND seq < ?2 ORDER BY seq LIMIT ?3",
     [ST_NEXT_ALERTS] = "SELECT seq, payload FROM alerts INDEXED BY alerts_undelivered"
                        " WHERE delivered = 0 AND seq > ?1 AND seq < ?2 ORDER BY seq LIMIT ?3",
@@ -194,6 +207,7 @@ struct held_row { /* 32 bytes */
     double value;
     uint32_t ref;
     uint8_t kind;
+    uint8_t quality; /* enum pdm_quality_flag, readings only */
 };
 
 struct held_alert {
@@ -588,6 +602,7 @@ static int insert_row(struct pdm_store *s, const struct held_row *r)
     sqlite3_bind_int64(st, 3, r->ref);
     sqlite3_bind_int64(st, 4, r->ts_ms);
     sqlite3_bind_double(st, 5, r->value);
+    sqlite3_bind_int(st, 6, r->quality);
     return exec_stmt(s, st, "storing a reading");
 }
 
@@ -846,6 +861,11 @@ static int open_db(struct pdm_store *s, int64_t *hw_out, int64_t *top_out)
         ret = exec_sql(s, SCHEMA_SQL, "creating the tables");
     if (ret == 0)
         ret = exec_sql(s, DELIVERED_INDEX_SQL, "creating the tables");
+    int64_t has_quality = 0;
+    if (ret == 0)
+        ret = query_int(s, HAS_QUALITY_SQL, &has_quality, "checking the rows table");
+    if (ret == 0 && !has_quality)
+        ret = exec_sql(s, ADD_QUALITY_SQL, "adding the quality column");
     if (ret == 0)
         ret = exec_sql(s, "COMMIT", "committing the new tables");
     if (ret) {
@@ -1413,6 +1433,12 @@ uint64_t pdm_store_alloc_seq(struct pdm_store *s)
 int pdm_store_put_row(struct pdm_store *s, enum pdm_row_kind kind, uint32_t ref, int64_t ts_ms,
                       double value, uint64_t *seq)
 {
+    return pdm_store_put_row_q(s, kind, ref, ts_ms, value, 0, seq);
+}
+
+int pdm_store_put_row_q(struct pdm_store *s, enum pdm_row_kind kind, uint32_t ref, int64_t ts_ms,
+                        double value, uint8_t quality, uint64_t *seq)
+{
     if (!kind_ok((int)kind))
         return -EINVAL;
     if (s->ring_n == HOLD_ROWS) {
@@ -1430,8 +1456,12 @@ int pdm_store_put_row(struct pdm_store *s, enum pdm_row_kind kind, uint32_t ref,
         }
     }
     uint64_t n = take_seq(s);
-    *ring_at(s, s->ring_n++) = (struct held_row){
-        .seq = n, .ts_ms = ts_ms, .value = value, .ref = ref, .kind = (uint8_t)kind};
+    *ring_at(s, s->ring_n++) = (struct held_row){.seq = n,
+                                                 .ts_ms = ts_ms,
+                                                 .value = value,
+                                                 .ref = ref,
+                                                 .kind = (uint8_t)kind,
+                                                 .quality = quality};
     s->rows_pending++;
     if (seq)
         *seq = n;
@@ -1638,6 +1668,7 @@ int pdm_store_next_rows(struct pdm_store *s, uint64_t after_seq, struct pdm_row 
             .ref = (uint32_t)sqlite3_column_int64(st, 2),
             .ts_ms = sqlite3_column_int64(st, 3),
             .value = sqlite3_column_double(st, 4),
+            .quality = (uint8_t)sqlite3_column_int(st, 5),
         };
         n++;
     }

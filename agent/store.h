@@ -27,8 +27,9 @@ struct pdm_row {
     uint64_t seq;
     int64_t ts_ms;
     double value;
-    uint32_t ref; /* sensor or asset id, see pdm_store_name_id() */
-    uint8_t kind; /* enum pdm_row_kind */
+    uint32_t ref;    /* sensor or asset id, see pdm_store_name_id() */
+    uint8_t kind;    /* enum pdm_row_kind */
+    uint8_t quality; /* readings: enum pdm_quality_flag (models/quality.h), 0 = good */
 };
 
 struct pdm_store_stats {
@@ -51,7 +52,7 @@ struct pdm_store_stats {
 
 struct pdm_stored_alert {
     uint64_t seq;
-    char asset[65];
+    char asset[73]; /* an asset, or "sensor:NAME" for a SENSOR_FAULT alert */
     char alert_id[96];
     int state;    /* enum pdm_alert_state */
     int severity; /* enum pdm_severity */
@@ -81,10 +82,16 @@ uint64_t pdm_store_alloc_seq(struct pdm_store *s);
  * there and the oldest staged rows are dropped when it is full (counted in rows_dropped). */
 int pdm_store_put_row(struct pdm_store *s, enum pdm_row_kind kind, uint32_t ref, int64_t ts_ms,
                       double value, uint64_t *seq);
+/* The same with a quality flag (enum pdm_quality_flag: 0 good, 1 out of range, 2 frozen), stored in
+ * the row's quality column and returned by next_rows; put_row stores 0. */
+int pdm_store_put_row_q(struct pdm_store *s, enum pdm_row_kind kind, uint32_t ref, int64_t ts_ms,
+                        double value, uint8_t quality, uint64_t *seq);
 /* Commits the open transaction (no-op when nothing is pending). */
 int pdm_store_commit(struct pdm_store *s);
 
 /* Stores an encoded alert (seq from pdm_store_alloc_seq) and commits durably before returning.
+ * asset is the key open_alerts groups by: the asset of a fault-risk alert, "sensor:NAME" for a
+ * sensor fault (asset names cannot contain ':'), at most 72 bytes.
  * When the write fails (-EIO, -ENOSPC, ...) the alert is not on disk but held in memory (up to
  * 256 alerts, payload <= 4 KB): next_alerts serves it, mark_alert_delivered works on it, and
  * each later commit retries writing it. -EEXIST: that seq is already stored. */

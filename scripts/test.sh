@@ -5,6 +5,7 @@
 #   PDM_TEST_FAST=1 scripts/test.sh   skip the sanitizer pass
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo=$PWD
 t0=$SECONDS
 scripts/deps.sh --test
 
@@ -25,6 +26,7 @@ if [ "${PDM_TEST_FAST:-0}" != 1 ]; then
     cmake --build build-asan -j"$(nproc)"
     step "tests under ASan + UBSan"
     (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+        LSAN_OPTIONS=suppressions="$repo/tests/lsan.supp":print_suppressions=0 \
         UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         ctest --output-on-failure -j2 --timeout 300)
 fi

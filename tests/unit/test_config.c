@@ -290,12 +290,13 @@ static void test_many_mistakes(void)
         "@/bad/agent.conf:8: mqtt.uri: plain-text MQTT refused: use mqtts:// or set "
         "allow_plaintext = true\n"
         "@/bad/agent.conf:15: bus.plant.prot: unknown key 'prot' (did you mean 'port'?)\n"
-        "@/bad/agent.conf:16: bus.plant.device: 'device' is for modbus-rtu buses\n"
+        "@/bad/agent.conf:16: bus.plant.device: 'device' is for modbus-rtu or iio buses\n"
         "@/bad/agent.conf:20: sensor.comp_temp.adress: unknown key 'adress' (did you mean "
         "'address'?)\n"
         "@/bad/agent.conf:22: sensor.comp_temp.unit_id: expected an integer from 1 to 247, got "
         "'300'\n"
-        "@/bad/agent.conf:18: sensor.comp_temp.address: required key is missing\n"
+        "@/bad/agent.conf:18: sensor.comp_temp.address: required key is missing (needed by "
+        "modbus-tcp)\n"
         "@/bad/agent.conf:26: sensor.comp_vib.bus: no [bus plnat] section (did you mean "
         "'plant'?)\n"
         "@/bad/agent.conf:27: sensor.comp_vib.address: a float32 at address 65535 needs 2 "
@@ -776,6 +777,199 @@ static void test_plan_keys_and_bits(void)
     pdm_config_free(&cfg);
 }
 
+/* On-board sensors: sysfs temperatures and iio vibration features, their keys, defaults and the
+ * keys that belong to other drivers. */
+static void test_onboard_keys(void)
+{
+    copy_example("examples/models/compressor.model", "onboard/models/compressor.model");
+    /* the shipped board example loads clean */
+    copy_example("examples/board.conf", "onboard/board.conf");
+    write_tls("onboard");
+    char path[PATH_MAX], want[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/onboard/board.conf", g_dir);
+    static struct pdm_config cfg;
+    char *out = NULL;
+    CHECK_INT(load(path, &cfg, &out), 0);
+    CHECK_STR(out, "");
+    free(out);
+    pdm_config_free(&cfg);
+
+    write_file("onboard/agent.conf", PLAN_HEAD                /* 1-6 */
+               "[bus board]\n"                                /* 7 */
+               "driver = sysfs\n"                             /* 8 */
+               "root = fake\n"                                /* 9 */
+               "[bus accel]\n"                                /* 10 */
+               "driver = iio\n"                               /* 11 */
+               "name = adxl345\n"                             /* 12 */
+               "rate_hz = 3200\n"                             /* 13 */
+               "[bus accel2]\n"                               /* 14 */
+               "driver = iio\n"                               /* 15 */
+               "device = iio:device3\n"                       /* 16 */
+               "rate_hz = 100\n"                              /* 17 */
+               "window = 50\n"                                /* 18 */
+               "mode = polled\n"                              /* 19 */
+               "[sensor t]\n"                                 /* 20 */
+               "bus = board\n"                                /* 21 */
+               "hwmon = coretemp\n"                           /* 22 */
+               "label = Core 0\n"                             /* 23 */
+               "[sensor zone]\n"                              /* 24 */
+               "bus = board\n"                                /* 25 */
+               "thermal_zone = cpu-thermal\n"                 /* 26 */
+               "period_ms = 5000\n"                           /* 27 */
+               "[sensor file]\n"                              /* 28 */
+               "bus = board\n"                                /* 29 */
+               "path = /sys/class/hwmon/hwmon0/temp1_input\n" /* 30 */
+               "unit = K\n"                                   /* 31 */
+               "offset = 273.15\n"                            /* 32 */
+               "[sensor idx]\n"                               /* 33 */
+               "bus = board\n"                                /* 34 */
+               "hwmon = nct6775\n"                            /* 35 */
+               "index = 2\n"                                  /* 36 */
+               "[sensor vx]\n"                                /* 37 */
+               "bus = accel\n"                                /* 38 */
+               "axis = x\n"                                   /* 39 */
+               "feature = rms\n"                              /* 40 */
+               "[sensor vz]\n"                                /* 41 */
+               "bus = accel2\n"                               /* 42 */
+               "axis = z\n"                                   /* 43 */
+               "feature = kurtosis\n"                         /* 44 */
+               PLAN_ASSET);
+    snprintf(path, sizeof(path), "%s/onboard/agent.conf", g_dir);
+    out = NULL;
+    CHECK_INT(load(path, &cfg, &out), 0);
+    CHECK_STR(out, "");
+    free(out);
+    if (cfg.n_buses == 3 && cfg.n_sensors == 6) {
+        const struct pdm_bus_cfg *board = &cfg.buses[0], *accel = &cfg.buses[1],
+                                 *accel2 = &cfg.buses[2];
+        CHECK_INT(board->driver, PDM_DRIVER_SYSFS);
+        CHECK_STR(board->root, join(want, sizeof(want), g_dir, "/onboard/fake"));
+        CHECK_INT(accel->driver, PDM_DRIVER_IIO);
+        CHECK_STR(accel->iio_name, "adxl345");
+        CHECK_INT(accel->iio_index, -1);
+        CHECK_INT(accel->rate_hz, 3200);
+        CHECK_INT(accel->window, 4096); /* default */
+        CHECK_INT(accel->mode, PDM_IIO_BUFFERED);
+        CHECK_STR(accel->root, ""); /* the real /sys and /dev */
+        CHECK_INT(accel2->iio_index, 3);
+        CHECK_STR(accel2->device, ""); /* not a serial port */
+        CHECK_INT(accel2->window, 50);
+        CHECK_INT(accel2->mode, PDM_IIO_POLLED);
+
+        const struct pdm_sensor_cfg *s = cfg.sensors;
+        CHECK_INT(s[0].source, PDM_SYSFS_HWMON);
+        CHECK_STR(s[0].hwmon, "coretemp");
+        CHECK_STR(s[0].label, "Core 0");
+        CHECK_STR(s[0].unit, "degC"); /* the sysfs unit unless told otherwise */
+        CHECK_INT(s[0].period_ms, 1000);
+        CHECK_INT(s[0].unit_id, 0); /* pdmctl status shows no Modbus unit */
+        CHECK_INT(s[1].source, PDM_SYSFS_THERMAL);
+        CHECK_STR(s[1].hwmon, "cpu-thermal");
+        CHECK_INT(s[1].period_ms, 5000);
+        CHECK_INT(s[2].source, PDM_SYSFS_FILE);
+        CHECK_STR(s[2].path, "/sys/class/hwmon/hwmon0/temp1_input"); /* root goes in front */
+        CHECK_STR(s[2].unit, "K");
+        CHECK_NEAR(s[2].offset, 273.15, 0);
+        CHECK_INT(s[3].index, 2);
+        CHECK_INT(s[4].axis, 0);
+        CHECK_INT(s[4].feature, PDM_FEAT_RMS);
+        CHECK_STR(s[4].unit, "m/s2");
+        CHECK_INT(s[4].period_ms, 1280); /* one window: 4096 samples at 3200 Hz */
+        CHECK_INT(s[5].axis, 2);
+        CHECK_INT(s[5].feature, PDM_FEAT_KURTOSIS);
+        CHECK_STR(s[5].unit, ""); /* kurtosis has no unit */
+        CHECK_INT(s[5].period_ms, 500);
+    } else {
+        CHECK_MSG(0, "%u buses, %u sensors", cfg.n_buses, cfg.n_sensors);
+    }
+    pdm_config_free(&cfg);
+
+    /* Modbus keys on on-board buses and sensors and the other way round, and every on-board
+     * mistake, all reported at once. */
+    write_file("onboard/bad.conf", PLAN_HEAD /* 1-6 */
+               "[bus board]\n"               /* 7 */
+               "driver = sysfs\n"            /* 8 */
+               "host = 127.0.0.1\n"          /* 9 */
+               "rate_hz = 100\n"             /* 10 */
+               "[bus accel]\n"               /* 11 */
+               "driver = iio\n"              /* 12 */
+               "device = iio:device1\n"      /* 13 */
+               "name = adxl345\n"            /* 14 */
+               "mode = streaming\n"          /* 15 */
+               "max_gap = 2\n"               /* 16 */
+               "[bus accel2]\n"              /* 17 */
+               "driver = iio\n"              /* 18 */
+               "device = /dev/iio:device0\n" /* 19 */
+               "rate_hz = 1\n"               /* 20 */
+               "window = 1048576\n"          /* 21 */
+               "[bus plant]\n"               /* 22 */
+               "driver = modbus-tcp\n"       /* 23 */
+               "host = 127.0.0.1\n"          /* 24 */
+               "root = /\n"                  /* 25 */
+               "[sensor t]\n"                /* 26 */
+               "bus = board\n"               /* 27 */
+               "unit_id = 3\n"               /* 28 */
+               "address = 0\n"               /* 29 */
+               "hwmon = coretemp\n"          /* 30 */
+               "thermal_zone = cpu\n"        /* 31 */
+               "[sensor f]\n"                /* 32 */
+               "bus = board\n"               /* 33 */
+               "path = sys/x\n"              /* 34 */
+               "label = CPU\n"               /* 35 */
+               "[sensor none]\n"             /* 36 */
+               "bus = board\n"               /* 37 */
+               "[sensor v]\n"                /* 38 */
+               "bus = accel\n"               /* 39 */
+               "axis = w\n"                  /* 40 */
+               "period_ms = 100\n"           /* 41 */
+               "[sensor m]\n"                /* 42 */
+               "bus = plant\n"               /* 43 */
+               "address = 1\n"               /* 44 */
+               "type = u16\n"                /* 45 */
+               "hwmon = coretemp\n"          /* 46 */
+               "axis = x\n"                  /* 47 */
+               PLAN_ASSET);
+    snprintf(path, sizeof(path), "%s/onboard/bad.conf", g_dir);
+    out = NULL;
+    int n = load(path, &cfg, &out);
+    check_output(
+        out,
+        "@/onboard/bad.conf:9: bus.board.host: 'host' is for modbus-tcp buses\n"
+        "@/onboard/bad.conf:10: bus.board.rate_hz: 'rate_hz' is for iio buses\n"
+        "@/onboard/bad.conf:15: bus.accel.mode: expected buffered or polled, got 'streaming'\n"
+        "@/onboard/bad.conf:16: bus.accel.max_gap: 'max_gap' is for modbus-tcp or modbus-rtu "
+        "buses\n"
+        "@/onboard/bad.conf:11: bus.accel.rate_hz: required key is missing (needed by iio)\n"
+        "@/onboard/bad.conf:14: bus.accel.name: give the device either by number (device = "
+        "iio:deviceN) or by name, not both\n"
+        "@/onboard/bad.conf:19: bus.accel2.device: expected iio:deviceN (as in "
+        "/sys/bus/iio/devices), got '/dev/iio:device0'\n"
+        "@/onboard/bad.conf:21: bus.accel2.window: 1048576 samples at 1 Hz make a window longer "
+        "than a day\n"
+        "@/onboard/bad.conf:25: bus.plant.root: 'root' is for sysfs or iio buses\n"
+        "@/onboard/bad.conf:28: sensor.t.unit_id: 'unit_id' is for modbus-tcp or modbus-rtu "
+        "buses\n"
+        "@/onboard/bad.conf:29: sensor.t.address: 'address' is for modbus-tcp or modbus-rtu "
+        "buses\n"
+        "@/onboard/bad.conf:31: sensor.t.thermal_zone: give one of hwmon, thermal_zone and "
+        "path\n"
+        "@/onboard/bad.conf:35: sensor.f.label: 'label' selects a tempM of an hwmon device: add "
+        "hwmon = NAME\n"
+        "@/onboard/bad.conf:34: sensor.f.path: expected an absolute path such as "
+        "/sys/class/hwmon/hwmon0/temp1_input (the bus's root is put in front), got 'sys/x'\n"
+        "@/onboard/bad.conf:36: sensor.none.hwmon: required key is missing: a sysfs sensor needs "
+        "hwmon = NAME (with label or index), thermal_zone = TYPE or path = FILE\n"
+        "@/onboard/bad.conf:40: sensor.v.axis: expected x, y or z, got 'w'\n"
+        "@/onboard/bad.conf:41: sensor.v.period_ms: 'period_ms' is for modbus-tcp, modbus-rtu or "
+        "sysfs buses\n"
+        "@/onboard/bad.conf:38: sensor.v.feature: required key is missing (needed by iio)\n"
+        "@/onboard/bad.conf:46: sensor.m.hwmon: 'hwmon' is for sysfs buses\n"
+        "@/onboard/bad.conf:47: sensor.m.axis: 'axis' is for iio buses\n");
+    CHECK_INT(n, 20);
+    free(out);
+    pdm_config_free(&cfg);
+}
+
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
@@ -802,6 +996,7 @@ int main(void)
     test_asset_model_mismatch();
     test_relative_paths_and_rtu();
     test_plan_keys_and_bits();
+    test_onboard_keys();
 
     nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return check_summary("test_config");

@@ -192,11 +192,11 @@ static void test_telemetry(void)
 {
     /* interleaved sensors and scores, as the store hands them out */
     struct pdm_telemetry_row rows[] = {
-        {100, 1000, 55.5, 0, "temp-1", "degC"},    {101, 1000, 3.25, 0, "vib-1", "mm/s"},
-        {102, 1001, 0.62, 1, "compressor-1", ""},  {103, 2000, 56.0, 0, "temp-1", "degC"},
-        {104, 2000, 3.5, 0, "vib-1", "mm/s"},      {105, 2000, 810, 0, "power-1", ""},
-        {106, 2001, 0.004, 1, "compressor-1", ""}, {107, 2001, 0.995, 1, "pump-2", ""},
-        {108, 3000, 56.5, 0, "temp-1", "degC"},
+        {100, 1000, 55.5, 0, "temp-1", "degC", 0},    {101, 1000, 3.25, 0, "vib-1", "mm/s", 0},
+        {102, 1001, 0.62, 1, "compressor-1", "", 0},  {103, 2000, 56.0, 0, "temp-1", "degC", 0},
+        {104, 2000, 3.5, 0, "vib-1", "mm/s", 0},      {105, 2000, 810, 0, "power-1", "", 0},
+        {106, 2001, 0.004, 1, "compressor-1", "", 0}, {107, 2001, 0.995, 1, "pump-2", "", 0},
+        {108, 3000, 56.5, 0, "temp-1", "degC", 0},
     };
     size_t n = sizeof(rows) / sizeof(rows[0]);
     counting = 1;
@@ -265,7 +265,7 @@ static void test_telemetry(void)
 
     /* seq range even when rows are not sorted; an empty batch is still a valid message */
     struct pdm_telemetry_row unsorted[] = {
-        {50, 1, 1, 0, "a", ""}, {40, 1, 1, 1, "x", ""}, {60, 1, 1, 0, "a", ""}};
+        {50, 1, 1, 0, "a", "", 0}, {40, 1, 1, 1, "x", "", 0}, {60, 1, 1, 0, "a", "", 0}};
     len = pdm_encode_telemetry("gw", 1, unsorted, 3, 1, buf, sizeof(buf));
     b = len > 0 ? pdm__v1__telemetry_batch__unpack(NULL, (size_t)len, buf) : NULL;
     CHECK(b && b->first_seq == 40 && b->last_seq == 60 && b->n_series == 1 && b->n_scores == 1);
@@ -296,8 +296,8 @@ static void test_telemetry_full(void)
     for (int i = 0; i < 300; i++)
         snprintf(names[i], sizeof(names[i]), "s%d", i);
     for (int i = 0; i < PDM_TELEMETRY_MAX_ROWS; i++)
-        rows[i] = (struct pdm_telemetry_row){(uint64_t)(1000 + i),  1000 + i,       i,
-                                             (uint8_t)(i % 7 == 0), names[i % 300], ""};
+        rows[i] = (struct pdm_telemetry_row){
+            (uint64_t)(1000 + i), 1000 + i, i, (uint8_t)(i % 7 == 0), names[i % 300], "", 0};
     int len = pdm_encode_telemetry("gw", 1, rows, PDM_TELEMETRY_MAX_ROWS, 0, buf, sizeof(buf));
     CHECK(len > 0);
     Pdm__V1__TelemetryBatch *b =

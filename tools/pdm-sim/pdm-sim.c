@@ -72,6 +72,7 @@ struct opts {
     int quiet;
     int max_read;         /* registers per read before exception 3; 0 = protocol limit */
     int hole_lo, hole_hi; /* registers answering exception 2; hole_lo < 0 = none */
+    long freeze_s;        /* values stop changing after this many seconds; < 0 = never */
 };
 
 struct state {
@@ -109,6 +110,8 @@ static void usage(FILE *f)
                "                      reads (1..125)\n"
                "  --hole A[-B]        registers A..B are unmapped: reads touching them get\n"
                "                      exception 2 (illegal data address)\n"
+               "  --freeze N          values stop changing after N seconds, like a device\n"
+               "                      whose sensor input froze (0..86400)\n"
                "  --seed N            noise seed (default 1)\n"
                "  --quiet             no progress lines\n"
                "  --help, --version\n\n"
@@ -213,6 +216,9 @@ static double cycle_frac(const struct opts *o, int64_t elapsed_ms, const char **
 
 static void compute(const struct opts *o, int64_t elapsed_ms, int forced_fail, struct state *st)
 {
+    /* a frozen device repeats its last values bit for bit, noise included */
+    if (o->freeze_s >= 0 && elapsed_ms > o->freeze_s * 1000)
+        elapsed_ms = o->freeze_s * 1000;
     double t = (double)elapsed_ms / 1000.0, frac;
     const char *phase = NULL;
     if (forced_fail || o->scenario == SCEN_FAILING)
@@ -270,6 +276,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         O_STOP_BITS,
         O_MAX_READ,
         O_HOLE,
+        O_FREEZE,
         O_HELP,
         O_VERSION
     };
@@ -290,6 +297,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"stop-bits", required_argument, 0, O_STOP_BITS},
         {"max-read", required_argument, 0, O_MAX_READ},
         {"hole", required_argument, 0, O_HOLE},
+        {"freeze", required_argument, 0, O_FREEZE},
         {"help", no_argument, 0, O_HELP},
         {"version", no_argument, 0, O_VERSION},
         {0, 0, 0, 0},
@@ -394,6 +402,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
             if (parse_long("--max-read", optarg, 1, 125, &v) < 0)
                 return 2;
             o->max_read = (int)v;
+            break;
+        case O_FREEZE:
+            if (parse_long("--freeze", optarg, 0, 86400, &v) < 0)
+                return 2;
+            o->freeze_s = v;
             break;
         case O_HOLE: {
             char lo[16], *dash = strchr(optarg, '-');
@@ -810,6 +823,7 @@ int main(int argc, char **argv)
         .stop_bits = 1,
         .hole_lo = -1,
         .hole_hi = -1,
+        .freeze_s = -1,
     };
     int rc = parse_args(argc, argv, &o);
     if (rc >= 0)

@@ -4,7 +4,7 @@
  *  2. one read of every sensor through the agent's own drivers, as a table;
  *  3. a TLS connection to the broker with OpenSSL (the library Paho uses, so the verdict is the
  *     agent's): chain verification against ca_file, host name, every certificate's expiry
- *     (warning under 30 days), cert_file against key_file, and whether the broker accepts the
+ *     (warning at 30 days or fewer), cert_file against key_file, and whether the broker accepts the
  *     client certificate.
  * Exit 0 only when all of it is good; the last line says what is not. A running agent is not
  * disturbed over TCP; on a serial line this tool and the agent would fight over the port, so
@@ -91,6 +91,16 @@ static void check_sensors(const struct pdm_config *cfg, struct verdict *v)
     uint32_t good = 0;
     for (uint32_t b = 0; b < cfg->n_buses; b++) {
         const struct pdm_bus_cfg *bc = &cfg->buses[b];
+        if (bc->driver != PDM_DRIVER_MODBUS_TCP && bc->driver != PDM_DRIVER_MODBUS_RTU) {
+            /* On-board sensors (sysfs, iio) are not read here yet: the running agent owns the
+             * IIO buffer, and its thread reports them; say so rather than guess. */
+            for (uint32_t i = 0; i < cfg->n_sensors; i++)
+                if (cfg->sensors[i].bus == b)
+                    printf("%-20s %-12s %4s %14s %-8s %s\n", cfg->sensors[i].name, bc->name, "-",
+                           "-", cfg->sensors[i].unit,
+                           "not read here: on-board sensor, see pdmctl status");
+            continue;
+        }
         const struct pdm_driver_ops *ops =
             bc->driver == PDM_DRIVER_MODBUS_RTU ? &pdm_driver_modbus_rtu : &pdm_driver_modbus_tcp;
         char bus_err[256] = "";
@@ -265,7 +275,7 @@ static void report_expiry(X509 *c, const char *role, struct verdict *v)
         char what[96];
         snprintf(what, sizeof(what), "%s not valid yet", role);
         problem(v, what);
-    } else if (days < EXPIRY_WARN_DAYS) {
+    } else if (days <= EXPIRY_WARN_DAYS) { /* 30 whole days or fewer left */
         line("WARN", "%s %s expires on %s, in %d days (renew it)", role, subj, date, days);
         v->warnings++;
     } else {

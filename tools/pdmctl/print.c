@@ -314,6 +314,13 @@ static void line_alert(FILE *f, const Pdm__V1__Alert *a)
         protobuf_c_enum_descriptor_get_value(&pdm__v1__alert_state__descriptor, a->state);
     const ProtobufCEnumValue *sv =
         protobuf_c_enum_descriptor_get_value(&pdm__v1__severity__descriptor, a->severity);
+    if (a->kind == PDM__V1__ALERT_KIND__SENSOR_FAULT) {
+        /* no model, no probability: which sensor and what is wrong with it */
+        fprintf(f, "ALERT  %s/%s  SENSOR_FAULT %s  %s  sensor=%s  id=%s seq=%" PRIu64 "  %s%s\n",
+                a->device_id, a->asset, st ? st->name : "?", sv ? sv->name : "?", a->sensor,
+                a->alert_id, a->seq, a->reason, a->replay ? "  (replay)" : "");
+        return;
+    }
     fprintf(f,
             "ALERT  %s/%s  %s  %s  P=%.2f health=%" PRIu32 "  id=%s seq=%" PRIu64
             " model=%s v%" PRIu32,
