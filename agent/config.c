@@ -966,6 +966,33 @@ static void iio_sensor_periods(struct pdm_config *cfg)
     }
 }
 
+/* One owner per serial line: two [bus] sections on the same device would be two threads
+ * talking over each other on one RS-485 pair (garbled frames, timeouts on both). */
+static void check_serial_owners(struct ctx *c)
+{
+    for (size_t i = 0; i < c->doc.n_sections; i++) {
+        const struct pdm_ini_section *s = &c->doc.sections[i];
+        const struct pdm_ini_entry *drv = kind_of(s) == K_BUS ? pdm_ini_get(s, "driver") : NULL;
+        const struct pdm_ini_entry *dev = drv ? pdm_ini_get(s, "device") : NULL;
+        if (!dev || strcmp(drv->value, "modbus-rtu") != 0)
+            continue;
+        for (size_t j = 0; j < i; j++) {
+            const struct pdm_ini_section *o = &c->doc.sections[j];
+            const struct pdm_ini_entry *odrv =
+                kind_of(o) == K_BUS ? pdm_ini_get(o, "driver") : NULL;
+            const struct pdm_ini_entry *odev = odrv ? pdm_ini_get(o, "device") : NULL;
+            if (!odev || strcmp(odrv->value, "modbus-rtu") != 0 ||
+                strcmp(odev->value, dev->value) != 0)
+                continue;
+            pdm_ini_error(&c->doc, dev->line, s, "device",
+                          "%s is already the line of [bus %s] (line %d): one bus section per "
+                          "serial line; put all the devices on it there, each with its unit_id",
+                          dev->value, o->arg, o->line);
+            break;
+        }
+    }
+}
+
 static void check_sections(struct ctx *c)
 {
     struct pdm_config *cfg = c->cfg;
@@ -1013,6 +1040,7 @@ static void check_sections(struct ctx *c)
         }
     }
     iio_sensor_periods(cfg);
+    check_serial_owners(c);
     struct pdm_diag *d = c->doc.diag;
     if (!have_agent)
         pdm_diag_error(d, cfg->path, 0, "agent", NULL, "required section [agent] is missing");

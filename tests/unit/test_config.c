@@ -662,6 +662,39 @@ static void test_relative_paths_and_rtu(void)
     "power = t\n"                                                                                  \
     "installed = 2019-06-01\n"
 
+/* Two [bus] sections on one serial device would be two threads talking over each other on the
+ * same RS-485 pair: refused, on the second one's device line. */
+static void test_one_owner_per_serial_line(void)
+{
+    copy_example("examples/models/compressor.model", "serial/models/compressor.model");
+    write_file("serial/agent.conf", PLAN_HEAD /* 1-6 */
+               "[bus meters]\n"               /* 7 */
+               "driver = modbus-rtu\n"        /* 8 */
+               "device = /dev/ttyUSB0\n"      /* 9 */
+               "[bus vibration]\n"            /* 10 */
+               "driver = modbus-rtu\n"        /* 11 */
+               "baud = 19200\n"               /* 12 */
+               "device = /dev/ttyUSB0\n"      /* 13 */
+               "[bus other]\n"                /* 14 */
+               "driver = modbus-rtu\n"        /* 15 */
+               "device = /dev/ttyUSB1\n"      /* 16 */
+               "[sensor t]\n"                 /* 17 */
+               "bus = meters\n"               /* 18 */
+               "address = 0\n"                /* 19 */
+               "type = float32\n"             /* 20 */
+               PLAN_ASSET);
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/serial/agent.conf", g_dir);
+    static struct pdm_config cfg;
+    char *out = NULL;
+    CHECK_INT(load(path, &cfg, &out), 1);
+    check_output(out, "@/serial/agent.conf:13: bus.vibration.device: /dev/ttyUSB0 is already the "
+                      "line of [bus meters] (line 7): one bus section per serial line; put all "
+                      "the devices on it there, each with its unit_id\n");
+    free(out);
+    pdm_config_free(&cfg);
+}
+
 static void test_plan_keys_and_bits(void)
 {
     copy_example("examples/models/compressor.model", "plan/models/compressor.model");
@@ -996,6 +1029,7 @@ int main(void)
     test_asset_model_mismatch();
     test_relative_paths_and_rtu();
     test_plan_keys_and_bits();
+    test_one_owner_per_serial_line();
     test_onboard_keys();
 
     nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
