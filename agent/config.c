@@ -7,6 +7,7 @@
  * the key tables below: name, kind of value, bounds and where it is stored. */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -20,6 +21,11 @@
 #include "ini_reader.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Where `cmake --install` puts the shipped profiles (set by CMakeLists.txt). */
+#ifndef PDM_PROFILE_DIR
+#define PDM_PROFILE_DIR "/usr/local/share/pdm-agent/profiles"
+#endif
 
 enum vkind {
     V_INT,       /* int in [min, max] */
@@ -133,11 +139,69 @@ static const struct key_def sensor_keys[] = {
     {"feature", V_FEATURE, F_REQ | F_IIO, 0, 0, AT(pdm_sensor_cfg, feature)},
 };
 
-static const char *const section_kinds[] = {"agent", "mqtt", "bus", "sensor", "asset"};
+/* [device NAME]: a Modbus device described by a profile file instead of [sensor] sections. */
+struct device_cfg {
+    uint32_t bus;
+    int unit_id;
+    int period_ms;
+    char profile[PDM_NAME_MAX + 1];
+    char only[512]; /* "reg1, reg2": a subset of the profile's registers; "" = all */
+};
+
+static const struct key_def device_keys[] = {
+    {"bus", V_BUSREF, F_REQ, 0, 0, AT(device_cfg, bus)},
+    {"unit_id", V_INT, 0, 1, 247, AT(device_cfg, unit_id)},
+    {"profile", V_DEVICE_ID, F_REQ, 0, 0, AT(device_cfg, profile)},
+    {"period_ms", V_INT, 0, 10, 86400000, AT(device_cfg, period_ms)},
+    {"only", V_STR, 0, 0, 0, AT(device_cfg, only)},
+};
+
+/* A profile file: [profile] (name, description, defaults for its registers) and one
+ * [register NAME] per value, with the same keys and meaning as a Modbus [sensor]. */
+struct profile_head {
+    char name[PDM_NAME_MAX + 1];
+    char description[256];
+    enum pdm_reg_table table;
+    enum pdm_reg_type type;
+    enum pdm_word_order order;
+};
+
+enum { HK_NAME, HK_DESCRIPTION, HK_TABLE, HK_TYPE, HK_ORDER }; /* indexes into profile_keys */
+static const struct key_def profile_keys[] = {
+    [HK_NAME] = {"name", V_DEVICE_ID, F_REQ, 0, 0, AT(profile_head, name)},
+    [HK_DESCRIPTION] = {"description", V_STR, F_REQ, 0, 0, AT(profile_head, description)},
+    [HK_TABLE] = {"table", V_TABLE, 0, 0, 0, AT(profile_head, table)},
+    [HK_TYPE] = {"type", V_TYPE, 0, 0, 0, AT(profile_head, type)},
+    [HK_ORDER] = {"word_order", V_ORDER, 0, 0, 0, AT(profile_head, order)},
+};
+
+enum { RK_TABLE, RK_ADDRESS, RK_TYPE }; /* indexes into register_keys */
+static const struct key_def register_keys[] = {
+    [RK_TABLE] = {"table", V_TABLE, 0, 0, 0, AT(pdm_sensor_cfg, table)},
+    [RK_ADDRESS] = {"address", V_INT, F_REQ, 0, 65535, AT(pdm_sensor_cfg, address)},
+    [RK_TYPE] = {"type", V_TYPE, 0, 0, 0, AT(pdm_sensor_cfg, type)},
+    {"word_order", V_ORDER, 0, 0, 0, AT(pdm_sensor_cfg, order)},
+    {"scale", V_NONZERO, 0, 0, 0, AT(pdm_sensor_cfg, scale)},
+    {"offset", V_DOUBLE, 0, 0, 0, AT(pdm_sensor_cfg, offset)},
+    {"unit", V_STR, 0, 0, 0, AT(pdm_sensor_cfg, unit)},
+};
+
+static const char *const section_kinds[] = {"agent", "mqtt", "bus", "sensor", "asset", "device"};
+
+/* A profile as read for the devices that name it; each file is read once per load. */
+struct profile {
+    char name[PDM_NAME_MAX + 1];
+    char path[PDM_PATH_MAX];     /* "" when no file was found */
+    int ok;                      /* found and read without errors */
+    struct pdm_sensor_cfg *regs; /* one per [register]: name = register name; no bus yet */
+    uint32_t n_regs;
+};
 
 struct ctx {
     struct pdm_config *cfg;
     struct pdm_ini_doc doc;
+    struct profile *profiles; /* start-up only: freed at the end of pdm_config_load() */
+    size_t n_profiles;
 };
 
 /* ---- values ---------------------------------------------------------------------------- */
@@ -702,6 +766,43 @@ static void check_sensor_quality(struct ctx *c, const struct pdm_ini_section *s,
                       sn->stale_s, sn->period_ms);
 }
 
+/* Rules for one Modbus value, shared by [sensor] and profile [register] sections: a coil or
+ * discrete input is one bit (bool, no word order); a register needs a type (has_type: given in
+ * s or, in a profile, as a default); the value must end at or before address 65535. type_ok and
+ * addr_ok: the type and address were valid. */
+static void check_register(struct ctx *c, const struct pdm_ini_section *s,
+                           struct pdm_sensor_cfg *sn, int has_type, int type_ok, int addr_ok)
+{
+    const struct pdm_ini_entry *type_e = pdm_ini_get(s, "type");
+    if (pdm_reg_table_is_bits(sn->table)) {
+        /* a coil or discrete input is one bit: there is no other type and no word order */
+        const struct pdm_ini_entry *order_e = pdm_ini_get(s, "word_order");
+        if (type_e && type_ok && sn->type != PDM_TYPE_BOOL)
+            pdm_ini_error(&c->doc, type_e->line, s, type_e->key,
+                          "table = %s holds on/off bits: leave type out or write bool",
+                          pdm_reg_table_name(sn->table));
+        if (order_e)
+            pdm_ini_error(&c->doc, order_e->line, s, order_e->key,
+                          "table = %s holds single bits: word_order does not apply",
+                          pdm_reg_table_name(sn->table));
+        sn->type = PDM_TYPE_BOOL;
+        type_ok = 1;
+    } else if (!has_type) {
+        pdm_ini_error(&c->doc, s->line, s, "type", "required key is missing");
+    } else if (type_e && type_ok && sn->type == PDM_TYPE_BOOL) {
+        pdm_ini_error(&c->doc, type_e->line, s, type_e->key,
+                      "bool is for table = coil or discrete; a register holding 0/1 is u16");
+        type_ok = 0;
+    }
+    int words = pdm_reg_words(sn->type);
+    if (type_ok && addr_ok && sn->address + words > 65536) {
+        const struct pdm_ini_entry *e = pdm_ini_get(s, "address");
+        pdm_ini_error(&c->doc, e->line, s, e->key,
+                      "a %s at address %d needs %d registers and runs past the last address 65535",
+                      pdm_reg_type_name(sn->type), sn->address, words);
+    }
+}
+
 static void load_sensor(struct ctx *c, const struct pdm_ini_section *s, struct pdm_sensor_cfg *sn)
 {
     unsigned driver = sensor_driver(c, s);
@@ -713,35 +814,8 @@ static void load_sensor(struct ctx *c, const struct pdm_ini_section *s, struct p
     /* bus unknown (misspelt, or its driver is): most buses are Modbus, so say what it lacks */
     if (!driver && !pdm_ini_get(s, "address"))
         pdm_ini_error(&c->doc, s->line, s, "address", "required key is missing");
-    const struct pdm_ini_entry *type_e = pdm_ini_get(s, "type");
-    if (pdm_reg_table_is_bits(sn->table)) {
-        /* a coil or discrete input is one bit: there is no other type and no word order */
-        const struct pdm_ini_entry *order_e = pdm_ini_get(s, "word_order");
-        if ((ok & (1u << SK_TYPE)) && sn->type != PDM_TYPE_BOOL)
-            pdm_ini_error(&c->doc, type_e->line, s, type_e->key,
-                          "table = %s holds on/off bits: leave type out or write bool",
-                          pdm_reg_table_name(sn->table));
-        if (order_e)
-            pdm_ini_error(&c->doc, order_e->line, s, order_e->key,
-                          "table = %s holds single bits: word_order does not apply",
-                          pdm_reg_table_name(sn->table));
-        sn->type = PDM_TYPE_BOOL;
-        ok |= 1u << SK_TYPE;
-    } else if (!type_e) {
-        pdm_ini_error(&c->doc, s->line, s, "type", "required key is missing");
-    } else if ((ok & (1u << SK_TYPE)) && sn->type == PDM_TYPE_BOOL) {
-        pdm_ini_error(&c->doc, type_e->line, s, type_e->key,
-                      "bool is for table = coil or discrete; a register holding 0/1 is u16");
-        ok &= ~(1u << SK_TYPE);
-    }
-    uint32_t both = (1u << SK_ADDRESS) | (1u << SK_TYPE);
-    int words = pdm_reg_words(sn->type);
-    if ((ok & both) == both && sn->address + words > 65536) {
-        const struct pdm_ini_entry *e = pdm_ini_get(s, "address");
-        pdm_ini_error(&c->doc, e->line, s, e->key,
-                      "a %s at address %d needs %d registers and runs past the last address 65535",
-                      pdm_reg_type_name(sn->type), sn->address, words);
-    }
+    check_register(c, s, sn, pdm_ini_get(s, "type") != NULL, (ok >> SK_TYPE) & 1u,
+                   (ok >> SK_ADDRESS) & 1u);
 }
 
 static int model_input_index(const struct pdm_model *m, const char *name)
@@ -842,9 +916,306 @@ static void load_asset(struct ctx *c, const struct pdm_ini_section *s, struct pd
     a->n_inputs = a->model.n_inputs;
 }
 
+/* ---- device profiles ------------------------------------------------------------------- */
+
+const char *pdm_config_profile_dir(void)
+{
+    return PDM_PROFILE_DIR;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* "a, b, c" (sorted) of the NAME.profile files in dir, appended to buf; returns how many. */
+static size_t list_profiles(const char *dir, char *buf, size_t len)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    char *names[64];
+    size_t n = 0;
+    const struct dirent *de;
+    while ((de = readdir(d)) != NULL && n < N_ELEMS(names)) {
+        size_t l = strlen(de->d_name);
+        if (l > 8 && strcmp(de->d_name + l - 8, ".profile") == 0 &&
+            (names[n] = strndup(de->d_name, l - 8)) != NULL)
+            n++;
+    }
+    closedir(d);
+    qsort(names, n, sizeof(names[0]), cmp_str);
+    for (size_t i = 0; i < n; i++) {
+        size_t used = strlen(buf);
+        if (used + strlen(names[i]) + 8 < len)
+            snprintf(buf + used, len - used, "%s%s", used ? ", " : "", names[i]);
+        else if (used + 5 < len && !strstr(buf, ", ..."))
+            strcat(buf, ", ...");
+        free(names[i]);
+    }
+    return n;
+}
+
+/* Reads p->path into p (register templates). Errors name the profile file and its lines. */
+static void read_profile(struct ctx *c, struct profile *p, const struct pdm_ini_section *dev,
+                         const struct pdm_ini_entry *at)
+{
+    struct pdm_diag *diag = c->doc.diag;
+    int before = diag->errors;
+    struct ctx pc = {.cfg = c->cfg};
+    int rc = pdm_ini_load(p->path, &pc.doc, diag);
+    if (rc < 0) {
+        pdm_ini_error(&c->doc, at->line, dev, at->key, "cannot read profile %s: %s", p->path,
+                      strerror(-rc));
+        pdm_ini_free(&pc.doc);
+        return;
+    }
+    const struct pdm_ini_doc *doc = &pc.doc;
+    size_t n = 0;
+    for (size_t i = 0; i < doc->n_sections; i++)
+        n += strcmp(doc->sections[i].kind, "register") == 0;
+    if (n && !(p->regs = calloc(n, sizeof(*p->regs)))) {
+        pdm_ini_free(&pc.doc);
+        pdm_ini_error(&c->doc, at->line, dev, at->key, "out of memory reading %s", p->path);
+        return;
+    }
+
+    /* the [profile] defaults apply to every register, wherever the section is in the file */
+    struct profile_head head = {.table = PDM_TABLE_HOLDING, .order = PDM_ORDER_ABCD};
+    const struct pdm_ini_section *head_s = NULL;
+    uint32_t head_ok = 0;
+    static const char *const kinds[] = {"profile", "register"};
+    for (size_t i = 0; i < doc->n_sections; i++) {
+        const struct pdm_ini_section *s = &doc->sections[i];
+        if (strcmp(s->kind, "profile") == 0) {
+            if (*s->arg)
+                pdm_ini_error(doc, s->line, s, NULL, "[profile] takes no name");
+            head_ok = apply_section(&pc, s, profile_keys, N_ELEMS(profile_keys), &head, 0);
+            head_s = s;
+        } else if (strcmp(s->kind, "register") != 0) {
+            const char *hint = pdm_ini_suggest(s->kind, kinds, N_ELEMS(kinds));
+            pdm_ini_error(doc, s->line, s, NULL, "unknown section kind '%s' (%s%s%s)", s->kind,
+                          hint ? "did you mean '" : "expected profile or register",
+                          hint ? hint : "", hint ? "'?" : "");
+        }
+    }
+    if (!head_s) {
+        pdm_diag_error(diag, p->path, 0, "profile", NULL,
+                       "required section [profile] is missing (name, description)");
+    } else {
+        const struct pdm_ini_entry *e = pdm_ini_get(head_s, "name");
+        if ((head_ok >> HK_NAME) & 1u && strcmp(head.name, p->name) != 0)
+            pdm_ini_error(doc, e->line, head_s, e->key,
+                          "the file is %s.profile but names profile '%s': they must match", p->name,
+                          head.name);
+        e = pdm_ini_get(head_s, "type");
+        if ((head_ok >> HK_TYPE) & 1u && head.type == PDM_TYPE_BOOL) {
+            pdm_ini_error(doc, e->line, head_s, e->key,
+                          "bool is implied by table = coil or discrete; it is no default type");
+            head_ok &= ~(1u << HK_TYPE);
+        }
+    }
+    int has_head_type = head_s && pdm_ini_get(head_s, "type");
+    int head_type_ok = (head_ok >> HK_TYPE) & 1u;
+
+    for (size_t i = 0; i < doc->n_sections; i++) {
+        const struct pdm_ini_section *s = &doc->sections[i];
+        if (strcmp(s->kind, "register") != 0)
+            continue;
+        if (!pdm_ini_is_name(s->arg, PDM_NAME_MAX, 0)) {
+            pdm_ini_error(doc, s->line, s, NULL,
+                          "register name must be 1 to %d characters from A-Z a-z 0-9 _ - (no "
+                          "'.': sensors are named DEVICE.REGISTER)",
+                          PDM_NAME_MAX);
+            continue;
+        }
+        struct pdm_sensor_cfg *sn = &p->regs[p->n_regs++];
+        strcpy(sn->name, s->arg);
+        sn->line = s->line;
+        sn->table = head.table;
+        sn->type = head_type_ok ? head.type : PDM_TYPE_U16;
+        sn->order = head.order;
+        sn->scale = 1.0;
+        uint32_t ok = apply_section(&pc, s, register_keys, N_ELEMS(register_keys), sn, 0);
+        int own_type = pdm_ini_get(s, "type") != NULL;
+        check_register(&pc, s, sn, own_type || has_head_type,
+                       own_type ? (int)((ok >> RK_TYPE) & 1u) : head_type_ok,
+                       (ok >> RK_ADDRESS) & 1u);
+    }
+    if (!n)
+        pdm_diag_error(diag, p->path, 0, "register", NULL,
+                       "no [register NAME] section: a profile needs at least one");
+    pdm_ini_free(&pc.doc);
+    p->ok = diag->errors == before;
+}
+
+/* The profile a [device] names (entry at), read on first use. NULL when there is no such file
+ * or the name is not valid (reported by load_device). */
+static struct profile *find_profile(struct ctx *c, const struct pdm_ini_section *dev,
+                                    const struct pdm_ini_entry *at)
+{
+    if (!pdm_ini_is_name(at->value, PDM_NAME_MAX, 0))
+        return NULL;
+    for (size_t i = 0; i < c->n_profiles; i++)
+        if (strcmp(c->profiles[i].name, at->value) == 0)
+            return &c->profiles[i];
+    struct profile *grown = realloc(c->profiles, (c->n_profiles + 1) * sizeof(*grown));
+    if (!grown)
+        return NULL;
+    c->profiles = grown;
+    struct profile *p = &c->profiles[c->n_profiles++];
+    memset(p, 0, sizeof(*p));
+    strcpy(p->name, at->value);
+
+    char local[PDM_PATH_MAX + 16];
+    snprintf(local, sizeof(local), "%s/profiles", c->cfg->dir); /* dir < PDM_PATH_MAX: fits */
+    const char *dirs[] = {local, PDM_PROFILE_DIR};
+    for (size_t i = 0; i < N_ELEMS(dirs) && !p->path[0]; i++) {
+        int w = snprintf(p->path, sizeof(p->path), "%s/%s.profile", dirs[i], p->name);
+        if (w < 0 || (size_t)w >= sizeof(p->path) || access(p->path, F_OK) != 0)
+            p->path[0] = '\0';
+    }
+    if (p->path[0]) {
+        read_profile(c, p, dev, at);
+        return p;
+    }
+    char found[400] = "";
+    size_t n = list_profiles(local, found, sizeof(found));
+    n += list_profiles(PDM_PROFILE_DIR, found, sizeof(found));
+    pdm_ini_error(&c->doc, at->line, dev, at->key,
+                  "no profile '%s': looked for %s.profile in %s and %s; profiles there: %s",
+                  p->name, p->name, local, PDM_PROFILE_DIR, n ? found : "none");
+    return p;
+}
+
+/* Comma-separated register names of `only` into sel[p->n_regs]; reports unknown names. */
+static void select_registers(struct ctx *c, const struct pdm_ini_section *s,
+                             const struct pdm_ini_entry *e, const struct profile *p,
+                             unsigned char *sel)
+{
+    const char *names[256];
+    size_t n_names = 0;
+    for (uint32_t k = 0; k < p->n_regs && n_names < N_ELEMS(names); k++)
+        names[n_names++] = p->regs[k].name;
+    const char *v = e->value;
+    for (;;) {
+        v += strspn(v, " \t");
+        size_t len = strcspn(v, ",");
+        size_t end = len;
+        while (end && (v[end - 1] == ' ' || v[end - 1] == '\t'))
+            end--;
+        char name[PDM_NAME_MAX + 1];
+        if (!end) {
+            pdm_ini_error(&c->doc, e->line, s, e->key,
+                          "expected register names separated by commas, got '%s'", e->value);
+            return;
+        }
+        snprintf(name, sizeof(name), "%.*s", (int)end, v);
+        uint32_t k = 0;
+        while (k < p->n_regs && (end > PDM_NAME_MAX || strcmp(p->regs[k].name, name) != 0))
+            k++;
+        if (k < p->n_regs && sel[k]) {
+            pdm_ini_error(&c->doc, e->line, s, e->key, "register '%s' is listed twice", name);
+        } else if (k < p->n_regs) {
+            sel[k] = 1;
+        } else {
+            const char *hint = pdm_ini_suggest(name, names, n_names);
+            char list[300] = "";
+            for (size_t i = 0; !hint && i < n_names; i++) {
+                size_t used = strlen(list);
+                if (used + strlen(names[i]) + 8 >= sizeof(list)) {
+                    strcat(list, ", ...");
+                    break;
+                }
+                snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "", names[i]);
+            }
+            pdm_ini_error(&c->doc, e->line, s, e->key,
+                          "profile '%s' has no register '%.*s' (%s%s%s)", p->name, (int)end, v,
+                          hint ? "did you mean '" : "registers: ", hint ? hint : list,
+                          hint ? "'?" : "");
+        }
+        if (!v[len])
+            return;
+        v += len + 1;
+    }
+}
+
+/* A [device NAME] section becomes one sensor per (selected) register of its profile, named
+ * NAME.REGISTER, appended to cfg->sensors (sized for them by register_sections). */
+static void load_device(struct ctx *c, const struct pdm_ini_section *s)
+{
+    struct pdm_config *cfg = c->cfg;
+    struct device_cfg d = {.unit_id = 1, .period_ms = 1000};
+    unsigned driver = sensor_driver(c, s);
+    uint32_t ok = apply_section(c, s, device_keys, N_ELEMS(device_keys), &d, 0);
+    const struct pdm_ini_entry *bus_e = pdm_ini_get(s, "bus");
+    if (driver && !(driver & F_MODBUS)) {
+        char name[16];
+        pdm_ini_error(&c->doc, bus_e->line, s, bus_e->key,
+                      "[bus %s] is a %s bus: a profile describes Modbus registers; put the "
+                      "device on a modbus-tcp or modbus-rtu bus",
+                      bus_e->value, driver_names(driver, name, sizeof(name)));
+    }
+    const struct pdm_ini_entry *prof_e = pdm_ini_get(s, "profile");
+    const struct profile *p = prof_e ? find_profile(c, s, prof_e) : NULL;
+    if (!p || !p->ok)
+        return;
+    unsigned char sel[256];
+    const struct pdm_ini_entry *only_e = pdm_ini_get(s, "only");
+    if (p->n_regs > sizeof(sel)) {
+        pdm_ini_error(&c->doc, prof_e->line, s, prof_e->key,
+                      "profile '%s' has %u registers: at most %zu per device", p->name, p->n_regs,
+                      sizeof(sel));
+        return;
+    }
+    memset(sel, only_e ? 0 : 1, sizeof(sel));
+    if (only_e)
+        select_registers(c, s, only_e, p, sel);
+
+    for (uint32_t k = 0; k < p->n_regs; k++) {
+        if (!sel[k])
+            continue;
+        char name[2 * PDM_NAME_MAX + 2];
+        snprintf(name, sizeof(name), "%s.%s", s->arg, p->regs[k].name);
+        if (strlen(name) > PDM_NAME_MAX) {
+            pdm_ini_error(&c->doc, s->line, s, NULL,
+                          "sensor name '%s' is longer than %d characters: shorten the device "
+                          "name",
+                          name, PDM_NAME_MAX);
+            continue;
+        }
+        int clash = pdm_config_sensor_index(cfg, name);
+        if (clash >= 0) {
+            pdm_ini_error(&c->doc, s->line, s, NULL,
+                          "register '%s' of profile '%s' makes sensor '%s', which is also "
+                          "[sensor %s] (line %d): rename one of them",
+                          p->regs[k].name, p->name, name, name, cfg->sensors[clash].line);
+            continue;
+        }
+        struct pdm_sensor_cfg *sn = &cfg->sensors[cfg->n_sensors++];
+        *sn = p->regs[k];
+        strcpy(sn->name, name);
+        sn->bus = (ok & 1u) ? d.bus : 0;
+        sn->unit_id = d.unit_id;
+        sn->period_ms = d.period_ms;
+        sn->valid_min = -INFINITY;
+        sn->valid_max = INFINITY;
+        sn->line = s->line;
+    }
+}
+
+static void free_profiles(struct ctx *c)
+{
+    for (size_t i = 0; i < c->n_profiles; i++)
+        free(c->profiles[i].regs);
+    free(c->profiles);
+    c->profiles = NULL;
+    c->n_profiles = 0;
+}
+
 /* ---- whole file ------------------------------------------------------------------------ */
 
-enum kind { K_AGENT, K_MQTT, K_BUS, K_SENSOR, K_ASSET, K_UNKNOWN };
+enum kind { K_AGENT, K_MQTT, K_BUS, K_SENSOR, K_ASSET, K_DEVICE, K_UNKNOWN };
 
 static enum kind kind_of(const struct pdm_ini_section *s)
 {
@@ -900,6 +1271,15 @@ static int register_sections(struct ctx *c)
         if (kind_of(s) != K_UNKNOWN && header_ok(c, s, 0))
             n[kind_of(s)]++;
     }
+    /* a device's sensors are its profile's registers: read the profiles now to count them */
+    for (size_t i = 0; i < c->doc.n_sections; i++) {
+        const struct pdm_ini_section *s = &c->doc.sections[i];
+        const struct pdm_ini_entry *e =
+            kind_of(s) == K_DEVICE && header_ok(c, s, 0) ? pdm_ini_get(s, "profile") : NULL;
+        const struct profile *p = e ? find_profile(c, s, e) : NULL;
+        if (p && p->ok)
+            n[K_SENSOR] += p->n_regs;
+    }
     if ((n[K_BUS] && !(cfg->buses = calloc(n[K_BUS], sizeof(*cfg->buses)))) ||
         (n[K_SENSOR] && !(cfg->sensors = calloc(n[K_SENSOR], sizeof(*cfg->sensors)))) ||
         (n[K_ASSET] && !(cfg->assets = calloc(n[K_ASSET], sizeof(*cfg->assets)))))
@@ -949,6 +1329,12 @@ static int register_sections(struct ctx *c)
         default:
             break;
         }
+    }
+    /* after every [sensor], so a clash is found whatever the order in the file */
+    for (size_t i = 0; i < c->doc.n_sections; i++) {
+        const struct pdm_ini_section *s = &c->doc.sections[i];
+        if (kind_of(s) == K_DEVICE && header_ok(c, s, 0))
+            load_device(c, s);
     }
     return 0;
 }
@@ -1007,8 +1393,8 @@ static void check_sections(struct ctx *c)
                               "unknown section kind '%s' (did you mean '%s'?)", s->kind, hint);
             else
                 pdm_ini_error(&c->doc, s->line, s, NULL,
-                              "unknown section kind '%s' (expected agent, mqtt, bus, sensor or "
-                              "asset)",
+                              "unknown section kind '%s' (expected agent, mqtt, bus, sensor, "
+                              "asset or device)",
                               s->kind);
             continue;
         }
@@ -1035,6 +1421,7 @@ static void check_sections(struct ctx *c)
                 if (strcmp(cfg->assets[a].name, s->arg) == 0)
                     load_asset(c, s, &cfg->assets[a]);
             break;
+        case K_DEVICE: /* expanded into sensors by register_sections */
         case K_UNKNOWN:
             break;
         }
@@ -1050,7 +1437,7 @@ static void check_sections(struct ctx *c)
         pdm_diag_error(d, cfg->path, 0, "bus", NULL, "no [bus NAME] section: at least one needed");
     if (!cfg->n_sensors)
         pdm_diag_error(d, cfg->path, 0, "sensor", NULL,
-                       "no [sensor NAME] section: at least one needed");
+                       "no [sensor NAME] or [device NAME] section: at least one needed");
     if (!cfg->n_assets)
         pdm_diag_error(d, cfg->path, 0, "asset", NULL,
                        "no [asset NAME] section: at least one needed");
@@ -1103,6 +1490,7 @@ int pdm_config_load(const char *path, struct pdm_config *cfg, struct pdm_diag *d
     else
         pdm_diag_error(diag, cfg->path, 0, "config", NULL, "cannot read the configuration: %s",
                        strerror(-rc));
+    free_profiles(&c);
     pdm_ini_free(&c.doc);
     return diag->errors - before;
 }

@@ -5,6 +5,10 @@
  * key_file, asset model) are resolved against the folder of the config file and stored
  * absolute. Unknown sections and keys, duplicate keys and duplicate section names are errors.
  *
+ * A [device NAME] section (bus, unit_id, profile, period_ms, only) expands to one sensor per
+ * register of its profile file, named NAME.REGISTER, after the [sensor] sections. Profiles are
+ * read while loading and not kept.
+ *
  * Memory: the arrays below are allocated while loading (start-up only) and freed by
  * pdm_config_free(); nothing here changes afterwards. */
 #ifndef PDM_CONFIG_H
@@ -143,7 +147,12 @@ struct pdm_config {
 int pdm_config_load(const char *path, struct pdm_config *cfg, struct pdm_diag *diag);
 void pdm_config_free(struct pdm_config *cfg);
 
-/* Index of a sensor/bus by name, or -1. */
+/* The installed folder of device profiles (NAME.profile), searched after the `profiles/`
+ * folder next to the configuration file. */
+const char *pdm_config_profile_dir(void);
+
+/* Index of a sensor/bus by name, or -1. A [device NAME] section's registers are sensors named
+ * NAME.REGISTER. */
 int pdm_config_sensor_index(const struct pdm_config *cfg, const char *name);
 int pdm_config_bus_index(const struct pdm_config *cfg, const char *name);
 

@@ -130,11 +130,15 @@ static void push(struct pdm_onboard_bus *b, uint32_t sensor, double value, int32
 
 /* ---- sysfs ------------------------------------------------------------------------------- */
 
-static void sysfs_cfg(const struct pdm_onboard_bus *b, const struct pdm_sensor_cfg *sc,
-                      struct pdm_onboard_cfg *oc)
+void pdm_onboard_sysfs_cfg(const struct pdm_bus_cfg *bc, const struct pdm_sensor_cfg *sc,
+                           struct pdm_onboard_cfg *oc)
 {
     memset(oc, 0, sizeof(*oc));
-    memcpy(oc->root, b->root, sizeof(oc->root));
+    /* the bus's root without trailing slashes, as the bus thread uses it */
+    size_t rl = strnlen(bc->root, sizeof(oc->root) - 1);
+    while (rl > 0 && bc->root[rl - 1] == '/')
+        rl--;
+    memcpy(oc->root, bc->root, rl);
     switch (sc->source) {
     case PDM_SYSFS_THERMAL:
         oc->source = PDM_ONBOARD_THERMAL;
@@ -153,6 +157,12 @@ static void sysfs_cfg(const struct pdm_onboard_bus *b, const struct pdm_sensor_c
     memcpy(oc->device, sc->hwmon, sizeof(sc->hwmon));
     memcpy(oc->label, sc->label, sizeof(sc->label));
     oc->index = sc->index;
+}
+
+static void sysfs_cfg(const struct pdm_onboard_bus *b, const struct pdm_sensor_cfg *sc,
+                      struct pdm_onboard_cfg *oc)
+{
+    pdm_onboard_sysfs_cfg(b->bc, sc, oc);
 }
 
 static void sysfs_step(struct pdm_onboard_bus *b, struct ob_sensor *s)

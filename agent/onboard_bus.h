@@ -17,4 +17,11 @@ int pdm_onboard_bus_start(struct pdm_onboard_bus **out, const struct pdm_config 
 /* Stops and joins the thread (within the bus's timeout_ms), frees everything. NULL-safe. */
 void pdm_onboard_bus_stop(struct pdm_onboard_bus *b);
 
+struct pdm_bus_cfg;
+struct pdm_sensor_cfg;
+struct pdm_onboard_cfg;
+/* The sysfs driver's view of a sensor of a sysfs bus (for pdmctl check's one-off read). */
+void pdm_onboard_sysfs_cfg(const struct pdm_bus_cfg *bc, const struct pdm_sensor_cfg *sc,
+                           struct pdm_onboard_cfg *oc);
+
 #endif

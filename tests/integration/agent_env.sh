@@ -63,6 +63,8 @@ subscribe() {
     start_bg "$name" "$PDMCTL" subscribe --uri "mqtts://127.0.0.1:$MQTT_PORT" --ca "$T/tls/ca.pem" \
         --cert "$T/tls/sub.pem" --key "$T/tls/sub.key" --json --topic 'pdm/v1/#' "$@"
     SUB_PID=$LAST_PID
+    # the subscription must be in place before anything is published, or messages miss it
+    wait_for 15 file_has "$T/$name.log" 'subscribed to' || fail "subscriber $name did not subscribe"
 }
 
 # json_field LINE KEY: the value of "KEY": in a compact JSON line (string without quotes).

@@ -15,6 +15,7 @@ write_agent_conf "$T/agent.conf" "$MQTT_PORT" "$SIM_PORT"
 
 # A backend with a persistent session: the broker queues its QoS 1 messages while it is away.
 subscribe sub1 --client-id backend --keep-session
+wait_for 10 file_has "$T/sub1.log" 'subscribed' || fail "subscriber did not subscribe"
 OUTAGE_S=${PDM_OUTAGE_S:-0}
 scenario=degrading
 [ "$OUTAGE_S" -gt 0 ] && scenario=cycle

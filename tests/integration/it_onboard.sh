@@ -135,6 +135,16 @@ CONF
 subscribe sub
 start_bg sim "$PDM_SIM" --port "$SIM_PORT" --seed 1 --quiet
 wait_for 10 port_open "$SIM_PORT" || fail "pdm-sim did not listen"
+# pdmctl check reads the sysfs sensors once: good ones show their value, the missing file
+# is an error that makes the site not ready; IIO features are left to the running agent
+rc=0
+"$PDMCTL" check -c "$T/agent.conf" >"$T/pdmctl-check.log" 2>&1 || rc=$?
+grep -E '^(board_temp|soc_temp|ghost|vib_x_rms) ' "$T/pdmctl-check.log"
+[ $rc -eq 1 ] || fail "pdmctl check with a missing sysfs file exited $rc, expected 1"
+grep -Eq '^board_temp +board +- +41\.5 .* ok$' "$T/pdmctl-check.log" || fail "check: board_temp not read as 41.5"
+grep -Eq '^ghost +board .*ERROR: .*hwmon9' "$T/pdmctl-check.log" || fail "check: ghost's missing file not named"
+grep -Eq '^vib_x_rms .*not read here' "$T/pdmctl-check.log" || fail "check: IIO sensor not listed"
+
 start_bg agent "$PDM_AGENT" -c "$T/agent.conf"
 AGENT_PID=$LAST_PID
 

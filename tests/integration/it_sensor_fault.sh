@@ -77,6 +77,7 @@ raised_ts=$(json_field "$(faults comp_temp RAISED | sed -n 1p)" ts_ms)
 vib_id=$(json_field "$line" alert_id)
 sleep 3 # the asset would have been scored 3 times in this time (eval_period 1 s)
 
+back_ms=$(date +%s%3N) # from here on readings are fresh again: scoring may resume
 start_bg sim2 "$PDM_SIM" --port "$SIM_PORT" --scenario healthy --seed 3 --quiet --freeze 4
 wait_for 10 port_open "$SIM_PORT" || fail "pdm-sim did not listen again"
 for s in comp_temp comp_vib comp_power; do
@@ -85,7 +86,6 @@ done
 line=$(faults comp_vib CLEARED | sed -n 1p)
 echo "$line"
 [ "$(json_field "$line" alert_id)" = "$vib_id" ] || fail "CLEARED with another alert_id: $line"
-cleared_ts=$(json_field "$(faults comp_temp CLEARED | sed -n 1p)" ts_ms)
 faults aux_power CLEARED | grep -q . && fail "aux_power cleared while still out of range"
 
 # ---- 3. frozen (pdm-sim stops changing 4 s after its start; frozen_s = 2)
@@ -96,8 +96,10 @@ reason=$(json_field "$(faults comp_temp RAISED | grep 'value unchanged' | sed -n
 [[ "$reason" =~ ^value\ unchanged\ \([0-9.]+\)\ for\ [0-9]+\ s$ ]] || fail "reason: $reason"
 
 stop_pid "$AGENT_PID" TERM
-# No score was stored while the asset's sensors were faulted, and no fault-risk alert at all.
-n=$(python3 - "$T/data/pdm-agent.db" "$raised_ts" "$cleared_ts" <<'PY'
+# No score was stored while the asset's sensors gave no fresh data (from the fault until
+# pdm-sim came back; fresh good readings may score before the fault is declared cleared),
+# and no fault-risk alert at all.
+n=$(python3 - "$T/data/pdm-agent.db" "$raised_ts" "$back_ms" <<'PY'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 print(db.execute("SELECT COUNT(*) FROM rows WHERE kind = 1 AND ts_ms > ? AND ts_ms < ?",

@@ -1003,6 +1003,280 @@ static void test_onboard_keys(void)
     pdm_config_free(&cfg);
 }
 
+/* ---- device profiles ------------------------------------------------------------------- */
+
+#define TEST_PROFILE                                                                               \
+    "; a small meter for the tests\n" /* 1 */                                                      \
+    "[profile]\n"                     /* 2 */                                                      \
+    "name = test-meter\n"             /* 3 */                                                      \
+    "description = test meter\n"      /* 4 */                                                      \
+    "table = input\n"                 /* 5 */                                                      \
+    "type = float32\n"                /* 6 */                                                      \
+    "word_order = CDAB\n"             /* 7 */                                                      \
+    "[register voltage]\n"            /* 8 */                                                      \
+    "address = 0\n"                   /* 9 */                                                      \
+    "unit = V\n"                      /* 10 */                                                     \
+    "[register power]\n"              /* 11 */                                                     \
+    "address = 12\n"                  /* 12 */                                                     \
+    "scale = 1000\n"                  /* 13 */                                                     \
+    "offset = -5\n"                   /* 14 */                                                     \
+    "unit = W\n"                      /* 15 */                                                     \
+    "[register count]\n"              /* 16 */                                                     \
+    "table = holding\n"               /* 17 */                                                     \
+    "address = 100\n"                 /* 18 */                                                     \
+    "type = u16\n"                    /* 19 */                                                     \
+    "[register running]\n"            /* 20 */                                                     \
+    "table = coil\n"                  /* 21 */                                                     \
+    "address = 3\n"                   /* 22 */
+
+static const struct pdm_sensor_cfg *sensor(const struct pdm_config *cfg, const char *name)
+{
+    int i = pdm_config_sensor_index(cfg, name);
+    CHECK_MSG(i >= 0, "no sensor %s", name);
+    return i >= 0 ? &cfg->sensors[i] : NULL;
+}
+
+/* [device NAME] expands to NAME.REGISTER sensors with the profile's values and the device's
+ * bus, unit id and period; `only` takes a subset; assets map them like any sensor. */
+static void test_device_profiles(void)
+{
+    copy_example("examples/models/compressor.model", "dev/models/compressor.model");
+    write_file("dev/profiles/test-meter.profile", TEST_PROFILE);
+    write_file("dev/agent.conf", PLAN_HEAD "[bus line]\n"
+                                           "driver = modbus-rtu\n"
+                                           "device = /dev/ttyUSB0\n"
+                                           "[device meter]\n"
+                                           "bus = line\n"
+                                           "unit_id = 7\n"
+                                           "profile = test-meter\n"
+                                           "period_ms = 250\n"
+                                           "[device sub]\n"
+                                           "bus = line\n"
+                                           "profile = test-meter\n"
+                                           "only = power ,running\n"
+                                           "[sensor t]\n"
+                                           "bus = line\n"
+                                           "address = 0\n"
+                                           "type = float32\n"
+                                           "[asset a]\n"
+                                           "model = models/compressor.model\n"
+                                           "temperature = t\n"
+                                           "vibration = meter.voltage\n"
+                                           "power = sub.power\n"
+                                           "installed = 2019-06-01\n");
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/dev/agent.conf", g_dir);
+    static struct pdm_config cfg;
+    char *out = NULL;
+    CHECK_INT(load(path, &cfg, &out), 0);
+    CHECK_STR(out, "");
+    free(out);
+    CHECK_INT(cfg.n_sensors, 1 + 4 + 2);
+    CHECK(pdm_config_sensor_index(&cfg, "sub.voltage") < 0);
+    CHECK(pdm_config_sensor_index(&cfg, "sub.count") < 0);
+    const struct pdm_sensor_cfg *v = sensor(&cfg, "meter.voltage");
+    if (v) {
+        CHECK_INT(v->table, PDM_TABLE_INPUT); /* profile defaults */
+        CHECK_INT(v->type, PDM_TYPE_FLOAT32);
+        CHECK_INT(v->order, PDM_ORDER_CDAB);
+        CHECK_INT(v->address, 0);
+        CHECK_STR(v->unit, "V");
+        CHECK_INT(v->unit_id, 7);
+        CHECK_INT(v->period_ms, 250);
+        CHECK_INT((int)v->bus, 0);
+        CHECK(isinf(v->valid_min) && isinf(v->valid_max));
+    }
+    const struct pdm_sensor_cfg *p = sensor(&cfg, "sub.power");
+    if (p) {
+        CHECK_INT(p->address, 12);
+        CHECK_NEAR(p->scale, 1000, 0);
+        CHECK_NEAR(p->offset, -5, 0);
+        CHECK_STR(p->unit, "W");
+        CHECK_INT(p->unit_id, 1); /* defaults of a device */
+        CHECK_INT(p->period_ms, 1000);
+    }
+    const struct pdm_sensor_cfg *n = sensor(&cfg, "meter.count");
+    if (n) {
+        CHECK_INT(n->table, PDM_TABLE_HOLDING); /* the register overrides the defaults */
+        CHECK_INT(n->type, PDM_TYPE_U16);
+        CHECK_INT(n->address, 100);
+    }
+    const struct pdm_sensor_cfg *r = sensor(&cfg, "sub.running");
+    if (r) {
+        CHECK_INT(r->table, PDM_TABLE_COIL);
+        CHECK_INT(r->type, PDM_TYPE_BOOL); /* the default float32 does not apply to a coil */
+    }
+    CHECK_INT(cfg.assets[0].inputs[1].sensor, pdm_config_sensor_index(&cfg, "meter.voltage"));
+    CHECK_INT(cfg.assets[0].inputs[2].sensor, pdm_config_sensor_index(&cfg, "sub.power"));
+    pdm_config_free(&cfg);
+}
+
+/* Every shipped profile loads clean through a device, and the SDM120's values are the
+ * manual's: float32 input registers, high word first. */
+static void test_shipped_profiles(void)
+{
+    static const char *const shipped[] = {"eastron-sdm120", "eastron-sdm630",
+                                          "machinesaver-trivibe", "controlbox-tb232"};
+    copy_example("examples/models/compressor.model", "ship/models/compressor.model");
+    char conf[8192];
+    int n = snprintf(conf, sizeof(conf),
+                     PLAN_HEAD "[bus line]\ndriver = modbus-tcp\nhost = 127.0.0.1\n"
+                               "[sensor t]\nbus = line\naddress = 0\ntype = float32\n" PLAN_ASSET);
+    for (size_t i = 0; i < sizeof(shipped) / sizeof(shipped[0]); i++) {
+        char src[PATH_MAX], dst[PATH_MAX];
+        snprintf(src, sizeof(src), "profiles/%s.profile", shipped[i]);
+        snprintf(dst, sizeof(dst), "ship/profiles/%s.profile", shipped[i]);
+        copy_example(src, dst);
+        n += snprintf(conf + n, sizeof(conf) - (size_t)n,
+                      "[device d%zu]\nbus = line\nunit_id = %zu\nprofile = %s\n", i, i + 1,
+                      shipped[i]);
+    }
+    write_file("ship/agent.conf", conf);
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/ship/agent.conf", g_dir);
+    static struct pdm_config cfg;
+    char *out = NULL;
+    CHECK_INT(load(path, &cfg, &out), 0);
+    CHECK_STR(out, "");
+    free(out);
+    static const struct {
+        const char *name;
+        int address;
+        const char *unit;
+    } sdm120[] = {{"d0.voltage", 0, "V"},          {"d0.current", 6, "A"},
+                  {"d0.active_power", 12, "W"},    {"d0.frequency", 70, "Hz"},
+                  {"d0.import_energy", 72, "kWh"}, {"d0.total_energy", 342, "kWh"}};
+    for (size_t i = 0; i < sizeof(sdm120) / sizeof(sdm120[0]); i++) {
+        const struct pdm_sensor_cfg *s = sensor(&cfg, sdm120[i].name);
+        if (!s)
+            continue;
+        CHECK_INT(s->table, PDM_TABLE_INPUT);
+        CHECK_INT(s->type, PDM_TYPE_FLOAT32);
+        CHECK_INT(s->order, PDM_ORDER_ABCD);
+        CHECK_INT(s->address, sdm120[i].address);
+        CHECK_STR(s->unit, sdm120[i].unit);
+        CHECK_INT(s->unit_id, 1);
+    }
+    const struct pdm_sensor_cfg *p = sensor(&cfg, "d1.active_power");
+    if (p)
+        CHECK_INT(p->address, 52); /* SDM630 total system power, 0x0034 */
+    const struct pdm_sensor_cfg *v = sensor(&cfg, "d2.velocity_rms_1");
+    if (v) {
+        CHECK_INT(v->table, PDM_TABLE_HOLDING);
+        CHECK_INT(v->address, 178);
+        CHECK_NEAR(v->scale, 25.4, 0);
+        CHECK_STR(v->unit, "mm/s");
+    }
+    pdm_config_free(&cfg);
+}
+
+/* A broken profile reports its own FILE:LINE errors; a device names what is wrong with it. */
+static void test_device_profile_errors(void)
+{
+    copy_example("examples/models/compressor.model", "deverr/models/compressor.model");
+    write_file("deverr/profiles/test-meter.profile", TEST_PROFILE);
+    write_file("deverr/profiles/broken.profile", "[profile]\n"             /* 1 */
+                                                 "name = broken2\n"        /* 2 */
+                                                 "tabel = input\n"         /* 3 */
+                                                 "[register a.b]\n"        /* 4 */
+                                                 "address = 1\n"           /* 5 */
+                                                 "[register v]\n"          /* 6 */
+                                                 "address = 65535\n"       /* 7 */
+                                                 "type = float32\n"        /* 8 */
+                                                 "word_order = sideways\n" /* 9 */
+                                                 "[register c]\n"          /* 10 */
+                                                 "table = discrete\n"      /* 11 */
+                                                 "address = 2\n"           /* 12 */
+                                                 "type = u16\n"            /* 13 */
+                                                 "[register u]\n"          /* 14 */
+                                                 "address = 4\n"           /* 15 */
+                                                 "[regster x]\n");         /* 16 */
+    write_file("deverr/agent.conf", PLAN_HEAD                              /* 1-6 */
+               "[bus line]\n"                                              /* 7 */
+               "driver = modbus-tcp\n"                                     /* 8 */
+               "host = 127.0.0.1\n"                                        /* 9 */
+               "[bus board]\n"                                             /* 10 */
+               "driver = sysfs\n"                                          /* 11 */
+               "[device bad]\n"                                            /* 12 */
+               "bus = line\n"                                              /* 13 */
+               "profile = broken\n"                                        /* 14 */
+               "[device gone]\n"                                           /* 15 */
+               "bus = line\n"                                              /* 16 */
+               "profile = test-metre\n"                                    /* 17 */
+               "[device m]\n"                                              /* 18 */
+               "bus = board\n"                                             /* 19 */
+               "profile = test-meter\n"                                    /* 20 */
+               "only = voltage, powr, count, voltage\n"                    /* 21 */
+               "[sensor m.count]\n"                                        /* 22 */
+               "bus = line\n"                                              /* 23 */
+               "address = 0\n"                                             /* 24 */
+               "type = u16\n"                                              /* 25 */
+               "[device n]\n"                                              /* 26 */
+               "profile = test-meter\n"                                    /* 27 */
+               "sensor = x\n"                                              /* 28 */
+               "[sensor t]\n"                                              /* 29 */
+               "bus = line\n"                                              /* 30 */
+               "address = 0\n"                                             /* 31 */
+               "type = float32\n"                                          /* 32 */
+               "[asset a]\n"                                               /* 33 */
+               "model = models/compressor.model\n"
+               "temperature = t\n"
+               "vibration = m.voltage\n"
+               "power = bad.v\n"
+               "installed = 2019-06-01\n");
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/deverr/agent.conf", g_dir);
+    static struct pdm_config cfg;
+    char *out = NULL;
+    int errors = load(path, &cfg, &out);
+    /* the unknown profile lists what is there; the installed folder may hold more */
+    char want[2048];
+    snprintf(want, sizeof(want),
+             "%s/deverr/agent.conf:17: device.gone.profile: no profile 'test-metre': looked for "
+             "test-metre.profile in %s/deverr/profiles and %s; profiles there: broken, "
+             "test-meter",
+             g_dir, g_dir, pdm_config_profile_dir());
+    char *hit = strstr(out, want);
+    CHECK_MSG(hit != NULL, "missing: %s\nin:\n%s", want, out);
+    if (hit) { /* cut that line out; the rest is exact */
+        char *eol = strchr(hit, '\n');
+        memmove(hit, eol + 1, strlen(eol + 1) + 1);
+    }
+    check_output(out,
+                 "@/deverr/profiles/broken.profile:3: profile.tabel: unknown key 'tabel' (did "
+                 "you mean 'table'?)\n"
+                 "@/deverr/profiles/broken.profile:1: profile.description: required key is "
+                 "missing\n"
+                 "@/deverr/profiles/broken.profile:16: regster.x: unknown section kind 'regster' "
+                 "(did you mean 'register'?)\n"
+                 "@/deverr/profiles/broken.profile:2: profile.name: the file is broken.profile "
+                 "but names profile 'broken2': they must match\n"
+                 "@/deverr/profiles/broken.profile:4: register.a.b: register name must be 1 to "
+                 "64 characters from A-Z a-z 0-9 _ - (no '.': sensors are named "
+                 "DEVICE.REGISTER)\n"
+                 "@/deverr/profiles/broken.profile:9: register.v.word_order: expected big "
+                 "(ABCD), little (CDAB), BADC or DCBA, got 'sideways'\n"
+                 "@/deverr/profiles/broken.profile:7: register.v.address: a float32 at address "
+                 "65535 needs 2 registers and runs past the last address 65535\n"
+                 "@/deverr/profiles/broken.profile:13: register.c.type: table = discrete holds "
+                 "on/off bits: leave type out or write bool\n"
+                 "@/deverr/profiles/broken.profile:14: register.u.type: required key is missing\n"
+                 "@/deverr/agent.conf:19: device.m.bus: [bus board] is a sysfs bus: a profile "
+                 "describes Modbus registers; put the device on a modbus-tcp or modbus-rtu bus\n"
+                 "@/deverr/agent.conf:21: device.m.only: profile 'test-meter' has no register "
+                 "'powr' (did you mean 'power'?)\n"
+                 "@/deverr/agent.conf:21: device.m.only: register 'voltage' is listed twice\n"
+                 "@/deverr/agent.conf:18: device.m: register 'count' of profile 'test-meter' "
+                 "makes sensor 'm.count', which is also [sensor m.count] (line 22): rename one "
+                 "of them\n"
+                 "@/deverr/agent.conf:28: device.n.sensor: unknown key 'sensor'\n"
+                 "@/deverr/agent.conf:26: device.n.bus: required key is missing\n"
+                 "@/deverr/agent.conf:37: asset.a.power: no [sensor bad.v] section\n");
+    CHECK_INT(errors, 17);
+    free(out);
+    pdm_config_free(&cfg);
+}
+
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
@@ -1031,6 +1305,9 @@ int main(void)
     test_plan_keys_and_bits();
     test_one_owner_per_serial_line();
     test_onboard_keys();
+    test_device_profiles();
+    test_shipped_profiles();
+    test_device_profile_errors();
 
     nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return check_summary("test_config");

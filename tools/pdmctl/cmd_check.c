@@ -32,6 +32,8 @@
 #include "agent/config.h"
 #include "drivers/driver.h"
 #include "drivers/plan.h"
+#include "drivers/onboard.h"
+#include "agent/onboard_bus.h"
 #include "pdmctl.h"
 
 #define NET_TIMEOUT_MS   5000 /* TCP connect and TLS handshake, each */
@@ -84,6 +86,39 @@ static void usage(FILE *f)
 
 /* ---- sensors ---------------------------------------------------------------------------- */
 
+/* One read of each sensor of a sysfs bus (hwmon, thermal zone, file); returns the good ones. */
+static uint32_t check_sysfs_bus(const struct pdm_config *cfg, uint32_t b, struct verdict *v)
+{
+    uint32_t good = 0;
+    for (uint32_t i = 0; i < cfg->n_sensors; i++) {
+        const struct pdm_sensor_cfg *s = &cfg->sensors[i];
+        if (s->bus != b)
+            continue;
+        struct pdm_onboard_cfg oc;
+        struct pdm_onboard_info info;
+        pdm_onboard_sysfs_cfg(&cfg->buses[b], s, &oc);
+        char err[256] = "", val[32] = "-", result[300] = "ok";
+        void *dev = NULL;
+        double x = 0;
+        int rc = pdm_onboard_sysfs.open(&dev, &oc, &info, err, sizeof(err));
+        if (rc == 0)
+            rc = pdm_onboard_sysfs.read(dev, &x, 1, err, sizeof(err));
+        pdm_onboard_sysfs.close(dev);
+        if (rc < 0) {
+            snprintf(result, sizeof(result), "ERROR: %s", err);
+            char what[96];
+            snprintf(what, sizeof(what), "sensor %s", s->name);
+            problem(v, what);
+        } else {
+            snprintf(val, sizeof(val), "%.6g", x * s->scale + s->offset);
+            good++;
+        }
+        printf("%-20s %-12s %4s %14s %-8s %s\n", s->name, cfg->buses[b].name, "-", val, s->unit,
+               result);
+    }
+    return good;
+}
+
 static void check_sensors(const struct pdm_config *cfg, struct verdict *v)
 {
     printf("\nSENSORS (one read each)\n%-20s %-12s %4s %14s %-8s %s\n", "sensor", "bus", "unit",
@@ -91,14 +126,18 @@ static void check_sensors(const struct pdm_config *cfg, struct verdict *v)
     uint32_t good = 0;
     for (uint32_t b = 0; b < cfg->n_buses; b++) {
         const struct pdm_bus_cfg *bc = &cfg->buses[b];
+        if (bc->driver == PDM_DRIVER_SYSFS) {
+            good += check_sysfs_bus(cfg, b, v);
+            continue;
+        }
         if (bc->driver != PDM_DRIVER_MODBUS_TCP && bc->driver != PDM_DRIVER_MODBUS_RTU) {
-            /* On-board sensors (sysfs, iio) are not read here yet: the running agent owns the
-             * IIO buffer, and its thread reports them; say so rather than guess. */
+            /* iio: the running agent owns the device's buffer, and one capture window is not a
+             * quick read; its thread reports the sensors (pdmctl status). */
             for (uint32_t i = 0; i < cfg->n_sensors; i++)
                 if (cfg->sensors[i].bus == b)
                     printf("%-20s %-12s %4s %14s %-8s %s\n", cfg->sensors[i].name, bc->name, "-",
                            "-", cfg->sensors[i].unit,
-                           "not read here: on-board sensor, see pdmctl status");
+                           "not read here: IIO window feature, see pdmctl status");
             continue;
         }
         const struct pdm_driver_ops *ops =
