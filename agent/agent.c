@@ -18,6 +18,7 @@
 #include "control.h"
 #include "encode.h"
 #include "log.h"
+#include "notify.h"
 #include "queue.h"
 #include "store.h"
 #include "uplink.h"
@@ -66,6 +67,9 @@ struct agent {
     struct pdm_uplink *uplink;
     int sigfd;
     int stop;
+    /* systemd watchdog: "WATCHDOG=1" every watchdog_ms from the loop (0 = not asked for), so
+     * a loop that hangs stops the pings and systemd restarts the agent */
+    int64_t watchdog_ms, next_watchdog_ms;
     /* control socket (pdmctl status): see control.h */
     struct pdm_control *control;
     char broker_error[256]; /* last connect failure or loss, for the control socket */
@@ -393,6 +397,7 @@ static void handle_uplink(struct agent *a)
             pdm_release(&a->broker_complaint, "broker %s: connected again", a->cfg->uri);
             pdm_info("broker %s: connected; sending undelivered alerts, then telemetry",
                      a->cfg->uri);
+            pdm_notifyf("STATUS=connected to broker %s", a->cfg->uri);
             struct pdm_store_stats st;
             if (pdm_store_commit(a->store) == 0 && pdm_store_stats(a->store, &st) == 0) {
                 a->replay_end = st.next_seq ? st.next_seq - 1 : 0;
@@ -417,6 +422,7 @@ static void handle_uplink(struct agent *a)
             pdm_complain(&a->broker_complaint, now,
                          "broker %s: cannot connect: %s; retrying in %lld s", a->cfg->uri,
                          ev.reason, (long long)(a->backoff_ms / 1000));
+            pdm_notifyf("STATUS=buffering: broker unreachable (%.200s)", ev.reason);
             schedule_reconnect(a, now);
             break;
         case PDM_UPLINK_CONNECTION_LOST:
@@ -429,6 +435,7 @@ static void handle_uplink(struct agent *a)
             pdm_warn(
                 "broker %s: connection lost (%s); buffering in the store, reconnecting in %lld s",
                 a->cfg->uri, ev.reason, (long long)(a->backoff_ms / 1000));
+            pdm_notifyf("STATUS=buffering: broker connection lost (%.200s)", ev.reason);
             schedule_reconnect(a, now);
             break;
         case PDM_UPLINK_DELIVERED: {
@@ -683,6 +690,9 @@ static void handle_signals(struct agent *a)
     while (read(a->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
         if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
             pdm_info("signal %s: stopping", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+            /* before the flush and the broker goodbye, which can take a few seconds */
+            if (!a->stop)
+                pdm_notify("STOPPING=1\nSTATUS=stopping: flushing the store");
             a->stop = 1;
         } else if (si.ssi_signo == SIGHUP) {
             pdm_info("SIGHUP: configuration reload is not supported yet; restart the agent to "
@@ -1022,10 +1032,15 @@ int pdm_agent_run(struct pdm_config *cfg)
              cfg->data_dir);
     int status = 0;
     if (setup(&a) != 0) {
+        pdm_notify("STATUS=start-up failed; see the log");
         status = 1;
         goto out;
     }
     pdm_info("running; broker %s", cfg->uri);
+    /* config, store and buses are up: only now may systemd start what depends on us */
+    pdm_notifyf("READY=1\nSTATUS=running; connecting to broker %s", cfg->uri);
+    a.watchdog_ms = pdm_notify_watchdog_ms();
+    a.next_watchdog_ms = pdm_mono_ms();
 
     while (!a.stop) {
         int64_t now = pdm_mono_ms();
@@ -1034,7 +1049,13 @@ int pdm_agent_run(struct pdm_config *cfg)
         int64_t next_eval = pdm_engine_tick(&a.engine, now, pdm_wall_ms(), on_eval, &a);
         next_eval = min64(next_eval, next_stale);
         handle_timers(&a, now);
+        if (a.watchdog_ms > 0 && now >= a.next_watchdog_ms) {
+            pdm_notify("WATCHDOG=1");
+            a.next_watchdog_ms = now + a.watchdog_ms;
+        }
         int64_t due = min64(next_eval, a.next_commit_ms);
+        if (a.watchdog_ms > 0)
+            due = min64(due, a.next_watchdog_ms);
         due = min64(due, a.next_telemetry_ms);
         due = min64(due, a.next_prune_ms);
         if (a.connected)

@@ -20,6 +20,7 @@ if [ "${1:-}" = "--test" ]; then
         socat             # serial pty pairs for Modbus RTU tests
         python3           # free-port helper and delivery checks in tests
         iproute2          # ip netns + tc: a shaped, slow uplink for the replay test
+        systemd           # systemd-analyze verify/security on packaging/pdm-agent.service
         clang-format
     )
 fi
