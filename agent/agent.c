@@ -98,6 +98,7 @@ struct agent {
     uint64_t live_cursor;   /* highest live row seq handed to the uplink */
     uint64_t rows_upto;     /* live rows up to this seq are due (set at telemetry ticks) */
     int replaying;          /* replay batches still to hand over (for the log) */
+    uint64_t marks_undone;  /* last seen pdm_store_stats().marks_undone */
     uint64_t backlog_rows;  /* undelivered rows when this connection came up */
     uint64_t backlog_acked; /* replay rows acknowledged since */
     int64_t backlog_t0;     /* monotonic ms when the replay started */
@@ -323,6 +324,20 @@ static void pump(struct agent *a)
 {
     if (!a->connected)
         return;
+    /* A failed commit took some delivery marks with it: those alerts and rows are undelivered
+     * again although the cursors are past them. Once writes work again (not while they fail,
+     * or every failed commit would start the round again), go round from the start once; the
+     * backend drops what it already has by seq. */
+    struct pdm_store_stats st;
+    if (pdm_store_stats(a->store, &st) == 0 && st.marks_undone != a->marks_undone &&
+        !st.write_failing) {
+        a->marks_undone = st.marks_undone;
+        a->alert_cursor = 0;
+        a->replay_cursor = 0;
+        a->live_cursor = a->replay_end;
+        pdm_info("store: delivery records were lost with a failed commit; re-sending what is "
+                 "still undelivered");
+    }
     for (;;) {
         struct alert_pub p = {a, 0};
         int n = pdm_store_next_alerts(a->store, a->alert_cursor, 1, on_stored_alert, &p);
@@ -715,8 +730,10 @@ static void handle_timers(struct agent *a, int64_t now)
                          "store: commit failed (%s); sampling and scoring go on, readings are "
                          "held in memory and the commit is retried every %d ms",
                          strerror(-rc), a->cfg->commit_interval_ms);
-        else
+        else if (a->store_complaint.active) {
             pdm_release(&a->store_complaint, "store: commits succeed again");
+            pump(a); /* re-sends what lost its delivery mark meanwhile, see pump() */
+        }
         a->next_commit_ms = now + a->cfg->commit_interval_ms;
     }
     if (now >= a->next_telemetry_ms) {

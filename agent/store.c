@@ -229,6 +229,7 @@ struct pdm_store {
     uint64_t reserved;      /* seq.reserve: every seq handed out is <= this */
     uint64_t reserve_retry; /* after a failed reservation write, retry from this seq on */
     int unsafe_marked;      /* UNSAFE_FILE exists (alerts held in memory) */
+    uint64_t marks_undone;  /* delivery marks lost with a failed commit (stats.marks_undone) */
 
     /* A transaction opened by delivery marks while readings are staged; closed by the next
      * commit. Its marks are undone if that commit fails. */
@@ -518,6 +519,8 @@ static void txn_lost(struct pdm_store *s)
     s->alerts_pending += s->txn_alerts_marked;
     s->count[C_ROWS_DELIVERED] -= s->txn_rows_marked;
     s->count[C_ALERTS_DELIVERED] -= s->txn_alerts_marked;
+    if (s->txn_rows_marked || s->txn_alerts_marked)
+        s->marks_undone++;
     if (s->txn_rows_marked || s->txn_alerts_marked)
         pdm_warn("store %s: transaction rolled back: delivery marks of %llu rows and %llu alerts "
                  "undone, those messages will be sent again",
@@ -1732,6 +1735,7 @@ int pdm_store_stats(struct pdm_store *s, struct pdm_store_stats *st)
     st->rows_held = s->write_failing ? s->ring_n : 0;
     st->alerts_held = s->n_held;
     st->write_failing = s->write_failing;
+    st->marks_undone = s->marks_undone;
     st->recovered = s->recovered;
     if (s->recovered)
         snprintf(st->recovered_path, sizeof(st->recovered_path), "%s", s->recovered_path);

@@ -43,6 +43,9 @@ struct pdm_store_stats {
     uint64_t rows_delivered;   /* rows acknowledged by the broker, since the database was made */
     uint64_t alerts_delivered; /* alerts acknowledged, since the database was made */
     uint64_t rows_dropped;     /* undelivered rows given up (cap, disk, memory), ever; persisted */
+    uint64_t marks_undone;     /* times delivery marks were rolled back with a failed commit:
+                                  when it changes, re-send from the start (those rows and alerts
+                                  are undelivered again) */
     uint64_t rows_held;        /* rows kept in memory because the last write failed */
     uint64_t alerts_held;      /* alerts kept in memory because the last write failed */
     int write_failing;         /* 1 while writes to the database fail (I/O error, disk full) */
