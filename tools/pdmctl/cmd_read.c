@@ -12,11 +12,13 @@
 
 #include "agent/config.h"
 #include "drivers/driver.h"
+#include "busargs.h"
 #include "pdmctl.h"
 
 #define MAX_COUNT 125  /* registers per Modbus read request */
 #define MAX_BITS  2000 /* coils or discrete inputs per request */
 
+static const char CMD[] = "read"; /* in messages: "pdmctl read: ..." */
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -37,55 +39,6 @@ static void usage(FILE *f)
             "                      (function 1) or discrete (function 2: discrete inputs)\n"
             "  --timeout-ms N      response timeout, 10..60000 (default 1000)\n\n"
             "exit status: 0 read ok, 1 the device did not answer or refused, 2 bad arguments\n");
-}
-
-static int parse_int(const char *opt, const char *s, long min, long max, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 0);
-    if (errno || end == s || *end || v < min || v > max) {
-        fprintf(stderr, "pdmctl read: %s: expected a whole number %ld..%ld, got '%s'\n", opt, min,
-                max, s);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
-/* HOST, HOST:PORT, [V6], [V6]:PORT; a bare IPv6 literal (several colons) has no port. */
-static int parse_host(const char *s, struct pdm_bus_cfg *bc)
-{
-    const char *host = s, *port = NULL;
-    size_t hlen;
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        if (!close || (close[1] && close[1] != ':'))
-            goto bad;
-        host = s + 1;
-        hlen = (size_t)(close - host);
-        if (close[1] == ':')
-            port = close + 2;
-    } else {
-        const char *colon = strchr(s, ':');
-        if (colon && !strchr(colon + 1, ':')) {
-            hlen = (size_t)(colon - s);
-            port = colon + 1;
-        } else {
-            hlen = strlen(s);
-        }
-    }
-    if (hlen == 0 || hlen >= sizeof(bc->host))
-        goto bad;
-    memcpy(bc->host, host, hlen);
-    bc->host[hlen] = '\0';
-    bc->port = 502;
-    if (port && parse_int("--tcp port", port, 1, 65535, &bc->port) < 0)
-        return -1;
-    return 0;
-bad:
-    fprintf(stderr, "pdmctl read: --tcp: expected HOST[:PORT], got '%s'\n", s);
-    return -1;
 }
 
 static void print_value(enum pdm_reg_type t, enum pdm_word_order o, const uint16_t *regs)
@@ -153,27 +106,9 @@ static void print_result(const struct pdm_bus_cfg *bc, const struct pdm_read_req
 
 int cmd_read(int argc, char **argv)
 {
-    enum {
-        O_TCP = 256,
-        O_RTU,
-        O_BAUD,
-        O_PARITY,
-        O_DATA,
-        O_STOP,
-        O_UNIT,
-        O_ADDR,
-        O_COUNT,
-        O_TABLE,
-        O_TIMEOUT,
-        O_HELP
-    };
+    enum { O_UNIT = PDMCTL_O_BUS_END, O_ADDR, O_COUNT, O_TABLE, O_TIMEOUT, O_HELP };
     static const struct option longopts[] = {
-        {"tcp", required_argument, 0, O_TCP},
-        {"rtu", required_argument, 0, O_RTU},
-        {"baud", required_argument, 0, O_BAUD},
-        {"parity", required_argument, 0, O_PARITY},
-        {"data-bits", required_argument, 0, O_DATA},
-        {"stop-bits", required_argument, 0, O_STOP},
+        PDMCTL_BUS_LONGOPTS,
         {"unit", required_argument, 0, O_UNIT},
         {"address", required_argument, 0, O_ADDR},
         {"count", required_argument, 0, O_COUNT},
@@ -183,67 +118,30 @@ int cmd_read(int argc, char **argv)
         {0, 0, 0, 0},
     };
     /* static: about 1.4 KiB, and this runs once */
-    static struct pdm_bus_cfg bc;
-    memset(&bc, 0, sizeof(bc));
-    snprintf(bc.name, sizeof(bc.name), "pdmctl");
-    bc.timeout_ms = 1000;
-    bc.baud = 9600;
-    bc.parity = 'N';
-    bc.data_bits = 8;
-    bc.stop_bits = 1;
+    static struct pdmctl_bus_args ba; /* about 1.4 KiB; once */
+    pdmctl_bus_args_init(&ba, 1000);
     struct pdm_read_req req = {.unit_id = -1, .address = -1, .count = 2};
-    int have_tcp = 0, have_rtu = 0, serial_opt = 0, c;
+    int c;
 
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+        int bus = pdmctl_bus_option(CMD, c, optarg, &ba);
+        if (bus < 0)
+            return PDMCTL_EXIT_USAGE;
+        if (bus > 0)
+            continue;
         switch (c) {
-        case O_TCP:
-            if (parse_host(optarg, &bc) < 0)
-                return PDMCTL_EXIT_USAGE;
-            have_tcp = 1;
-            break;
-        case O_RTU:
-            if (!optarg[0] || strlen(optarg) >= sizeof(bc.device)) {
-                fprintf(stderr, "pdmctl read: --rtu: expected a serial device path\n");
-                return PDMCTL_EXIT_USAGE;
-            }
-            snprintf(bc.device, sizeof(bc.device), "%s", optarg);
-            have_rtu = 1;
-            break;
-        case O_BAUD:
-            if (parse_int("--baud", optarg, 50, 4000000, &bc.baud) < 0)
-                return PDMCTL_EXIT_USAGE;
-            serial_opt = 1;
-            break;
-        case O_PARITY:
-            if (strlen(optarg) != 1 || !strchr("NEOneo", optarg[0])) {
-                fprintf(stderr, "pdmctl read: --parity: expected N, E or O, got '%s'\n", optarg);
-                return PDMCTL_EXIT_USAGE;
-            }
-            bc.parity = (char)(optarg[0] & ~0x20); /* upper case */
-            serial_opt = 1;
-            break;
-        case O_DATA:
-            if (parse_int("--data-bits", optarg, 7, 8, &bc.data_bits) < 0)
-                return PDMCTL_EXIT_USAGE;
-            serial_opt = 1;
-            break;
-        case O_STOP:
-            if (parse_int("--stop-bits", optarg, 1, 2, &bc.stop_bits) < 0)
-                return PDMCTL_EXIT_USAGE;
-            serial_opt = 1;
-            break;
         case O_UNIT:
-            if (parse_int("--unit", optarg, 0, 255, &req.unit_id) < 0)
+            if (pdmctl_parse_int(CMD, "--unit", optarg, 0, 255, &req.unit_id) < 0)
                 return PDMCTL_EXIT_USAGE;
             break;
         case O_ADDR:
-            if (parse_int("--address", optarg, 0, 65535, &req.address) < 0)
+            if (pdmctl_parse_int(CMD, "--address", optarg, 0, 65535, &req.address) < 0)
                 return PDMCTL_EXIT_USAGE;
             break;
         case O_COUNT:
-            if (parse_int("--count", optarg, 1, MAX_BITS, &req.count) < 0)
+            if (pdmctl_parse_int(CMD, "--count", optarg, 1, MAX_BITS, &req.count) < 0)
                 return PDMCTL_EXIT_USAGE;
             break;
         case O_TABLE:
@@ -256,7 +154,7 @@ int cmd_read(int argc, char **argv)
             }
             break;
         case O_TIMEOUT:
-            if (parse_int("--timeout-ms", optarg, 10, 60000, &bc.timeout_ms) < 0)
+            if (pdmctl_parse_int(CMD, "--timeout-ms", optarg, 10, 60000, &ba.bc.timeout_ms) < 0)
                 return PDMCTL_EXIT_USAGE;
             break;
         case O_HELP:
@@ -276,13 +174,11 @@ int cmd_read(int argc, char **argv)
     const char *problem = NULL;
     if (optind < argc)
         problem = "unexpected argument";
-    else if (have_tcp == have_rtu)
-        problem = "give exactly one of --tcp HOST[:PORT] or --rtu DEVICE";
-    else if (have_tcp && serial_opt)
-        problem = "--baud, --parity, --data-bits and --stop-bits apply to --rtu only";
+    else if (pdmctl_bus_problem(&ba))
+        problem = pdmctl_bus_problem(&ba);
     else if (req.unit_id < 0)
         problem = "--unit is required";
-    else if (have_rtu && (req.unit_id < 1 || req.unit_id > 247))
+    else if (ba.have_rtu && (req.unit_id < 1 || req.unit_id > 247))
         problem = "--unit: a serial unit id is 1..247 (0 is broadcast, which never answers)";
     else if (req.address < 0)
         problem = "--address is required";
@@ -298,13 +194,14 @@ int cmd_read(int argc, char **argv)
             fprintf(stderr, "pdmctl read: %s (try: pdmctl read --help)\n", problem);
         return PDMCTL_EXIT_USAGE;
     }
-    bc.driver = have_rtu ? PDM_DRIVER_MODBUS_RTU : PDM_DRIVER_MODBUS_TCP;
-    const struct pdm_driver_ops *ops = have_rtu ? &pdm_driver_modbus_rtu : &pdm_driver_modbus_tcp;
+    ba.bc.driver = ba.have_rtu ? PDM_DRIVER_MODBUS_RTU : PDM_DRIVER_MODBUS_TCP;
+    const struct pdm_driver_ops *ops =
+        ba.have_rtu ? &pdm_driver_modbus_rtu : &pdm_driver_modbus_tcp;
 
     char err[256] = "";
     void *drv = NULL;
     uint16_t regs[MAX_BITS];
-    int rc = ops->open(&drv, &bc, err, sizeof(err));
+    int rc = ops->open(&drv, &ba.bc, err, sizeof(err));
     if (rc == 0)
         rc = ops->read(drv, &req, regs, err, sizeof(err));
     if (drv)
@@ -313,6 +210,6 @@ int cmd_read(int argc, char **argv)
         fprintf(stderr, "pdmctl read: %s\n", err);
         return PDMCTL_EXIT_FAIL;
     }
-    print_result(&bc, &req, regs);
+    print_result(&ba.bc, &req, regs);
     return PDMCTL_EXIT_OK;
 }

@@ -14,10 +14,12 @@
 
 #include "agent/config.h"
 #include "drivers/driver.h"
+#include "busargs.h"
 #include "pdmctl.h"
 
 #define MAX_UNIT_ID 255
 
+static const char CMD[] = "scan"; /* in messages: "pdmctl scan: ..." */
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -41,56 +43,6 @@ static void usage(FILE *f)
             "connection failed), 2 bad arguments\n");
 }
 
-static int parse_int(const char *opt, const char *s, long min, long max, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < min || v > max) {
-        fprintf(stderr, "pdmctl scan: %s: expected a whole number %ld..%ld, got '%s'\n", opt, min,
-                max, s);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
-/* HOST, HOST:PORT, [V6], [V6]:PORT (as pdmctl read) */
-static int parse_host(const char *s, struct pdm_bus_cfg *bc)
-{
-    const char *host = s, *port = NULL;
-    size_t hlen;
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        if (!close || (close[1] && close[1] != ':'))
-            goto bad;
-        host = s + 1;
-        hlen = (size_t)(close - host);
-        if (close[1] == ':')
-            port = close + 2;
-    } else {
-        const char *colon = strchr(s, ':');
-        if (colon && !strchr(colon + 1, ':')) {
-            hlen = (size_t)(colon - s);
-            port = colon + 1;
-        } else {
-            hlen = strlen(s);
-        }
-    }
-    if (hlen == 0 || hlen >= sizeof(bc->host))
-        goto bad;
-    memcpy(bc->host, host, hlen);
-    bc->host[hlen] = '\0';
-    bc->port = 502;
-    if (port && parse_int("--tcp port", port, 1, 65535, &bc->port) < 0)
-        return -1;
-    return 0;
-bad:
-    fprintf(stderr, "pdmctl scan: --tcp: expected HOST[:PORT], got '%s'\n", s);
-    return -1;
-}
-
-/* "1-247", "1,2,5-9" into on[]; ids are checked against the transport later. */
 static int parse_units(const char *s, unsigned char *on)
 {
     memset(on, 0, MAX_UNIT_ID + 1);
@@ -142,26 +94,9 @@ static const char *strip_unit(const char *err)
 
 int cmd_scan(int argc, char **argv)
 {
-    enum {
-        O_TCP = 256,
-        O_RTU,
-        O_BAUD,
-        O_PARITY,
-        O_DATA,
-        O_STOP,
-        O_UNITS,
-        O_ADDR,
-        O_TABLE,
-        O_TIMEOUT,
-        O_HELP
-    };
+    enum { O_UNITS = PDMCTL_O_BUS_END, O_ADDR, O_TABLE, O_TIMEOUT, O_HELP };
     static const struct option longopts[] = {
-        {"tcp", required_argument, 0, O_TCP},
-        {"rtu", required_argument, 0, O_RTU},
-        {"baud", required_argument, 0, O_BAUD},
-        {"parity", required_argument, 0, O_PARITY},
-        {"data-bits", required_argument, 0, O_DATA},
-        {"stop-bits", required_argument, 0, O_STOP},
+        PDMCTL_BUS_LONGOPTS,
         {"units", required_argument, 0, O_UNITS},
         {"address", required_argument, 0, O_ADDR},
         {"table", required_argument, 0, O_TABLE},
@@ -169,67 +104,30 @@ int cmd_scan(int argc, char **argv)
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
     };
-    static struct pdm_bus_cfg bc; /* about 1.4 KiB; once */
-    memset(&bc, 0, sizeof(bc));
-    snprintf(bc.name, sizeof(bc.name), "pdmctl");
-    bc.timeout_ms = 200;
-    bc.baud = 9600;
-    bc.parity = 'N';
-    bc.data_bits = 8;
-    bc.stop_bits = 1;
+    static struct pdmctl_bus_args ba; /* about 1.4 KiB; once */
+    pdmctl_bus_args_init(&ba, 200);
     unsigned char on[MAX_UNIT_ID + 1];
     memset(on, 0, sizeof(on));
     for (int u = 1; u <= 247; u++)
         on[u] = 1;
     struct pdm_read_req req = {.table = PDM_TABLE_HOLDING, .address = 0, .count = 1};
-    int have_tcp = 0, have_rtu = 0, serial_opt = 0, c;
+    int c;
 
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+        int bus = pdmctl_bus_option(CMD, c, optarg, &ba);
+        if (bus < 0)
+            return PDMCTL_EXIT_USAGE;
+        if (bus > 0)
+            continue;
         switch (c) {
-        case O_TCP:
-            if (parse_host(optarg, &bc) < 0)
-                return PDMCTL_EXIT_USAGE;
-            have_tcp = 1;
-            break;
-        case O_RTU:
-            if (!optarg[0] || strlen(optarg) >= sizeof(bc.device)) {
-                fprintf(stderr, "pdmctl scan: --rtu: expected a serial device path\n");
-                return PDMCTL_EXIT_USAGE;
-            }
-            snprintf(bc.device, sizeof(bc.device), "%s", optarg);
-            have_rtu = 1;
-            break;
-        case O_BAUD:
-            if (parse_int("--baud", optarg, 50, 4000000, &bc.baud) < 0)
-                return PDMCTL_EXIT_USAGE;
-            serial_opt = 1;
-            break;
-        case O_PARITY:
-            if (strlen(optarg) != 1 || !strchr("NEOneo", optarg[0])) {
-                fprintf(stderr, "pdmctl scan: --parity: expected N, E or O, got '%s'\n", optarg);
-                return PDMCTL_EXIT_USAGE;
-            }
-            bc.parity = (char)(optarg[0] & ~0x20);
-            serial_opt = 1;
-            break;
-        case O_DATA:
-            if (parse_int("--data-bits", optarg, 7, 8, &bc.data_bits) < 0)
-                return PDMCTL_EXIT_USAGE;
-            serial_opt = 1;
-            break;
-        case O_STOP:
-            if (parse_int("--stop-bits", optarg, 1, 2, &bc.stop_bits) < 0)
-                return PDMCTL_EXIT_USAGE;
-            serial_opt = 1;
-            break;
         case O_UNITS:
             if (parse_units(optarg, on) < 0)
                 return PDMCTL_EXIT_USAGE;
             break;
         case O_ADDR:
-            if (parse_int("--address", optarg, 0, 65535, &req.address) < 0)
+            if (pdmctl_parse_int(CMD, "--address", optarg, 0, 65535, &req.address) < 0)
                 return PDMCTL_EXIT_USAGE;
             break;
         case O_TABLE:
@@ -241,7 +139,7 @@ int cmd_scan(int argc, char **argv)
             }
             break;
         case O_TIMEOUT:
-            if (parse_int("--timeout-ms", optarg, 10, 10000, &bc.timeout_ms) < 0)
+            if (pdmctl_parse_int(CMD, "--timeout-ms", optarg, 10, 10000, &ba.bc.timeout_ms) < 0)
                 return PDMCTL_EXIT_USAGE;
             break;
         case O_HELP:
@@ -260,11 +158,9 @@ int cmd_scan(int argc, char **argv)
     const char *problem = NULL;
     if (optind < argc)
         problem = "unexpected argument";
-    else if (have_tcp == have_rtu)
-        problem = "give exactly one of --tcp HOST[:PORT] or --rtu DEVICE";
-    else if (have_tcp && serial_opt)
-        problem = "--baud, --parity, --data-bits and --stop-bits apply to --rtu only";
-    else if (have_rtu && (on[0] || memchr(on + 248, 1, sizeof(on) - 248)))
+    else if (pdmctl_bus_problem(&ba))
+        problem = pdmctl_bus_problem(&ba);
+    else if (ba.have_rtu && (on[0] || memchr(on + 248, 1, sizeof(on) - 248)))
         problem = "--units: serial unit ids are 1..247 (0 is broadcast, which never answers)";
     if (problem) {
         if (optind < argc)
@@ -274,28 +170,29 @@ int cmd_scan(int argc, char **argv)
             fprintf(stderr, "pdmctl scan: %s (try: pdmctl scan --help)\n", problem);
         return PDMCTL_EXIT_USAGE;
     }
-    bc.driver = have_rtu ? PDM_DRIVER_MODBUS_RTU : PDM_DRIVER_MODBUS_TCP;
-    const struct pdm_driver_ops *ops = have_rtu ? &pdm_driver_modbus_rtu : &pdm_driver_modbus_tcp;
+    ba.bc.driver = ba.have_rtu ? PDM_DRIVER_MODBUS_RTU : PDM_DRIVER_MODBUS_TCP;
+    const struct pdm_driver_ops *ops =
+        ba.have_rtu ? &pdm_driver_modbus_rtu : &pdm_driver_modbus_tcp;
     char where[PDM_PATH_MAX + 16];
-    if (have_tcp)
-        snprintf(where, sizeof(where), "%s:%d", bc.host, bc.port);
+    if (ba.have_tcp)
+        snprintf(where, sizeof(where), "%s:%d", ba.bc.host, ba.bc.port);
     else
-        snprintf(where, sizeof(where), "%s %d %c%d%d", bc.device, bc.baud, bc.parity, bc.data_bits,
-                 bc.stop_bits);
+        snprintf(where, sizeof(where), "%s %d %c%d%d", ba.bc.device, ba.bc.baud, ba.bc.parity,
+                 ba.bc.data_bits, ba.bc.stop_bits);
 
     int total = 0;
     for (int u = 0; u <= MAX_UNIT_ID; u++)
         total += on[u];
     /* TCP: a silent unit costs the timeout plus a reconnect (the driver drops the connection so
      * a late answer is never taken for the next unit's): count one more timeout for safety */
-    long bound_ms = (long)total * bc.timeout_ms * (have_tcp ? 2 : 1);
+    long bound_ms = (long)total * ba.bc.timeout_ms * (ba.have_tcp ? 2 : 1);
     fprintf(stderr, "scan: %d unit id%s on %s, %s register %d, %d ms each: at most %.0f s\n", total,
-            total == 1 ? "" : "s", where, pdm_reg_table_name(req.table), req.address, bc.timeout_ms,
-            (double)bound_ms / 1000.0 + 1);
+            total == 1 ? "" : "s", where, pdm_reg_table_name(req.table), req.address,
+            ba.bc.timeout_ms, (double)bound_ms / 1000.0 + 1);
 
     char err[256] = "";
     void *drv = NULL;
-    if (ops->open(&drv, &bc, err, sizeof(err)) != 0) {
+    if (ops->open(&drv, &ba.bc, err, sizeof(err)) != 0) {
         fprintf(stderr, "pdmctl scan: %s\n", err);
         if (drv)
             ops->close(drv);
@@ -354,14 +251,14 @@ int cmd_scan(int argc, char **argv)
         fprintf(stderr,
                 "pdmctl scan: no unit id answered on %s (%d tried, %d ms each): check %s and "
                 "the --units range\n",
-                where, done, bc.timeout_ms,
-                have_rtu ? "the wiring (A/B, termination), baud rate, parity, stop bits"
-                         : "the gateway's address and port");
+                where, done, ba.bc.timeout_ms,
+                ba.have_rtu ? "the wiring (A/B, termination), baud rate, parity, stop bits"
+                            : "the gateway's address and port");
     }
     if (garbled)
         fprintf(stderr, "scan: %d unit id%s got a garbled answer (bad CRC or framing): %s\n",
                 garbled, garbled == 1 ? "" : "s",
-                have_rtu ? "check baud rate and parity, and that nothing else polls this line"
-                         : "the gateway may speak Modbus RTU over TCP, not Modbus TCP");
+                ba.have_rtu ? "check baud rate and parity, and that nothing else polls this line"
+                            : "the gateway may speak Modbus RTU over TCP, not Modbus TCP");
     return nfound ? PDMCTL_EXIT_OK : PDMCTL_EXIT_FAIL;
 }
