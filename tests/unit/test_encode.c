@@ -12,53 +12,7 @@
 #include "check.h"
 #include "pdm/v1/pdm.pb-c.h"
 
-static volatile int counting;
-static volatile long allocations;
-
-#if defined(__SANITIZE_ADDRESS__)
-int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void *, size_t),
-                                              void (*free_hook)(const volatile void *));
-static void on_malloc(const volatile void *p, size_t n)
-{
-    (void)p;
-    (void)n;
-    if (counting)
-        allocations++;
-}
-static void on_free(const volatile void *p)
-{
-    (void)p;
-}
-static void count_init(void)
-{
-    __sanitizer_install_malloc_and_free_hooks(on_malloc, on_free);
-}
-#else
-void *__libc_malloc(size_t n);
-void *__libc_calloc(size_t n, size_t size);
-void *__libc_realloc(void *p, size_t n);
-void *malloc(size_t n)
-{
-    if (counting)
-        allocations++;
-    return __libc_malloc(n);
-}
-void *calloc(size_t n, size_t size)
-{
-    if (counting)
-        allocations++;
-    return __libc_calloc(n, size);
-}
-void *realloc(void *p, size_t n)
-{
-    if (counting)
-        allocations++;
-    return __libc_realloc(p, n);
-}
-static void count_init(void)
-{
-}
-#endif
+#include "alloc_count.h"
 
 static uint8_t buf[256 * 1024];
 
@@ -105,11 +59,11 @@ static void test_alert(void)
         .input_sensors = sensors,
     };
     counting = 1;
-    allocations = 0;
+    n_alloc = 0;
     int len = pdm_encode_alert(&m, buf, sizeof(buf));
     counting = 0;
     CHECK(len > 0);
-    CHECK_INT(allocations, 0);
+    CHECK_INT(n_alloc, 0);
 
     Pdm__V1__Alert *a = pdm__v1__alert__unpack(NULL, (size_t)len, buf);
     CHECK(a != NULL);
@@ -200,11 +154,11 @@ static void test_telemetry(void)
     };
     size_t n = sizeof(rows) / sizeof(rows[0]);
     counting = 1;
-    allocations = 0;
+    n_alloc = 0;
     int len = pdm_encode_telemetry("gw-0001", 5000, rows, n, 0, buf, sizeof(buf));
     counting = 0;
     CHECK(len > 0);
-    CHECK_INT(allocations, 0);
+    CHECK_INT(n_alloc, 0);
     Pdm__V1__TelemetryBatch *b =
         len > 0 ? pdm__v1__telemetry_batch__unpack(NULL, (size_t)len, buf) : NULL;
     CHECK(b != NULL);
@@ -351,11 +305,11 @@ static void test_status(void)
         .store_write_failing = 0,
     };
     counting = 1;
-    allocations = 0;
+    n_alloc = 0;
     int len = pdm_encode_status(&m, buf, sizeof(buf));
     counting = 0;
     CHECK(len > 0);
-    CHECK_INT(allocations, 0);
+    CHECK_INT(n_alloc, 0);
     Pdm__V1__Status *s = len > 0 ? pdm__v1__status__unpack(NULL, (size_t)len, buf) : NULL;
     CHECK(s != NULL);
     if (!s)
@@ -426,16 +380,16 @@ static void test_status(void)
 static void test_counter(void)
 {
     counting = 1;
-    allocations = 0;
+    n_alloc = 0;
     void *volatile p = malloc(64);
     counting = 0;
     free(p);
-    CHECK_INT(allocations, 1);
+    CHECK_INT(n_alloc, 1);
 }
 
 int main(void)
 {
-    count_init();
+    install_counter();
     test_counter();
     test_alert();
     test_telemetry();

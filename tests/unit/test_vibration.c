@@ -35,76 +35,7 @@
 
 /* ---- allocation counter (same technique as test_noalloc.c) ----------------------------------- */
 
-#if defined(__SANITIZE_ADDRESS__)
-#define PDM_TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define PDM_TEST_ASAN 1
-#endif
-#endif
-
-static volatile int counting;
-static volatile unsigned long n_alloc;
-
-#ifdef PDM_TEST_ASAN
-#if defined(__has_include)
-#if __has_include(<sanitizer/allocator_interface.h>)
-#include <sanitizer/allocator_interface.h>
-#define PDM_HAVE_ALLOCATOR_INTERFACE 1
-#endif
-#endif
-#ifndef PDM_HAVE_ALLOCATOR_INTERFACE
-int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void *, size_t),
-                                              void (*free_hook)(const volatile void *));
-#endif
-static void on_malloc(const volatile void *p, size_t n)
-{
-    (void)p;
-    (void)n;
-    if (counting)
-        n_alloc++;
-}
-static void on_free(const volatile void *p)
-{
-    (void)p;
-}
-static int install_counter(void)
-{
-    return __sanitizer_install_malloc_and_free_hooks(on_malloc, on_free) > 0 ? 0 : -1;
-}
-#else
-void *__libc_malloc(size_t n);
-void *__libc_calloc(size_t k, size_t n);
-void *__libc_realloc(void *p, size_t n);
-void __libc_free(void *p);
-
-void *malloc(size_t n)
-{
-    if (counting)
-        n_alloc++;
-    return __libc_malloc(n);
-}
-void *calloc(size_t k, size_t n)
-{
-    if (counting)
-        n_alloc++;
-    return __libc_calloc(k, n);
-}
-void *realloc(void *p, size_t n)
-{
-    if (counting)
-        n_alloc++;
-    return __libc_realloc(p, n);
-}
-void free(void *p)
-{
-    __libc_free(p);
-}
-static int install_counter(void)
-{
-    return 0;
-}
-#endif
+#include "alloc_count.h"
 
 static void *(*volatile do_malloc)(size_t) = malloc;
 
