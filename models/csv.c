@@ -242,11 +242,14 @@ int pdm_csv_read(const char *path, struct pdm_csv *csv, struct pdm_csv_report *r
             rc = -1;
         }
     }
-    if (rc == 0 && !have_header)
+    if (rc == 0 && !have_header) {
         pdm_csv_error(r, path, 0, "empty file: expected a header row naming the columns");
-    else if (rc == 0 && csv->n_rows == 0 && r->errors == before)
+        rc = -1;
+    } else if (rc == 0 && csv->n_rows == 0 && r->errors == before) {
         pdm_csv_error(r, path, 0, "no data rows after the header");
-    return r->errors == before ? 0 : -1;
+        rc = -1;
+    }
+    return rc;
 }
 
 void pdm_csv_free(struct pdm_csv *csv)

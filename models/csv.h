@@ -38,8 +38,10 @@ struct pdm_csv {
     int *line; /* line where each data row starts */
 };
 
-/* Reads and splits path. Returns 0, or -1 after reporting why (unreadable, too large, a row
- * with the wrong number of fields, an unterminated quote, ...). Call pdm_csv_free() always. */
+/* Reads and splits path. A row with the wrong number of fields or junk after a closing quote
+ * is reported, counted in r->errors and left out, and reading goes on (so one run lists every
+ * problem: check r->errors). Returns 0 when there is a table, or -1 after reporting why there
+ * is none (unreadable, too large, empty, an unterminated quote). Call pdm_csv_free() always. */
 int pdm_csv_read(const char *path, struct pdm_csv *csv, struct pdm_csv_report *r);
 void pdm_csv_free(struct pdm_csv *csv);
 

@@ -229,6 +229,20 @@ static int newton(const struct problem *pr, double *beta, int max_iter, struct p
             return -1;
         }
     }
+    /* A weight of a thousand per standard deviation is no model: without l2 on separable
+     * classes the loss runs to zero and Newton "converges" on numbers that only grow with the
+     * data's precision. */
+    double big = 0;
+    for (int a = 0; a < q; a++)
+        if (fabs(beta[a]) > big)
+            big = fabs(beta[a]);
+    if (big > PDM_FIT_MAX_WEIGHT) {
+        fail(err, errlen,
+             "the fit ran to weights of %.3g (loss %.3g): the classes are separable by these "
+             "inputs, so without regularisation there is no finite answer; use l2 > 0",
+             big, f);
+        return -1;
+    }
     derivatives(pr, beta, g, h);
     info->grad_max = 0;
     for (int a = 0; a < q; a++)

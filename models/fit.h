@@ -15,8 +15,8 @@
  * LogisticRegression with C = 1 / l2 minimises the same). The solver is Newton's method (IRLS)
  * with a Cholesky solve, Levenberg damping when the Hessian is not positive definite, and a
  * backtracking line search; it stops when a step moves no coefficient by more than 1e-9 of the
- * largest, and fails with a reason after max_iter steps (the classes are separable and l2 = 0,
- * typically).
+ * largest, and fails with a reason after max_iter steps, or when a coefficient passes
+ * PDM_FIT_MAX_WEIGHT per standard deviation (both mean separable classes and l2 = 0, typically).
  *
  * Memory: 8 * n * n_inputs bytes for the standardised rows plus n doubles, freed on return. */
 #ifndef PDM_FIT_H
@@ -27,6 +27,7 @@
 #include "model.h"
 
 #define PDM_FIT_DEFAULT_MAX_ITER 100
+#define PDM_FIT_MAX_WEIGHT       1000.0 /* a larger |coefficient| means separable classes */
 
 struct pdm_fit_info {
     size_t n, positives;

@@ -104,8 +104,9 @@ int load_model_rows(const char *csv_path, const char *label, const struct pdm_mo
     for (uint32_t k = 0; k < m->n_inputs; k++)
         if (m->inputs[k].derive == PDM_DERIVE_NONE)
             cols[d++] = col[k];
+    /* the rows' values are checked even after a bad row, so one run lists every problem */
     if (pdm_csv_read(csv_path, &csv, &rep) == 0 &&
-        pdm_dataset_from_csv(&csv, label, cols, d, &ds, &rep) == 0) {
+        pdm_dataset_from_csv(&csv, label, cols, d, &ds, &rep) == 0 && rep.errors == 0) {
         *x = pdm_model_rows(m, ds.x, ds.n, d);
         if (!*x) {
             fprintf(stderr, "%s: out of memory for %zu rows\n", csv_path, ds.n);
