@@ -229,19 +229,18 @@ static void resolve_derived(struct load_ctx *c)
         struct pdm_model_input *in = &m->inputs[i];
         if (pdm_model_parse_derive(m, e->value, &in->derive, in->arg, err, sizeof(err)) < 0) {
             pdm_ini_error(c->doc, e->line, c->sec[i], e->key, "%s", err);
-            in->arg[0] = in->arg[1] = (uint8_t)i; /* keeps link from reading garbage */
+            /* linked as a base input, so the others are still checked for cycles */
+            in->derive = PDM_DERIVE_NONE;
             ok = 0;
         }
-    }
-    if (!ok) {
-        m->n_derived = 0;
-        return;
     }
     int bad = -1;
     if (pdm_model_link(m, &bad, err, sizeof(err)) < 0 && bad >= 0 && (uint32_t)bad < m->n_inputs) {
         const struct pdm_ini_entry *e = c->derive[bad];
         pdm_ini_error(c->doc, e ? e->line : m->inputs[bad].line, c->sec[bad], "derive", "%s", err);
     }
+    if (!ok)
+        m->n_derived = 0; /* the load failed; score nothing derived from half a model */
 }
 
 static void load_train_section(struct load_ctx *c, const struct pdm_ini_section *s)
