@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define COMMENT_MAX 160 /* characters of a comment line (the reader takes lines up to 200) */
+
 /* Shortest %.Ng (N = 1..17) that round-trips; %.17g always does for a finite double. */
 static void num(char *out, size_t len, double x)
 {
@@ -70,11 +72,11 @@ int pdm_model_write(FILE *f, const struct pdm_model *m, const struct pdm_model_t
             if (*t->column[i] && !pdm_model_column_ok(t->column[i]))
                 return -EINVAL;
     }
-    /* the comment, one "; " line per line of text */
+    /* the comment, one "; " line per line of text, each cut to what the reader takes */
     for (const char *p = comment; p && *p;) {
         const char *nl = strchr(p, '\n');
         int n = nl ? (int)(nl - p) : (int)strlen(p);
-        fprintf(f, ";%s%.*s\n", n ? " " : "", n, p);
+        fprintf(f, ";%s%.*s\n", n ? " " : "", n < COMMENT_MAX ? n : COMMENT_MAX, p);
         p = nl ? nl + 1 : p + n;
     }
     if (comment && *comment)

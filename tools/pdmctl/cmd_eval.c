@@ -40,7 +40,9 @@ static void usage(FILE *f)
             "  --inputs ...   which column feeds an input, where the model's 'column' keys do\n"
             "                 not say or are wrong (default: the recorded column, else the\n"
             "                 input's name)\n"
-            "  --l2, --class-weight   refit with these instead of the recorded settings\n",
+            "  --l2, --class-weight   refit with these instead of the recorded settings\n"
+            "exit status: 0 ok, 1 bad data or a fold that does not fit, 2 bad command line,\n"
+            "  78 the model does not load\n",
             DEFAULT_SEED);
 }
 

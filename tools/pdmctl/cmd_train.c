@@ -46,7 +46,10 @@ static void usage(FILE *f)
             "                      same statistic\n"
             "  --hold N, --eval-period-ms MS   alert hold and evaluation period (3, 1000)\n"
             "  --max-iter N        Newton steps before giving up (default %d)\n"
-            "  An input named 'age' is the asset's age in years on the agent.\n",
+            "  An input named 'age' is the asset's age in years on the agent.\n"
+            "  Format, options and figures: docs/MODELS.md.\n"
+            "exit status: 0 model written, 1 bad data or no fit (nothing written), 2 bad "
+            "command line\n",
             PDM_FIT_DEFAULT_MAX_ITER);
 }
 
@@ -365,7 +368,7 @@ int cmd_train(int argc, char **argv)
              "Fault-probability model (format: models/model.h), written by pdmctl train\n"
              "from %zu rows (%zu failures) of %s, label '%s'.\n"
              "Refit the same way: pdmctl eval --folds 5 --model THIS --csv FILE --label COLUMN",
-             n, info.positives, csv, label);
+             n, info.positives, strrchr(csv, '/') ? strrchr(csv, '/') + 1 : csv, label);
     for (char *c = comment; *c; c++)
         if ((unsigned char)*c < 0x20 && *c != '\n')
             *c = '?';
