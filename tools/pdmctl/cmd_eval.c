@@ -301,6 +301,9 @@ int cmd_eval(int argc, char **argv)
         fprintf(stderr, CMD ": %s: the model does not load (errors above)\n", model_path);
         return PDMCTL_EXIT_CONFIG;
     }
+    /* a model written by hand has no [train]: its thresholds were set on purpose, keep them */
+    if (!t.present)
+        t.fixed_thresholds = 1;
     if (l2_arg) {
         char *end;
         errno = 0;
