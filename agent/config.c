@@ -882,6 +882,15 @@ static void load_asset(struct ctx *c, const struct pdm_ini_section *s, struct pd
             pdm_ini_error(doc, e->line, s, e->key, "no [sensor %s] section%s%s%s", e->value,
                           hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
         }
+        if (input >= 0 && a->model.inputs[input].derive != PDM_DERIVE_NONE) {
+            char expr[2 * PDM_MODEL_NAME_MAX + 16];
+            pdm_model_format_derive(&a->model, &a->model.inputs[input], expr, sizeof(expr));
+            pdm_ini_error(doc, e->line, s, e->key,
+                          "model input '%s' is derived (%s): it is computed from the other "
+                          "inputs, not read from a sensor; remove this line",
+                          e->key, expr);
+            input = -1;
+        }
         if (input >= 0) {
             mapped[input] = e;
             sensor_of[input] = sensor;
@@ -897,7 +906,9 @@ static void load_asset(struct ctx *c, const struct pdm_ini_section *s, struct pd
         memcpy(out->input, in->name, sizeof(in->name));
         out->sensor = -1;
         out->line = s->line;
-        if (in->is_age) {
+        if (in->derive != PDM_DERIVE_NONE) {
+            /* computed from the other inputs: no sensor */
+        } else if (in->is_age) {
             if (inst_e)
                 out->line = inst_e->line;
             else

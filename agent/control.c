@@ -180,8 +180,7 @@ static void render_json(struct out *o, const struct pdm_ctl_snapshot *s,
                 put_jstr(o, x->input_sensor[k]);
             else
                 put(o, "null");
-            put(o, ",\"stat\":\"%s\"",
-                x->model->inputs[k].is_age ? "age" : pdm_stat_name(x->model->inputs[k].stat));
+            put(o, ",\"stat\":\"%s\"", pdm_model_input_kind(&x->model->inputs[k]));
             if (x->scored && k < x->score.n_inputs) {
                 put(o, ",\"value\":");
                 put_jnum(o, x->score.in[k].value);
@@ -283,12 +282,12 @@ static void render_text(struct out *o, const struct pdm_ctl_snapshot *s,
             put(o, "  alert: none\n");
         put(o, "  thresholds: WARNING at P >= %.2f, CRITICAL at P >= %.2f, clears below %.2f\n",
             x->model->warning, x->model->critical, x->model->clear);
-        put(o, "  %-16s %-20s %-5s %12s %9s %13s\n", "input", "sensor", "stat", "value", "z",
+        put(o, "  %-16s %-20s %-7s %12s %9s %13s\n", "input", "sensor", "stat", "value", "z",
             "contribution");
         for (uint32_t k = 0; k < x->model->n_inputs; k++) {
             const struct pdm_model_input *in = &x->model->inputs[k];
-            put(o, "  %-16s %-20s %-5s", in->name, x->input_sensor[k] ? x->input_sensor[k] : "-",
-                in->is_age ? "age" : pdm_stat_name(in->stat));
+            put(o, "  %-16s %-20s %-7s", in->name, x->input_sensor[k] ? x->input_sensor[k] : "-",
+                pdm_model_input_kind(in));
             if (x->scored && k < x->score.n_inputs)
                 put(o, " %12.4g %+9.3f %+13.3f\n", x->score.in[k].value, x->score.in[k].z,
                     x->score.in[k].contribution);

@@ -67,8 +67,8 @@ static int init_asset(struct pdm_engine_asset *ea, const struct pdm_config *cfg,
     for (uint32_t k = 0; k < m->n_inputs; k++) {
         const struct pdm_model_input *in = &m->inputs[k];
         int32_t s = a->inputs[k].sensor;
-        if (in->is_age)
-            continue; /* computed from installed_s; no window */
+        if (in->is_age || in->derive != PDM_DERIVE_NONE)
+            continue; /* computed from installed_s or from other inputs; no window */
         if (s < 0 || (uint32_t)s >= cfg->n_sensors) {
             pdm_err("asset %s: input %s has no valid sensor (index %d of %u); the engine does not "
                     "start",
@@ -188,7 +188,9 @@ static int evaluate(struct pdm_engine *e, uint32_t idx, int64_t now_mono_ms, int
     double x[PDM_MODEL_MAX_INPUTS];
 
     for (uint32_t k = 0; k < m->n_inputs; k++) {
-        if (m->inputs[k].is_age) {
+        if (m->inputs[k].derive != PDM_DERIVE_NONE) {
+            x[k] = 0.0; /* pdm_model_score derives it from the window statistics of the others */
+        } else if (m->inputs[k].is_age) {
             x[k] = ((double)now_wall_ms / 1000.0 - (double)ea->cfg->installed_s) / SECONDS_PER_YEAR;
         } else if (pdm_window_stat(&ea->in[k].win, m->inputs[k].stat, now_mono_ms, &x[k]) == 0) {
             /* A silent sensor must not be scored as if it read zero: no score, no alert change;

@@ -4,7 +4,8 @@
  *
  * x_i is a windowed statistic (mean, rms or max over window_s seconds) of the sensor mapped to
  * input i by the asset's config, or for the input named "age" the asset's age in years (D, from
- * its `installed` date). A model file is INI:
+ * its `installed` date), or for a derived input a square, product or difference of other inputs'
+ * values (computed from their window statistics at each evaluation). A model file is INI:
  *
  *   [model]
  *   id = compressor        ; [A-Za-z0-9_.-]{1,64}
@@ -22,17 +23,39 @@
  *   center = 45
  *   scale = 10             ; > 0
  *   weight = 1.5
+ *   column = Temp [degC]   ; optional, for pdmctl train/eval: the CSV column of this input
  *
- * This is the one scoring code path: the agent and any offline tool call pdm_model_score(). */
+ *   [input power]          ; a derived input: no sensor, no stat, no window of its own
+ *   derive = torque * speed  ; A * B | A - B | square(A), A and B other inputs of this model
+ *   center = 40000           ; (base or derived, in any order, without cycles)
+ *   scale = 9000
+ *   weight = 0.8
+ *
+ *   [train]                ; optional: how pdmctl train fitted the model (pdmctl eval --folds
+ *   label = failed         ;   refits with it); checked but not used by the agent
+ *   l2 = 1                 ; >= 0
+ *   class_weight = balanced  ; none | balanced | W (weight of a positive row, > 0)
+ *   thresholds = auto      ; auto (chosen from the data) | fixed (given on the command line)
+ *   rows = 10000           ; informational: training rows, positives, Newton iterations
+ *   positives = 339
+ *   iterations = 8
+ *
+ * The asset's config maps a sensor to every input except age and derived inputs.
+ *
+ * This is the one scoring code path: the agent and any offline tool call pdm_model_score(),
+ * which computes derived inputs too (pdm_model_derive()). */
 #ifndef PDM_MODEL_H
 #define PDM_MODEL_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "../agent/diag.h"
 
 #define PDM_MODEL_MAX_INPUTS 16
 #define PDM_MODEL_NAME_MAX   32
+#define PDM_MODEL_COLUMN_MAX 128 /* bytes of a CSV column name recorded in a model file */
 
 enum pdm_stat {
     PDM_STAT_MEAN = 0,
@@ -40,9 +63,18 @@ enum pdm_stat {
     PDM_STAT_MAX = 2,
 };
 
+/* How a derived input is computed from the values of two (or one) other inputs. */
+enum pdm_derive_op {
+    PDM_DERIVE_NONE = 0, /* a base input: a sensor's window statistic, or age */
+    PDM_DERIVE_PRODUCT,  /* x[a] * x[b]; "square(A)" is the product with a == b */
+    PDM_DERIVE_DIFF,     /* x[a] - x[b] */
+};
+
 struct pdm_model_input {
     char name[PDM_MODEL_NAME_MAX + 1];
     int is_age; /* name == "age" */
+    enum pdm_derive_op derive;
+    uint8_t arg[2]; /* operand input indexes of a derived input */
     enum pdm_stat stat;
     double window_s;
     double center;
@@ -61,7 +93,32 @@ struct pdm_model {
     int eval_period_ms;
     struct pdm_model_input inputs[PDM_MODEL_MAX_INPUTS];
     uint32_t n_inputs;
+    /* derived inputs in an order where operands come first; filled by pdm_model_link() */
+    uint8_t derive_order[PDM_MODEL_MAX_INPUTS];
+    uint32_t n_derived;
 };
+
+/* What pdmctl train recorded in a model file ([train] and the inputs' `column` keys), so that
+ * pdmctl eval finds the columns and refits the same way. The agent does not use it. */
+enum pdm_class_weight { PDM_CW_NONE = 0, PDM_CW_BALANCED, PDM_CW_FIXED };
+
+struct pdm_model_train {
+    int present; /* a [train] section was there */
+    char label[PDM_MODEL_COLUMN_MAX + 1];
+    char column[PDM_MODEL_MAX_INPUTS][PDM_MODEL_COLUMN_MAX + 1]; /* "" = not recorded */
+    double l2;
+    enum pdm_class_weight class_weight;
+    double pos_weight; /* PDM_CW_FIXED: weight of a positive row (negatives weigh 1) */
+    int fixed_thresholds;
+    long long rows, positives, iterations;
+};
+
+#define PDM_TRAIN_DEFAULT_L2 1.0 /* the same penalty as scikit-learn's default C = 1 */
+
+/* l2 = PDM_TRAIN_DEFAULT_L2, class_weight = balanced, automatic thresholds, nothing else. */
+void pdm_model_train_defaults(struct pdm_model_train *t);
+/* "none" | "balanced" | a positive number (the weight of a positive row). 0 or -EINVAL. */
+int pdm_class_weight_parse(const char *s, enum pdm_class_weight *cw, double *pos_weight);
 
 struct pdm_score_input {
     double value;        /* x_i */
@@ -80,16 +137,55 @@ struct pdm_score {
 /* Loads and validates a model file; errors go to diag as FILE:LINE: section.key: reason.
  * Returns the number of errors (0 = good). m is zeroed first. */
 int pdm_model_load(const char *path, struct pdm_model *m, struct pdm_diag *diag);
+/* The same, also filling t (zeroed first) from [train] and the `column` keys; t may be NULL. */
+int pdm_model_load_ex(const char *path, struct pdm_model *m, struct pdm_model_train *t,
+                      struct pdm_diag *diag);
+
+/* Writes m (and t, when not NULL) as a model file that pdm_model_load reads back bit for bit:
+ * every number is printed with the fewest digits that round-trip. Returns 0 or -errno. */
+int pdm_model_write(FILE *f, const struct pdm_model *m, const struct pdm_model_train *t,
+                    const char *comment);
+
+/* 1 if s can be written as a column or label value and read back unchanged (1..128 bytes, no
+ * leading or trailing blank, no " ;" which starts a comment, no control character). */
+int pdm_model_column_ok(const char *s);
+
+/* Checks the derived inputs' operands (in range, no cycle) and fills derive_order/n_derived.
+ * Call it after building a model with derived inputs by hand (the loader does). Returns 0, or
+ * -EINVAL with the reason in err naming the input at fault (*bad = its index). */
+int pdm_model_link(struct pdm_model *m, int *bad, char *err, size_t errlen);
+
+/* Parses a derive expression ("A * B", "A - B", "square(A)") naming inputs of m (derived or
+ * not). Returns 0, or -EINVAL with the reason in err. */
+int pdm_model_parse_derive(const struct pdm_model *m, const char *expr, enum pdm_derive_op *op,
+                           uint8_t arg[2], char *err, size_t errlen);
+/* The expression back as text ("torque * speed", "square(power)"). */
+void pdm_model_format_derive(const struct pdm_model *m, const struct pdm_model_input *in, char *out,
+                             size_t outlen);
+
+/* 1 if s is a valid input name: [a-z][a-z0-9_]{0,31}. */
+int pdm_model_name_ok(const char *s);
+/* A valid input name made from free text ("Process temperature [K]" -> process_temperature_k),
+ * for suggestions. */
+void pdm_model_name_suggest(const char *text, char out[PDM_MODEL_NAME_MAX + 1]);
 
 /* Index of the input called name, or -1. */
 int pdm_model_input_index(const struct pdm_model *m, const char *name);
 
-/* x[i] is the value of input i (model order). Pure arithmetic, no allocation. */
+/* v[0..n_inputs): base inputs' values in, derived inputs' values filled in (in derive_order).
+ * Pure arithmetic, no allocation; the trainer builds its data with it, so training and scoring
+ * derive exactly alike. */
+void pdm_model_derive(const struct pdm_model *m, double *v);
+
+/* x[i] is the value of input i (model order); the values of derived inputs in x are ignored and
+ * computed from the others (out->in[i].value has them). Pure arithmetic, no allocation. */
 void pdm_model_score(const struct pdm_model *m, const double *x, struct pdm_score *out);
 
 /* Fills order[0..n_inputs) with input indexes sorted by |contribution|, largest first. */
 void pdm_score_rank(const struct pdm_score *s, uint32_t *order);
 
 const char *pdm_stat_name(enum pdm_stat s);
+/* What feeds an input, for displays: "age", "derived" or its statistic's name. */
+const char *pdm_model_input_kind(const struct pdm_model_input *in);
 
 #endif

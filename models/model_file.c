@@ -7,7 +7,9 @@
 #include <mbedtls/sha256.h>
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -15,10 +17,13 @@
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
-static const char *const section_kinds[] = {"model", "input"};
+static const char *const section_kinds[] = {"model", "input", "train"};
 static const char *const model_keys[] = {"id",       "version", "intercept", "warning",
                                          "critical", "clear",   "hold",      "eval_period_ms"};
-static const char *const input_keys[] = {"stat", "window_s", "center", "scale", "weight"};
+static const char *const input_keys[] = {"stat",   "window_s", "center", "scale",
+                                         "weight", "derive",   "column"};
+static const char *const train_keys[] = {"label", "l2",        "class_weight", "thresholds",
+                                         "rows",  "positives", "iterations"};
 
 static int stat_parse(const char *s, enum pdm_stat *out)
 {
@@ -125,9 +130,20 @@ static int is_input_name(const char *s)
     return n <= PDM_MODEL_NAME_MAX;
 }
 
-static void load_input_section(const struct pdm_ini_doc *doc, const struct pdm_ini_section *s,
-                               struct pdm_model *m)
+/* Loading state kept across sections: derive expressions are resolved once every input is
+ * known, so an input may name one declared further down. */
+struct load_ctx {
+    const struct pdm_ini_doc *doc;
+    struct pdm_model *m;
+    struct pdm_model_train *t; /* NULL: checked, not kept */
+    const struct pdm_ini_section *sec[PDM_MODEL_MAX_INPUTS];
+    const struct pdm_ini_entry *derive[PDM_MODEL_MAX_INPUTS];
+};
+
+static void load_input_section(struct load_ctx *c, const struct pdm_ini_section *s)
 {
+    const struct pdm_ini_doc *doc = c->doc;
+    struct pdm_model *m = c->m;
     if (!*s->arg) {
         pdm_ini_error(doc, s->line, s, NULL, "needs a name: [input NAME]");
         return;
@@ -142,16 +158,33 @@ static void load_input_section(const struct pdm_ini_doc *doc, const struct pdm_i
                       PDM_MODEL_MAX_INPUTS);
         return;
     }
-    struct pdm_model_input *in = &m->inputs[m->n_inputs++];
+    uint32_t idx = m->n_inputs++;
+    struct pdm_model_input *in = &m->inputs[idx];
     strcpy(in->name, s->arg);
     in->is_age = strcmp(s->arg, "age") == 0;
     in->stat = PDM_STAT_MEAN;
     in->line = s->line;
+    c->sec[idx] = s;
+    const struct pdm_ini_entry *derive = pdm_ini_get(s, "derive");
+    if (derive && in->is_age) {
+        pdm_ini_error(doc, derive->line, s, "derive",
+                      "'age' is the asset's age in years; it cannot be derived");
+        derive = NULL;
+    }
+    c->derive[idx] = derive;
+    if (derive)
+        in->derive = PDM_DERIVE_PRODUCT; /* placeholder until resolve_derived() parses it */
 
     for (size_t i = 0; i < s->n_entries; i++) {
         const struct pdm_ini_entry *e = &s->entries[i];
         const char *k = e->key;
-        if (strcmp(k, "stat") == 0) {
+        if (derive &&
+            (strcmp(k, "stat") == 0 || strcmp(k, "window_s") == 0 || strcmp(k, "column") == 0)) {
+            pdm_ini_error(doc, e->line, s, k,
+                          "a derived input has no %s of its own: it is computed from the inputs "
+                          "it names, which have theirs",
+                          strcmp(k, "column") == 0 ? "CSV column" : "sensor window");
+        } else if (strcmp(k, "stat") == 0) {
             if (stat_parse(e->value, &in->stat) < 0)
                 pdm_ini_error(doc, e->line, s, k, "expected mean, rms or max, got '%s'", e->value);
         } else if (strcmp(k, "window_s") == 0) {
@@ -164,14 +197,118 @@ static void load_input_section(const struct pdm_ini_doc *doc, const struct pdm_i
             if (pdm_ini_double(doc, s, e, &in->scale) == 0 && !(in->scale > 0))
                 pdm_ini_error(doc, e->line, s, k, "expected a number greater than 0, got '%s'",
                               e->value);
+        } else if (strcmp(k, "derive") == 0) {
+            /* parsed by resolve_derived() */
+        } else if (strcmp(k, "column") == 0) {
+            if (!*e->value || strlen(e->value) > PDM_MODEL_COLUMN_MAX)
+                pdm_ini_error(doc, e->line, s, k, "expected a CSV column name of 1 to %d bytes",
+                              PDM_MODEL_COLUMN_MAX);
+            else if (c->t)
+                strcpy(c->t->column[idx], e->value);
         } else {
             pdm_ini_unknown_key(doc, s, e, input_keys, N_ELEMS(input_keys));
         }
     }
-    /* age is the asset's age in years, not a sensor statistic: stat and window are optional */
-    for (size_t i = in->is_age ? 2 : 0; i < N_ELEMS(input_keys); i++)
+    /* age is the asset's age in years, not a sensor statistic, and a derived input combines the
+     * statistics of others: neither needs stat and window_s */
+    for (size_t i = (in->is_age || derive) ? 2 : 0; i < 5; i++)
         if (!pdm_ini_get(s, input_keys[i]))
             missing(doc, s, input_keys[i]);
+}
+
+/* Parses every derive expression now that all inputs are known, then orders them. */
+static void resolve_derived(struct load_ctx *c)
+{
+    struct pdm_model *m = c->m;
+    int ok = 1;
+    char err[512];
+    for (uint32_t i = 0; i < m->n_inputs; i++) {
+        const struct pdm_ini_entry *e = c->derive[i];
+        if (!e)
+            continue;
+        struct pdm_model_input *in = &m->inputs[i];
+        if (pdm_model_parse_derive(m, e->value, &in->derive, in->arg, err, sizeof(err)) < 0) {
+            pdm_ini_error(c->doc, e->line, c->sec[i], e->key, "%s", err);
+            /* linked as a base input, so the others are still checked for cycles */
+            in->derive = PDM_DERIVE_NONE;
+            ok = 0;
+        }
+    }
+    int bad = -1;
+    if (pdm_model_link(m, &bad, err, sizeof(err)) < 0 && bad >= 0 && (uint32_t)bad < m->n_inputs) {
+        const struct pdm_ini_entry *e = c->derive[bad];
+        pdm_ini_error(c->doc, e ? e->line : m->inputs[bad].line, c->sec[bad], "derive", "%s", err);
+    }
+    if (!ok)
+        m->n_derived = 0; /* the load failed; score nothing derived from half a model */
+}
+
+static void load_train_section(struct load_ctx *c, const struct pdm_ini_section *s)
+{
+    const struct pdm_ini_doc *doc = c->doc;
+    struct pdm_model_train scratch, *t = c->t ? c->t : &scratch;
+    long long v;
+    t->present = 1;
+    for (size_t i = 0; i < s->n_entries; i++) {
+        const struct pdm_ini_entry *e = &s->entries[i];
+        const char *k = e->key;
+        if (strcmp(k, "label") == 0) {
+            if (!*e->value || strlen(e->value) > PDM_MODEL_COLUMN_MAX)
+                pdm_ini_error(doc, e->line, s, k, "expected a CSV column name of 1 to %d bytes",
+                              PDM_MODEL_COLUMN_MAX);
+            else
+                strcpy(t->label, e->value);
+        } else if (strcmp(k, "l2") == 0) {
+            pdm_ini_double_range(doc, s, e, 0, 1e12, &t->l2);
+        } else if (strcmp(k, "class_weight") == 0) {
+            if (pdm_class_weight_parse(e->value, &t->class_weight, &t->pos_weight) < 0)
+                pdm_ini_error(doc, e->line, s, k,
+                              "expected none, balanced or the weight of a positive row (a number "
+                              "> 0), got '%s'",
+                              e->value);
+        } else if (strcmp(k, "thresholds") == 0) {
+            if (strcmp(e->value, "auto") == 0 || strcmp(e->value, "fixed") == 0)
+                t->fixed_thresholds = strcmp(e->value, "fixed") == 0;
+            else
+                pdm_ini_error(doc, e->line, s, k, "expected auto or fixed, got '%s'", e->value);
+        } else if (strcmp(k, "rows") == 0 || strcmp(k, "positives") == 0 ||
+                   strcmp(k, "iterations") == 0) {
+            if (pdm_ini_int(doc, s, e, 0, 1000000000000LL, &v) == 0)
+                *(k[0] == 'r' ? &t->rows : k[0] == 'p' ? &t->positives : &t->iterations) = v;
+        } else {
+            pdm_ini_unknown_key(doc, s, e, train_keys, N_ELEMS(train_keys));
+        }
+    }
+}
+
+void pdm_model_train_defaults(struct pdm_model_train *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->l2 = PDM_TRAIN_DEFAULT_L2;
+    t->class_weight = PDM_CW_BALANCED;
+    t->pos_weight = 1.0;
+}
+
+int pdm_class_weight_parse(const char *s, enum pdm_class_weight *cw, double *pos_weight)
+{
+    if (strcmp(s, "none") == 0) {
+        *cw = PDM_CW_NONE;
+        *pos_weight = 1.0;
+        return 0;
+    }
+    if (strcmp(s, "balanced") == 0) {
+        *cw = PDM_CW_BALANCED;
+        *pos_weight = 1.0;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    double w = strtod(s, &end);
+    if (end == s || *end || errno || !(w > 0.0) || !isfinite(w))
+        return -EINVAL;
+    *cw = PDM_CW_FIXED;
+    *pos_weight = w;
+    return 0;
 }
 
 /* The file's SHA-256 as lowercase hex: the backend sees exactly which bytes score. */
@@ -202,10 +339,18 @@ static int file_sha256(const char *path, char hex[65])
 
 int pdm_model_load(const char *path, struct pdm_model *m, struct pdm_diag *diag)
 {
+    return pdm_model_load_ex(path, m, NULL, diag);
+}
+
+int pdm_model_load_ex(const char *path, struct pdm_model *m, struct pdm_model_train *t,
+                      struct pdm_diag *diag)
+{
     struct pdm_diag count_only = {0};
     if (!diag)
         diag = &count_only;
     memset(m, 0, sizeof(*m));
+    if (t)
+        pdm_model_train_defaults(t);
     int before = diag->errors;
 
     struct pdm_ini_doc doc;
@@ -217,6 +362,7 @@ int pdm_model_load(const char *path, struct pdm_model *m, struct pdm_diag *diag)
         return diag->errors - before;
     }
     int have_model = 0;
+    struct load_ctx c = {.doc = &doc, .m = m, .t = t};
     for (size_t i = 0; i < doc.n_sections; i++) {
         const struct pdm_ini_section *s = &doc.sections[i];
         if (strcmp(s->kind, "model") == 0) {
@@ -227,7 +373,12 @@ int pdm_model_load(const char *path, struct pdm_model *m, struct pdm_diag *diag)
             have_model = 1;
             load_model_section(&doc, s, m);
         } else if (strcmp(s->kind, "input") == 0) {
-            load_input_section(&doc, s, m);
+            load_input_section(&c, s);
+        } else if (strcmp(s->kind, "train") == 0) {
+            if (*s->arg)
+                pdm_ini_error(&doc, s->line, s, NULL, "[train] takes no name");
+            else
+                load_train_section(&c, s);
         } else {
             const char *hint = pdm_ini_suggest(s->kind, section_kinds, N_ELEMS(section_kinds));
             if (hint)
@@ -235,7 +386,8 @@ int pdm_model_load(const char *path, struct pdm_model *m, struct pdm_diag *diag)
                               "unknown section kind '%s' (did you mean '%s'?)", s->kind, hint);
             else
                 pdm_ini_error(&doc, s->line, s, NULL,
-                              "unknown section kind '%s' (expected [model] or [input NAME])",
+                              "unknown section kind '%s' (expected [model], [input NAME] or "
+                              "[train])",
                               s->kind);
         }
     }
@@ -244,6 +396,7 @@ int pdm_model_load(const char *path, struct pdm_model *m, struct pdm_diag *diag)
     if (m->n_inputs == 0)
         pdm_diag_error(diag, path, 0, "input", NULL,
                        "no [input NAME] section: a model needs at least one input");
+    resolve_derived(&c);
     pdm_ini_free(&doc);
     rc = file_sha256(path, m->sha256);
     if (rc != 0)

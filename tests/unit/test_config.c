@@ -553,6 +553,144 @@ static void test_asset_model_mismatch(void)
     pdm_config_free(&cfg);
 }
 
+static const char DERIVED_BAD_MODEL[] = "[model]\n"                  /* 1 */
+                                        "id = d\n"                   /* 2 */
+                                        "version = 1\n"              /* 3 */
+                                        "intercept = 0\n"            /* 4 */
+                                        "warning = 0.5\n"            /* 5 */
+                                        "critical = 0.8\n"           /* 6 */
+                                        "clear = 0.4\n"              /* 7 */
+                                        "hold = 1\n"                 /* 8 */
+                                        "eval_period_ms = 1000\n"    /* 9 */
+                                        "[input torque]\n"           /* 10 */
+                                        "stat = mean\n"              /* 11 */
+                                        "window_s = 10\n"            /* 12 */
+                                        "center = 40\n"              /* 13 */
+                                        "scale = 10\n"               /* 14 */
+                                        "weight = 1\n"               /* 15 */
+                                        "[input power]\n"            /* 16 */
+                                        "derive = torque * rpm\n"    /* 17 */
+                                        "center = 1\n"               /* 18 */
+                                        "scale = 1\n"                /* 19 */
+                                        "weight = 1\n"               /* 20 */
+                                        "[input a]\n"                /* 21 */
+                                        "derive = b - torque\n"      /* 22 */
+                                        "stat = max\n"               /* 23 */
+                                        "center = 0\n"               /* 24 */
+                                        "scale = 1\n"                /* 25 */
+                                        "weight = 1\n"               /* 26 */
+                                        "[input b]\n"                /* 27 */
+                                        "derive = square(a)\n"       /* 28 */
+                                        "center = 0\n"               /* 29 */
+                                        "scale = 1\n"                /* 30 */
+                                        "[input age]\n"              /* 31 */
+                                        "derive = torque * torque\n" /* 32 */
+                                        "center = 5\n"               /* 33 */
+                                        "scale = 5\n"                /* 34 */
+                                        "weight = 1\n"               /* 35 */
+                                        "[train]\n"                  /* 36 */
+                                        "l2 = -1\n"                  /* 37 */
+                                        "class_weight = heavy\n"     /* 38 */
+                                        "thresholds = manual\n"      /* 39 */
+                                        "lable = x\n" /* 40 */;
+
+/* Derived inputs in a model file: every mistake named at its line (an unknown input, a cycle, a
+ * sensor window on a derived input, a derived age, a bad [train] section); then an asset that
+ * maps a sensor to a derived input, or forgets a base input. */
+static void test_derived_model(void)
+{
+    write_file("d/models/bad.model", DERIVED_BAD_MODEL);
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/d/models/bad.model", g_dir);
+    static struct pdm_model m;
+    char *out = NULL;
+    size_t len = 0;
+    FILE *ms = open_memstream(&out, &len);
+    struct pdm_diag d = {.out = ms};
+    int n = pdm_model_load(path, &m, &d);
+    fclose(ms);
+    check_output(out,
+                 "@/d/models/bad.model:23: input.a.stat: a derived input has no sensor window of "
+                 "its own: it is computed from the inputs it names, which have theirs\n"
+                 "@/d/models/bad.model:27: input.b.weight: required key is missing\n"
+                 "@/d/models/bad.model:32: input.age.derive: 'age' is the asset's age in years; "
+                 "it cannot be derived\n"
+                 "@/d/models/bad.model:37: train.l2: expected a number from 0 to 1e+12, got '-1'\n"
+                 "@/d/models/bad.model:38: train.class_weight: expected none, balanced or the "
+                 "weight of a positive row (a number > 0), got 'heavy'\n"
+                 "@/d/models/bad.model:39: train.thresholds: expected auto or fixed, got "
+                 "'manual'\n"
+                 "@/d/models/bad.model:40: train.lable: unknown key 'lable' (did you mean "
+                 "'label'?)\n"
+                 "@/d/models/bad.model:17: input.power.derive: no input 'rpm' in this model "
+                 "(inputs: torque power a b age)\n"
+                 "@/d/models/bad.model:22: input.a.derive: derived inputs form a cycle: a -> b -> "
+                 "a\n");
+    CHECK_INT(n, 9);
+    free(out);
+
+    write_file("d/models/good.model", "[model]\nid = press\nversion = 3\nintercept = -2\n"
+                                      "warning = 0.5\ncritical = 0.8\nclear = 0.4\nhold = 1\n"
+                                      "eval_period_ms = 1000\n"
+                                      "[input power_sq]\nderive = square(power)\ncenter = 1e6\n"
+                                      "scale = 1e5\nweight = 0.5\n"
+                                      "[input power]\nderive = torque * speed\ncenter = 1000\n"
+                                      "scale = 100\nweight = 1\n"
+                                      "[input torque]\nstat = mean\nwindow_s = 5\ncenter = 40\n"
+                                      "scale = 10\nweight = 1\ncolumn = Torque [Nm]\n"
+                                      "[input speed]\nstat = max\nwindow_s = 5\ncenter = 1500\n"
+                                      "scale = 200\nweight = -1\n");
+    snprintf(path, sizeof(path), "%s/d/models/good.model", g_dir);
+    CHECK_INT(pdm_model_load(path, &m, NULL), 0);
+    CHECK_INT(m.n_derived, 2);
+    CHECK_INT(m.derive_order[0], 1); /* power before power_sq */
+    CHECK_INT(m.derive_order[1], 0);
+
+    static const char conf[] = "[agent]\n"                       /* 1 */
+                               "device_id = gw-0003\n"           /* 2 */
+                               "data_dir = /var/lib/pdm-agent\n" /* 3 */
+                               "[mqtt]\n"                        /* 4 */
+                               "uri = mqtt://127.0.0.1:1883\n"   /* 5 */
+                               "allow_plaintext = yes\n"         /* 6 */
+                               "[bus b]\n"                       /* 7 */
+                               "driver = modbus-tcp\n"           /* 8 */
+                               "host = localhost\n"              /* 9 */
+                               "[sensor t]\n"                    /* 10 */
+                               "bus = b\n"                       /* 11 */
+                               "address = 0\n"                   /* 12 */
+                               "type = float32\n"                /* 13 */
+                               "[asset ok]\n"                    /* 14 */
+                               "model = models/good.model\n"     /* 15 */
+                               "speed = t\n"                     /* 16 */
+                               "torque = t\n"                    /* 17 */
+                               "[asset wrong]\n"                 /* 18 */
+                               "model = models/good.model\n"     /* 19 */
+                               "power = t\n"                     /* 20 */
+                               "torque = t\n";                   /* 21 */
+    write_file("d/agent.conf", conf);
+    snprintf(path, sizeof(path), "%s/d/agent.conf", g_dir);
+    static struct pdm_config cfg;
+    out = NULL;
+    n = load(path, &cfg, &out);
+    check_output(out, "@/d/agent.conf:20: asset.wrong.power: model input 'power' is derived "
+                      "(torque * speed): it is computed from the other inputs, not read from a "
+                      "sensor; remove this line\n"
+                      "@/d/agent.conf:18: asset.wrong.speed: model input 'speed' has no sensor: "
+                      "add 'speed = SENSOR_NAME'\n");
+    CHECK_INT(n, 2);
+    if (cfg.n_assets == 2) {
+        const struct pdm_asset_cfg *a = &cfg.assets[0];
+        CHECK_INT(a->n_inputs, 4);
+        CHECK_INT(a->inputs[0].sensor, -1); /* power_sq: derived, no sensor */
+        CHECK_INT(a->inputs[1].sensor, -1);
+        CHECK_INT(a->inputs[2].sensor, 0);
+        CHECK_INT(a->inputs[3].sensor, 0);
+        CHECK_INT(a->inputs[3].line, 16);
+    }
+    free(out);
+    pdm_config_free(&cfg);
+}
+
 static void test_relative_paths_and_rtu(void)
 {
     copy_example("examples/models/compressor.model", "rel/sub/models/compressor.model");
@@ -1301,6 +1439,7 @@ int main(void)
     test_structure_mistakes();
     test_model_file();
     test_asset_model_mismatch();
+    test_derived_model();
     test_relative_paths_and_rtu();
     test_plan_keys_and_bits();
     test_one_owner_per_serial_line();

@@ -492,6 +492,77 @@ static void test_degradation(void)
     pdm_engine_free(&e);
 }
 
+/* ---- derived inputs: combined from the window statistics of base inputs at each evaluation -- */
+
+static void test_derived(void)
+{
+    reset_config();
+    struct pdm_asset_cfg *a = &assets[cfg.n_assets++];
+    snprintf(a->name, sizeof(a->name), "mill");
+    a->model.intercept = -1.0;
+    a->model.warning = 0.5;
+    a->model.critical = 0.8;
+    a->model.clear = 0.4;
+    a->model.hold = 1;
+    a->model.eval_period_ms = 1000;
+    a->installed_s = INSTALLED_S;
+    add_input(a, "power_sq", PDM_STAT_MEAN, 0, 4e8, 1e8, 0.5, -1); /* square(power) */
+    add_input(a, "torque", PDM_STAT_MEAN, 2, 40, 10, 1.0, S_TEMP);
+    add_input(a, "speed", PDM_STAT_MAX, 2, 1000, 100, -0.5, S_POWER);
+    add_input(a, "power", PDM_STAT_MEAN, 0, 40000, 5000, 1.0, -1); /* torque * speed */
+    add_input(a, "wear_age", PDM_STAT_MEAN, 0, 0, 1, 0.1, -1);     /* age - torque */
+    add_input(a, "age", PDM_STAT_MEAN, 0, 5, 5, 0.2, -1);
+    struct pdm_model *m = &a->model;
+    m->inputs[0].derive = PDM_DERIVE_PRODUCT;
+    m->inputs[0].arg[0] = m->inputs[0].arg[1] = 3;
+    m->inputs[3].derive = PDM_DERIVE_PRODUCT;
+    m->inputs[3].arg[0] = 1;
+    m->inputs[3].arg[1] = 2;
+    m->inputs[4].derive = PDM_DERIVE_DIFF;
+    m->inputs[4].arg[0] = 5;
+    m->inputs[4].arg[1] = 1;
+    int bad;
+    char err[128];
+    CHECK_INT(pdm_model_link(m, &bad, err, sizeof(err)), 0);
+
+    struct pdm_engine e;
+    struct recorder r = {0};
+    CHECK_INT(pdm_engine_init(&e, &cfg, 0), 0);
+    /* derived inputs and age have no window and no sensor feeding them */
+    CHECK_INT(e.assets[0].in[0].sensor, -1);
+    CHECK_INT(e.assets[0].in[0].win.cap, 0);
+    CHECK_INT(e.assets[0].in[3].sensor, -1);
+    CHECK_INT(e.feed_start[S_TEMP + 1] - e.feed_start[S_TEMP], 1);
+
+    /* torque mean(40, 42) = 41, speed max(1000, 1100) = 1100: power = 41 * 1100 = 45100, not the
+     * mean of the products (42900) */
+    pdm_engine_on_sample(&e, S_TEMP, 500, 40);
+    pdm_engine_on_sample(&e, S_POWER, 500, 1000);
+    pdm_engine_on_sample(&e, S_TEMP, 900, 42);
+    pdm_engine_on_sample(&e, S_POWER, 900, 1100);
+    tick(&e, &r, 1000);
+    CHECK_INT(r.n, 1);
+    CHECK_NEAR(r.s[0].x[1], 41, 0);
+    CHECK_NEAR(r.s[0].x[2], 1100, 0);
+    CHECK_NEAR(r.s[0].x[3], 45100, 0);
+    CHECK_NEAR(r.s[0].x[0], 45100.0 * 45100.0, 0);
+    double age = (WALL_5Y_MS + 1000) / 1000.0;
+    age = (age - INSTALLED_S) / (365.2425 * 86400.0);
+    CHECK_NEAR(r.s[0].x[5], age, 1e-12);
+    CHECK_NEAR(r.s[0].x[4], age - 41, 1e-12);
+    /* the engine's score is pdm_model_score of the base statistics, bit for bit */
+    double x[] = {0, 41, 1100, 0, 0, r.s[0].x[5]};
+    struct pdm_score s;
+    pdm_model_score(m, x, &s);
+    CHECK(s.probability == r.s[0].p);
+
+    /* a base input going silent stops the asset's scoring, derived inputs included */
+    tick(&e, &r, 4000);
+    CHECK_INT(r.n, 1);
+    CHECK_INT(e.assets[0].skipped_stale, 1);
+    pdm_engine_free(&e);
+}
+
 int main(void)
 {
     test_window();
@@ -499,5 +570,6 @@ int main(void)
     test_schedule();
     test_stale_and_expiry();
     test_degradation();
+    test_derived();
     return check_summary("test_engine");
 }

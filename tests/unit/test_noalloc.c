@@ -90,6 +90,19 @@ static void build_config(void)
     a = add_asset("fan", 250, 1);
     add_input(a, "temperature", PDM_STAT_MAX, 5, 45, 10, 2.0, S_TEMP);
     add_input(a, "age", PDM_STAT_MEAN, 0, 5, 5, 0.2, -1);
+    /* derived inputs are computed on the scoring path too: square(temperature), and
+     * temperature - age (small weights: they must not change the alert pattern much) */
+    add_input(a, "temp_sq", PDM_STAT_MEAN, 0, 2500, 1000, 0.01, -1);
+    add_input(a, "temp_age", PDM_STAT_MEAN, 0, 40, 10, 0.01, -1);
+    a->model.inputs[2].derive = PDM_DERIVE_PRODUCT;
+    a->model.inputs[2].arg[0] = a->model.inputs[2].arg[1] = 0;
+    a->model.inputs[3].derive = PDM_DERIVE_DIFF;
+    a->model.inputs[3].arg[0] = 0;
+    a->model.inputs[3].arg[1] = 1;
+    int bad;
+    char err[128];
+    CHECK_INT(pdm_model_link(&a->model, &bad, err, sizeof(err)), 0);
+    CHECK_INT(a->model.n_derived, 2);
 }
 
 /* Severity ramps up and back down every 20 s; phase offsets per sensor make the assets cross

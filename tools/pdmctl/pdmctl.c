@@ -15,12 +15,15 @@ static const struct {
      "check a site: the config, one read of every sensor, the broker's TLS certificates"},
     {"decode", cmd_decode,
      "decode an alert, telemetry or status payload (protobuf) as text or JSON"},
+    {"eval", cmd_eval,
+     "score a labelled CSV with a model: ROC-AUC, AP, F1, calibration; k-fold cross-validation"},
     {"read", cmd_read, "read registers once from a Modbus device, decoded in every word order"},
     {"scan", cmd_scan, "find the unit ids that answer on a serial line or Modbus TCP gateway"},
     {"status", cmd_status,
      "ask the running agent: values, model inputs, probability, alerts, buffer, broker"},
     {"subscribe", cmd_subscribe,
      "subscribe to the agent's topics over TLS and print decoded messages"},
+    {"train", cmd_train, "fit a fault model to a labelled CSV and write a model file"},
 };
 
 static void usage(FILE *f)
