@@ -2,6 +2,7 @@
 # Installs the Debian 12 packages pdm-agent needs (run as root).
 #   scripts/deps.sh          build + demo packages
 #   scripts/deps.sh --test   also what the test suite needs
+#   scripts/deps.sh --package   also what scripts/package.sh needs to build and check .debs
 # apt-get runs only when something is missing, so repeated runs cost nothing.
 set -euo pipefail
 
@@ -24,6 +25,11 @@ if [ "${1:-}" = "--test" ]; then
         groff-base man-db # it_manpages: render docs/man/ with groff -ww and man --warnings
         clang-format
     )
+fi
+if [ "${1:-}" = "--package" ]; then
+    # debian/ builds with debhelper; lintian checks the result; the amd64 package's install
+    # test runs its postinst, which needs adduser (missing from minimal images)
+    pkgs+=(debhelper dpkg-dev lintian adduser)
 fi
 
 missing=()
