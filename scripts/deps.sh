@@ -21,6 +21,7 @@ if [ "${1:-}" = "--test" ]; then
         python3           # free-port helper and delivery checks in tests
         iproute2          # ip netns + tc: a shaped, slow uplink for the replay test
         systemd           # systemd-analyze verify/security on packaging/pdm-agent.service
+        chromium          # headless rendering of the pdmctl report page (it_report)
         clang-format
     )
 fi

@@ -16,6 +16,8 @@ static const struct {
     {"decode", cmd_decode,
      "decode an alert, telemetry or status payload (protobuf) as text or JSON"},
     {"read", cmd_read, "read registers once from a Modbus device, decoded in every word order"},
+    {"report", cmd_report,
+     "a check-up report of one asset from the buffer: HTML page with plots, or JSON"},
     {"scan", cmd_scan, "find the unit ids that answer on a serial line or Modbus TCP gateway"},
     {"status", cmd_status,
      "ask the running agent: values, model inputs, probability, alerts, buffer, broker"},
