@@ -56,8 +56,9 @@ static void usage(FILE *f)
             "    rows_dropped, next_seq};\n"
             "  maintenance {source (null: none stored), counters [{name, value}]}.\n"
             "  columns: the downsampled series, one entry per non-empty pixel column of %d:\n"
-            "    {col_ms, t_ms[], n[], flagged[], first[], min[], max[], last[]} (good values\n"
-            "    only in first..last; null where a column holds only flagged readings).\n"
+            "    {col_ms, t_ms[] (column start), n[], flagged[], first[], min[], max[],\n"
+            "    last[]} (good values only in first..last; null where a column holds only\n"
+            "    flagged readings).\n"
             "  Times are ms since the Unix epoch (UTC); the page shows local time.\n\n"
             "exit status: 0 ok, 1 the buffer cannot be read or the output not written,\n"
             "2 bad arguments, 78 the configuration has errors\n",

@@ -260,7 +260,7 @@ static int series_path(FILE *f, const struct report_series *s, const struct yaxi
 {
     fprintf(f,
             "<path class=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.4\" "
-            "stroke-linejoin=\"round\" d=\"",
+            "stroke-linejoin=\"round\" stroke-linecap=\"round\" d=\"",
             cls, color);
     struct report_iter it = {0};
     struct report_point p;
