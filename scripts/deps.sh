@@ -23,6 +23,7 @@ if [ "${1:-}" = "--test" ]; then
         iproute2          # ip netns + tc: a shaped, slow uplink for the replay test
         systemd           # systemd-analyze verify/security on packaging/pdm-agent.service
         groff-base man-db # it_manpages: render docs/man/ with groff -ww and man --warnings
+        chromium          # headless rendering of the pdmctl report page (it_report)
         clang-format
     )
 fi

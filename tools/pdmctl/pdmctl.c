@@ -18,6 +18,8 @@ static const struct {
     {"eval", cmd_eval,
      "score a labelled CSV with a model: ROC-AUC, AP, F1, calibration; k-fold cross-validation"},
     {"read", cmd_read, "read registers once from a Modbus device, decoded in every word order"},
+    {"report", cmd_report,
+     "a check-up report of one asset from the buffer: HTML page with plots, or JSON"},
     {"scan", cmd_scan, "find the unit ids that answer on a serial line or Modbus TCP gateway"},
     {"status", cmd_status,
      "ask the running agent: values, model inputs, probability, alerts, buffer, broker"},

@@ -15,6 +15,7 @@ int cmd_check(int argc, char **argv);
 int cmd_decode(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_read(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 int cmd_scan(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_subscribe(int argc, char **argv);
