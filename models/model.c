@@ -112,14 +112,17 @@ void pdm_model_score(const struct pdm_model *m, const double *x, struct pdm_scor
     out->logit = logit;
     out->probability = logistic(logit);
 
+    out->health = pdm_health_score(out->probability);
+}
+
+uint32_t pdm_health_score(double p)
+{
     /* Health is what a dashboard shows: 100 = no sign of a fault. A NaN probability (a NaN
      * input) reads as 0 health rather than as an arbitrary integer conversion. */
-    double h = round(100.0 * (1.0 - out->probability));
+    double h = round(100.0 * (1.0 - p));
     if (!(h > 0.0))
-        h = 0.0;
-    if (h > 100.0)
-        h = 100.0;
-    out->health = (uint32_t)h;
+        return 0;
+    return h > 100.0 ? 100u : (uint32_t)h;
 }
 
 void pdm_score_rank(const struct pdm_score *s, uint32_t *order)

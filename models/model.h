@@ -181,6 +181,10 @@ void pdm_model_derive(const struct pdm_model *m, double *v);
  * computed from the others (out->in[i].value has them). Pure arithmetic, no allocation. */
 void pdm_model_score(const struct pdm_model *m, const double *x, struct pdm_score *out);
 
+/* round(100 * (1 - p)) clamped to 0..100; a NaN p gives 0. The health score of alerts,
+ * telemetry and reports. */
+uint32_t pdm_health_score(double p);
+
 /* Fills order[0..n_inputs) with input indexes sorted by |contribution|, largest first. */
 void pdm_score_rank(const struct pdm_score *s, uint32_t *order);
 

@@ -215,7 +215,7 @@ static int put_alert(struct pdm_store *s, const char *asset, const char *id, int
     a.ts_ms = ts;
     if (kind == PDM__V1__ALERT_KIND__FAULT_RISK) {
         a.probability = p;
-        a.health_score = report_health(p);
+        a.health_score = pdm_health_score(p);
         a.model_id = "compressor";
         a.model_version = 1;
         a.n_inputs = 2;
@@ -320,7 +320,7 @@ static void test_week_in_store(void)
     CHECK(rep.in[1].s.b[report_series_col(&rep.in[1].s, spike_t)].max == 42.0);
     CHECK_INT(rep.prob.n, rows);
     CHECK(rep.has_score && rep.score_p == last_p);
-    CHECK_INT(rep.health, report_health(last_p));
+    CHECK_INT(rep.health, pdm_health_score(last_p));
     CHECK(rep.health >= 96);
     CHECK(rep.in[3].model->is_age && rep.in[3].sensor == NULL && rep.in[3].age_years > 4);
     /* alerts: the UPDATED and the sensor fault are in the period; the episode is open since

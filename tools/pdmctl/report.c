@@ -14,14 +14,6 @@
 #define DAY_MS           86400000LL
 #define SECONDS_PER_YEAR (365.2425 * 86400.0) /* as models/engine.c computes the age input */
 
-uint32_t report_health(double p)
-{
-    double h = round(100.0 * (1.0 - p));
-    if (!(h > 0.0))
-        return 0;
-    return h > 100.0 ? 100u : (uint32_t)h;
-}
-
 const char *report_kind_name(int kind)
 {
     const ProtobufCEnumValue *v =
@@ -354,7 +346,7 @@ int report_gather(struct report *rep, const struct pdm_config *cfg,
     if (ret != 0)
         return ret;
     if (rep->has_score)
-        rep->health = report_health(rep->score_p);
+        rep->health = pdm_health_score(rep->score_p);
 
     struct alerts_ctx ac = {.rep = rep};
     ret = pdm_store_reader_alerts(r, INT64_MIN, add_alert, &ac, err, errlen);

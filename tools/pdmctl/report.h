@@ -146,7 +146,6 @@ struct report {
 };
 
 /* Health score of a probability: round(100 * (1 - P)), clamped to 0..100 (as models/model.c). */
-uint32_t report_health(double p);
 
 /* Reads everything the report shows from the open store. asset must be one of cfg's assets.
  * 0 or -errno with the reason in err. */
