@@ -13,8 +13,12 @@
 int cmd_buffer(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_decode(int argc, char **argv);
+int cmd_enroll(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_publish(int argc, char **argv);
 int cmd_read(int argc, char **argv);
 int cmd_scan(int argc, char **argv);
+int cmd_sign_model(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_subscribe(int argc, char **argv);
 
