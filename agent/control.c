@@ -268,8 +268,8 @@ static void render_text(struct out *o, const struct pdm_ctl_snapshot *s,
     }
     for (uint32_t i = 0; i < s->n_assets; i++) {
         const struct pdm_ctl_asset *x = &s->assets[i];
-        put(o, "\nASSET %s (model %s v%u, sha256 %.16s...)\n", x->name, x->model->id,
-            x->model->version, x->model->sha256);
+        put(o, "\nASSET %s (model %s v%u)\n", x->name, x->model->id, x->model->version);
+        put(o, "  model file sha256 %s\n", x->model->sha256);
         if (x->scored)
             put(o,
                 "  P = %.3f, health %u, scored %s (%llu evaluations, %llu skipped on stale "

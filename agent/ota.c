@@ -329,10 +329,17 @@ int pdm_ota_handle(struct pdm_ota *o, struct pdm_engine *e, const struct pdm_cmd
     char sha[65];
     pdm_sha256_hex(model, mlen, sha);
     char why[PDM_CMD_TEXT_MAX - 128];
-    uint32_t idx[PDM_CMD_MAX_MODELS];
-    size_t n = 0;
+    size_t n = 0, na = cfg->n_assets + 1;
     struct pdm_model m;
-    struct pdm_engine_swap *sw = NULL;
+    /* per target asset: which, whether it takes the update, its inputs' sensors, its swap */
+    uint32_t *idx = calloc(na, sizeof(*idx));
+    int *take = calloc(na, sizeof(*take));
+    int32_t(*sensor)[PDM_MODEL_MAX_INPUTS] = calloc(na, sizeof(*sensor));
+    struct pdm_engine_swap *sw = calloc(na, sizeof(*sw));
+    if (!idx || !take || !sensor || !sw) {
+        pdm_cmd_set(res, PDM_CMD_INTERNAL_ERROR, "out of memory; nothing changed");
+        goto out;
+    }
 
     int k = pdm_keyring_find(&o->keys, u->key_id);
     if (k < 0) {
@@ -392,7 +399,7 @@ int pdm_ota_handle(struct pdm_ota *o, struct pdm_engine *e, const struct pdm_cmd
         }
         idx[n++] = (uint32_t)i;
     } else {
-        for (uint32_t i = 0; i < cfg->n_assets && n < PDM_CMD_MAX_MODELS; i++)
+        for (uint32_t i = 0; i < cfg->n_assets; i++)
             if (strcmp(cfg->assets[i].model.id, m.id) == 0)
                 idx[n++] = i;
         if (n == 0) {
@@ -403,8 +410,6 @@ int pdm_ota_handle(struct pdm_ota *o, struct pdm_engine *e, const struct pdm_cmd
     }
 
     /* every target must take it, or none does */
-    int32_t sensor[PDM_CMD_MAX_MODELS][PDM_MODEL_MAX_INPUTS];
-    int take[PDM_CMD_MAX_MODELS] = {0};
     size_t n_take = 0;
     for (size_t t = 0; t < n; t++) {
         const struct pdm_asset_cfg *a = &cfg->assets[idx[t]];
@@ -437,11 +442,6 @@ int pdm_ota_handle(struct pdm_ota *o, struct pdm_engine *e, const struct pdm_cmd
     }
 
     /* allocate every swap before anything changes */
-    sw = calloc(n, sizeof(*sw));
-    if (!sw) {
-        pdm_cmd_set(res, PDM_CMD_INTERNAL_ERROR, "out of memory; nothing changed");
-        goto out;
-    }
     for (size_t t = 0; t < n; t++) {
         if (!take[t])
             continue;
@@ -504,6 +504,9 @@ int pdm_ota_handle(struct pdm_ota *o, struct pdm_engine *e, const struct pdm_cmd
         pdm_cmd_set(res, PDM_CMD_OK, "model %s v%u (sha256 %.16s...) runs on %s", m.id, m.version,
                     m.sha256, done);
 out:
+    free(idx);
+    free(take);
+    free(sensor);
     free(sw);
     pdm__v1__model_update__free_unpacked(u, NULL);
     return swapped;
