@@ -184,8 +184,18 @@ grep -q "window kept: temperature, power; new window: vibration" "$T/agent1.log"
     fail "no log line naming kept and new windows"
 [ "$(cat "$T/data/models/compressor-1.model" | sha256sum | cut -c1-64)" = "$V2_SHA" ] ||
     fail "v2 not stored in data_dir"
-# QoS 1 may deliver a command twice: the same update again is not an error
-send 0 again "$DEV_TOPIC/model" --file "$T/v2.bin"
+# QoS 1 may deliver a command twice: the same update again is not an error. This copy is
+# signed the way a key in an HSM would sign it: pdmctl prints the text, openssl signs it
+"$PDMCTL" sign-model --model "$T/v2.model" --print-text >"$T/v2.txt" || fail "--print-text failed"
+openssl dgst -sha256 -sign "$T/keys/backend.key" -out "$T/v2.sig" "$T/v2.txt"
+"$PDMCTL" sign-model --model "$T/v2.model" --signature "$T/v2.sig" --pubkey "$T/keys/backend.pub" \
+    --request-id up-2 -o "$T/v2-hsm.bin" 2>>"$T/sign.log" || fail "--signature: $(tail -1 "$T/sign.log")"
+if "$PDMCTL" sign-model --model "$T/v2.model" --signature "$T/v2.sig" --pubkey "$T/keys/other.pub" \
+    -o "$T/x.bin" 2>"$T/wrongsig.log"; then
+    fail "sign-model accepted a signature that does not match the public key"
+fi
+grep -q "the signature does not verify" "$T/wrongsig.log" || fail "no reason for the refused signature"
+send 0 again "$DEV_TOPIC/model" --file "$T/v2-hsm.bin"
 grep -q "OK COMMAND_OK  model compressor v2 .* already runs on compressor-1" "$T/again.out" ||
     fail "a repeated update is not answered as already running"
 
