@@ -2,7 +2,9 @@
  *
  * Memory: the keys and one small record per asset at open; handling an update allocates (the
  * decoded message, the loader's text, the windows of a swap) - a command, not the sample ->
- * score path. */
+ * score path. Time: the main loop is held for the signature check (1.5 ms on the x86 test
+ * machine with mbed TLS; expect tens of ms on a small ARM core), the model load and the
+ * durable write (two fsyncs); samples wait in the bus queue meanwhile. */
 #include "ota.h"
 
 #include <errno.h>
