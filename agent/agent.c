@@ -14,11 +14,13 @@
 
 #include "bus.h"
 #include "clock.h"
+#include "command.h"
 #include "config.h"
 #include "control.h"
 #include "encode.h"
 #include "log.h"
 #include "notify.h"
+#include "ota.h"
 #include "queue.h"
 #include "store.h"
 #include "uplink.h"
@@ -39,8 +41,17 @@
  * alert can find queued ahead of it in the connection: 8 x 40 KB. */
 #define REPLAY_INFLIGHT   8
 #define SQLITE_HEAP_LIMIT (16 * 1024 * 1024) /* bytes: bounds SQLite's own memory */
+/* Command answers waiting for room in the in-flight window (they are not stored: a backend
+ * that misses one sends the command again). 8 x 4 KiB. */
+#define PENDING_RESULTS  8
+#define RESULT_MAX_BYTES 4096
 
-enum inflight_kind { IF_FREE = 0, IF_ALERT, IF_ROWS, IF_STATUS };
+enum inflight_kind { IF_FREE = 0, IF_ALERT, IF_ROWS, IF_STATUS, IF_RESULT };
+
+struct pending_result {
+    size_t len; /* 0 = free */
+    uint8_t buf[RESULT_MAX_BYTES];
+};
 
 struct inflight {
     enum inflight_kind kind;
@@ -80,6 +91,11 @@ struct agent {
     const char **input_sensor_names; /* per asset, per model input: sensor name or NULL */
 
     char topic_alert[512], topic_telemetry[512], topic_status[512];
+    /* commands (command.h): the filters subscribed to, and where answers go */
+    char topic_cmd_dev[512], topic_cmd_fleet[512], topic_cmd_result[512];
+    struct pdm_ota *ota; /* cmd/model and the choice of model at start */
+    struct pending_result results[PENDING_RESULTS];
+    uint32_t results_head, results_len; /* FIFO over results[] */
     uint8_t will[512];
     size_t will_len;
 
@@ -324,6 +340,19 @@ static void pump(struct agent *a)
 {
     if (!a->connected)
         return;
+    /* command answers first: small, and someone is waiting for them */
+    while (a->results_len) {
+        struct pending_result *r = &a->results[a->results_head];
+        int rc = publish(a, IF_RESULT, a->topic_cmd_result, r->buf, r->len, 0, 0, 0, 0);
+        if (rc == -EAGAIN)
+            return;
+        if (rc != 0)
+            pdm_warn("command answer not published (%s); the backend will have to ask again",
+                     strerror(-rc));
+        r->len = 0;
+        a->results_head = (a->results_head + 1) % PENDING_RESULTS;
+        a->results_len--;
+    }
     /* A failed commit took some delivery marks with it: those alerts and rows are undelivered
      * again although the cursors are past them. Once writes work again (not while they fail,
      * or every failed commit would start the round again), go round from the start once; the
@@ -381,6 +410,65 @@ static void pump(struct agent *a)
     }
 }
 
+/* ---- commands from the backend (command.h) --------------------------------------------------- */
+
+/* (Re)reads the sensor names per model input after a model swap. */
+static void refresh_input_names(struct agent *a)
+{
+    for (uint32_t i = 0; i < a->cfg->n_assets; i++) {
+        const struct pdm_asset_cfg *as = &a->cfg->assets[i];
+        for (uint32_t k = 0; k < PDM_MODEL_MAX_INPUTS; k++) {
+            int32_t s = k < as->n_inputs ? as->inputs[k].sensor : -1;
+            a->input_sensor_names[i * PDM_MODEL_MAX_INPUTS + k] =
+                s >= 0 ? a->cfg->sensors[s].name : NULL;
+        }
+    }
+}
+
+static void publish_status(struct agent *a, int online);
+
+static void cmd_model(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_result *res)
+{
+    struct agent *a = ctx;
+    if (pdm_ota_handle(a->ota, &a->engine, cmd, res, pdm_mono_ms()) > 0) {
+        refresh_input_names(a);
+        publish_status(a, 1); /* the backend sees the new model id/version/sha256 at once */
+    }
+}
+
+/* Every command the agent knows; later commands add a line here. */
+static const struct pdm_cmd_def commands[] = {
+    {"model", 1, cmd_model},
+};
+
+static void handle_command(struct agent *a, const struct pdm_uplink_event *ev)
+{
+    static struct pdm_cmd cmd; /* static: the result's text and model list are 3 KiB */
+    static struct pdm_cmd_result res;
+    if (pdm_cmd_dispatch(commands, sizeof(commands) / sizeof(commands[0]), a, a->cfg->topic_prefix,
+                         a->cfg->device_id, ev, &cmd, &res) != 0)
+        return;
+    if (!res.ok)
+        pdm_control_note_error(a->control, pdm_wall_ms(), "command %s refused: %s: %.80s", cmd.name,
+                               pdm_cmd_reason_name(res.reason), res.text);
+    if (a->results_len == PENDING_RESULTS) {
+        pdm_warn("command answers: %d waiting already; the oldest is dropped", PENDING_RESULTS);
+        a->results[a->results_head].len = 0;
+        a->results_head = (a->results_head + 1) % PENDING_RESULTS;
+        a->results_len--;
+    }
+    struct pending_result *r = &a->results[(a->results_head + a->results_len) % PENDING_RESULTS];
+    int len =
+        pdm_cmd_encode_result(&cmd, &res, a->cfg->device_id, pdm_wall_ms(), r->buf, sizeof(r->buf));
+    if (len <= 0) {
+        pdm_err("command %s: cannot encode its answer (%s)", cmd.name, strerror(-len));
+        return;
+    }
+    r->len = (size_t)len;
+    a->results_len++;
+    pump(a);
+}
+
 /* ---- uplink events ----------------------------------------------------------------------------
  */
 
@@ -426,10 +514,25 @@ static void handle_uplink(struct agent *a)
                              st.alerts_pending, st.rows_pending);
             }
             drop_inflight(a);
+            /* the session is clean: subscriptions are made again on every connection */
+            if (pdm_uplink_subscribe(a->uplink) != 0)
+                pdm_debug("commands: subscribing failed at once (reported as an event)");
             publish_status(a, 1);
             a->next_status_ms = now + STATUS_INTERVAL_MS;
             break;
         }
+        case PDM_UPLINK_SUBSCRIBED:
+            pdm_info("commands: %s", ev.reason);
+            break;
+        case PDM_UPLINK_SUBSCRIBE_FAILED:
+            pdm_err("commands: %s; model updates and other commands cannot reach this device "
+                    "until the next connection",
+                    ev.reason);
+            pdm_control_note_error(a->control, pdm_wall_ms(), "commands: %s", ev.reason);
+            break;
+        case PDM_UPLINK_MESSAGE:
+            handle_command(a, &ev);
+            break;
         case PDM_UPLINK_CONNECT_FAILED:
             snprintf(a->broker_error, sizeof(a->broker_error), "cannot connect: %.200s", ev.reason);
             pdm_control_note_error(a->control, pdm_wall_ms(), "broker: cannot connect: %s",
@@ -797,6 +900,8 @@ static void fill_snapshot(void *ctx, struct pdm_ctl_snapshot *s)
         x->model = &cfg->assets[i].model;
         memcpy(x->input_sensor, &a->input_sensor_names[i * PDM_MODEL_MAX_INPUTS],
                sizeof(x->input_sensor));
+        for (uint32_t k = 0; k < PDM_MODEL_MAX_INPUTS; k++)
+            x->input_samples[k] = ea->in[k].win.count;
         x->evals = ea->evals;
         x->skipped_stale = ea->skipped_stale;
         x->scored = ea->evals > 0;
@@ -870,6 +975,13 @@ static int setup(struct agent *a)
         return rc;
     }
 
+    /* before anything reads the assets' models: an accepted update may replace them */
+    if ((rc = pdm_ota_open(&a->ota, cfg, err, sizeof(err))) != 0) {
+        pdm_err("%s; the agent stops", err);
+        return rc;
+    }
+    pdm_ota_select(a->ota);
+
     a->sensor_ref = calloc(cfg->n_sensors + 1, sizeof(*a->sensor_ref));
     a->asset_ref = calloc(cfg->n_assets + 1, sizeof(*a->asset_ref));
     a->health = calloc(cfg->n_sensors + 1, sizeof(*a->health));
@@ -929,10 +1041,17 @@ static int setup(struct agent *a)
         return rc;
     }
     pdm_store_open_alerts(a->store, restore_alert, a);
-    for (uint32_t i = 0; i < cfg->n_assets; i++)
-        pdm_info("asset %s: model %s v%u (%s, sha256 %.16s...)", cfg->assets[i].name,
-                 cfg->assets[i].model.id, cfg->assets[i].model.version, cfg->assets[i].model_path,
-                 cfg->assets[i].model.sha256);
+    for (uint32_t i = 0; i < cfg->n_assets; i++) {
+        const struct pdm_asset_cfg *as = &cfg->assets[i];
+        pdm_info("asset %s: model %s v%u (sha256 %.16s...)", as->name, as->model.id,
+                 as->model.version, as->model.sha256);
+        for (uint32_t p = 0; p < as->n_provides; p++)
+            if (pdm_model_input_index(&as->model, as->provides[p].input) < 0)
+                pdm_info("asset %s: input %s (sensor %s) is not used by model %s v%u; kept for "
+                         "model updates",
+                         as->name, as->provides[p].input, cfg->sensors[as->provides[p].sensor].name,
+                         as->model.id, as->model.version);
+    }
 
     snprintf(a->topic_alert, sizeof(a->topic_alert), "%s/%s/alert", cfg->topic_prefix,
              cfg->device_id);
@@ -940,6 +1059,14 @@ static int setup(struct agent *a)
              cfg->device_id);
     snprintf(a->topic_status, sizeof(a->topic_status), "%s/%s/status", cfg->topic_prefix,
              cfg->device_id);
+    if (pdm_cmd_topics(cfg->topic_prefix, cfg->device_id, a->topic_cmd_dev, a->topic_cmd_fleet,
+                       sizeof(a->topic_cmd_dev)) != 0 ||
+        pdm_cmd_result_topic(cfg->topic_prefix, cfg->device_id, a->topic_cmd_result,
+                             sizeof(a->topic_cmd_result)) != 0) {
+        pdm_err("topic_prefix %s: command topics too long", cfg->topic_prefix);
+        return -ENAMETOOLONG;
+    }
+    const char *subs[] = {a->topic_cmd_dev, a->topic_cmd_fleet};
     int wl = encode_status(a, 0, a->will, sizeof(a->will));
     if (wl < 0) {
         pdm_err("cannot encode the Last Will status (%s)", strerror(-wl));
@@ -957,6 +1084,8 @@ static int setup(struct agent *a)
         .will_payload = a->will,
         .will_len = a->will_len,
         .max_inflight = MAX_INFLIGHT,
+        .subscriptions = subs,
+        .n_subscriptions = 2,
     };
     if ((rc = pdm_uplink_create(&a->uplink, &ucfg, err, sizeof(err))) != 0) {
         pdm_err("%s", err);
@@ -1010,6 +1139,7 @@ static void teardown(struct agent *a)
     if (a->engine.assets)
         pdm_engine_free(&a->engine);
     pdm_quality_free(&a->quality);
+    pdm_ota_close(a->ota);
     if (a->store)
         pdm_store_close(a->store);
     pdm_control_close(a->control); /* last: the data_dir stays locked until the store is closed */

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "ini_reader.h"
+#include "modelsig.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -70,6 +71,7 @@ struct key_def {
 
 #define AT(type, member) offsetof(struct type, member), sizeof(((struct type *)0)->member)
 
+enum { AK_MODEL_PUBKEY = 6 }; /* index into agent_keys */
 static const struct key_def agent_keys[] = {
     {"device_id", V_DEVICE_ID, F_REQ, 0, 0, AT(pdm_config, device_id)},
     {"data_dir", V_PATH, F_REQ, 0, 0, AT(pdm_config, data_dir)},
@@ -77,6 +79,7 @@ static const struct key_def agent_keys[] = {
     {"commit_interval_ms", V_INT, 0, 50, 60000, AT(pdm_config, commit_interval_ms)},
     {"buffer_max_mb", V_INT, 0, 1, 65536, AT(pdm_config, buffer_max_mb)},
     {"disk_reserve_mb", V_INT, 0, 0, 65536, AT(pdm_config, disk_reserve_mb)},
+    [AK_MODEL_PUBKEY] = {"model_pubkey", V_FILE, 0, 0, 0, AT(pdm_config, model_pubkey)},
 };
 
 static const struct key_def mqtt_keys[] = {
@@ -619,6 +622,27 @@ static uint32_t apply_section(struct ctx *c, const struct pdm_ini_section *s,
 
 /* ---- sections -------------------------------------------------------------------------- */
 
+static void load_agent(struct ctx *c, const struct pdm_ini_section *s)
+{
+    struct pdm_config *cfg = c->cfg;
+    uint32_t ok = apply_section(c, s, agent_keys, N_ELEMS(agent_keys), cfg, 0);
+    const struct pdm_ini_entry *e = pdm_ini_get(s, "device_id");
+    if (e && strcmp(cfg->device_id, PDM_FLEET_ID) == 0)
+        pdm_ini_error(&c->doc, e->line, s, e->key,
+                      "'%s' is reserved: {topic_prefix}/%s/cmd/... is the fleet-wide command "
+                      "topic",
+                      PDM_FLEET_ID, PDM_FLEET_ID);
+    e = pdm_ini_get(s, "model_pubkey");
+    if (e && (ok >> AK_MODEL_PUBKEY) & 1u) {
+        /* read now, so a wrong file is a configuration error and not a refused update later */
+        struct pdm_keyring kr;
+        char why[512];
+        if (pdm_keyring_load(&kr, cfg->model_pubkey, why, sizeof(why)) != 0)
+            pdm_ini_error(&c->doc, e->line, s, e->key, "%s", why);
+        pdm_keyring_free(&kr);
+    }
+}
+
 static void load_mqtt(struct ctx *c, const struct pdm_ini_section *s)
 {
     struct pdm_config *cfg = c->cfg;
@@ -826,6 +850,29 @@ static int model_input_index(const struct pdm_model *m, const char *name)
     return -1;
 }
 
+/* [a-z][a-z0-9_]{0,31}: what a model file accepts as an input name */
+static int is_input_name(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++) {
+        char ch = s[n];
+        if (!((ch >= 'a' && ch <= 'z') || (n && ((ch >= '0' && ch <= '9') || ch == '_'))))
+            return 0;
+    }
+    return n >= 1 && n <= PDM_MODEL_NAME_MAX;
+}
+
+/* A line for an input the model does not have: a typo of one of its inputs, or a sensor kept
+ * for a model update that will use it (agent/ota.c). Returns 1 if it is kept. */
+static int keep_for_updates(const struct pdm_model *m, const char *key)
+{
+    const char *names[PDM_MODEL_MAX_INPUTS];
+    size_t n = 0;
+    for (uint32_t k = 0; k < m->n_inputs && k < PDM_MODEL_MAX_INPUTS; k++)
+        names[n++] = m->inputs[k].name;
+    return is_input_name(key) && !pdm_ini_suggest(key, names, n);
+}
+
 static void load_asset(struct ctx *c, const struct pdm_ini_section *s, struct pdm_asset_cfg *a)
 {
     const struct pdm_config *cfg = c->cfg;
@@ -861,7 +908,7 @@ static void load_asset(struct ctx *c, const struct pdm_ini_section *s, struct pd
         int input = -1;
         if (model_ok) {
             input = model_input_index(&a->model, e->key);
-            if (input < 0) {
+            if (input < 0 && !keep_for_updates(&a->model, e->key)) {
                 char list[PDM_MODEL_MAX_INPUTS * (PDM_MODEL_NAME_MAX + 2) + 1] = "";
                 for (uint32_t k = 0; k < a->model.n_inputs; k++) {
                     if (k)
@@ -894,6 +941,17 @@ static void load_asset(struct ctx *c, const struct pdm_ini_section *s, struct pd
         if (input >= 0) {
             mapped[input] = e;
             sensor_of[input] = sensor;
+        }
+        if (sensor >= 0 && is_input_name(e->key)) {
+            if (a->n_provides == PDM_ASSET_MAX_PROVIDES) {
+                pdm_ini_error(doc, e->line, s, e->key, "too many inputs: at most %d per asset",
+                              PDM_ASSET_MAX_PROVIDES);
+                continue;
+            }
+            struct pdm_asset_input_cfg *p = &a->provides[a->n_provides++];
+            snprintf(p->input, sizeof(p->input), "%s", e->key);
+            p->sensor = sensor;
+            p->line = e->line;
         }
     }
     if (!model_ok)
@@ -1414,7 +1472,7 @@ static void check_sections(struct ctx *c)
         switch (k) {
         case K_AGENT:
             have_agent = 1;
-            apply_section(c, s, agent_keys, N_ELEMS(agent_keys), cfg, 0);
+            load_agent(c, s);
             break;
         case K_MQTT:
             have_mqtt = 1;

@@ -21,9 +21,12 @@
 #include "../drivers/registers.h"
 #include "../models/model.h"
 
-#define PDM_NAME_MAX         64 /* section names, device_id: [A-Za-z0-9_.-]{1,64} */
-#define PDM_PATH_MAX         1024
-#define PDM_ASSET_MAX_INPUTS PDM_MODEL_MAX_INPUTS
+#define PDM_NAME_MAX           64 /* section names, device_id: [A-Za-z0-9_.-]{1,64} */
+#define PDM_PATH_MAX           1024
+#define PDM_ASSET_MAX_INPUTS   PDM_MODEL_MAX_INPUTS
+#define PDM_ASSET_MAX_PROVIDES 32 /* `input = sensor` lines in one [asset] section */
+/* {topic_prefix}/fleet/cmd/... is the fleet-wide command topic: no device may be called so */
+#define PDM_FLEET_ID "fleet"
 
 enum pdm_bus_driver {
     PDM_DRIVER_MODBUS_TCP = 0,
@@ -104,9 +107,15 @@ struct pdm_asset_input_cfg {
 struct pdm_asset_cfg {
     char name[PDM_NAME_MAX + 1];
     char model_path[PDM_PATH_MAX]; /* absolute */
-    struct pdm_model model;        /* loaded and validated from model_path */
-    struct pdm_asset_input_cfg inputs[PDM_ASSET_MAX_INPUTS];
+    /* The model the asset runs: loaded and validated from model_path, or (agent/ota.c) an
+     * accepted model update from data_dir, which replaces it and inputs[] while running. */
+    struct pdm_model model;
+    struct pdm_asset_input_cfg inputs[PDM_ASSET_MAX_INPUTS]; /* per model input, model order */
     uint32_t n_inputs;
+    /* Every `input = sensor` line of the section, also for inputs the model does not use (yet):
+     * a model update may use them. age is not listed (it comes from installed_s). */
+    struct pdm_asset_input_cfg provides[PDM_ASSET_MAX_PROVIDES];
+    uint32_t n_provides;
     int64_t installed_s; /* "installed = YYYY-MM-DD" as Unix seconds (UTC midnight); 0 = unset */
     int line;
 };
@@ -122,6 +131,9 @@ struct pdm_config {
     int commit_interval_ms;       /* readings reach the disk at least this often: 50..60000, 1000 */
     int buffer_max_mb;            /* cap of the store on disk: 1..65536, default 64 */
     int disk_reserve_mb;          /* keep this much of the filesystem free: 0..65536, default 8 */
+    /* PEM file of the public key(s) that sign model updates (agent/modelsig.h); "" = model
+     * updates are refused. Checked at load: readable, 1..4 EC P-256 public keys. */
+    char model_pubkey[PDM_PATH_MAX];
 
     /* [mqtt] */
     char uri[512]; /* mqtts://host:port (or mqtt:// with allow_plaintext) */

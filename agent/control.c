@@ -148,8 +148,8 @@ static void render_json(struct out *o, const struct pdm_ctl_snapshot *s,
         put_jstr(o, x->name);
         put(o, ",\"model_id\":");
         put_jstr(o, x->model->id);
-        put(o, ",\"model_version\":%u,\"scored\":%s,\"probability\":", x->model->version,
-            x->scored ? "true" : "false");
+        put(o, ",\"model_version\":%u,\"model_sha256\":\"%s\",\"scored\":%s,\"probability\":",
+            x->model->version, x->model->sha256, x->scored ? "true" : "false");
         if (x->scored)
             put_jnum(o, x->score.probability);
         else
@@ -180,7 +180,8 @@ static void render_json(struct out *o, const struct pdm_ctl_snapshot *s,
                 put_jstr(o, x->input_sensor[k]);
             else
                 put(o, "null");
-            put(o, ",\"stat\":\"%s\"", pdm_model_input_kind(&x->model->inputs[k]));
+            put(o, ",\"stat\":\"%s\",\"samples\":%u", pdm_model_input_kind(&x->model->inputs[k]),
+                x->input_samples[k]);
             if (x->scored && k < x->score.n_inputs) {
                 put(o, ",\"value\":");
                 put_jnum(o, x->score.in[k].value);
@@ -267,6 +268,7 @@ static void render_text(struct out *o, const struct pdm_ctl_snapshot *s,
     for (uint32_t i = 0; i < s->n_assets; i++) {
         const struct pdm_ctl_asset *x = &s->assets[i];
         put(o, "\nASSET %s (model %s v%u)\n", x->name, x->model->id, x->model->version);
+        put(o, "  model file sha256 %s\n", x->model->sha256);
         if (x->scored)
             put(o,
                 "  P = %.3f, health %u, scored %s (%llu evaluations, %llu skipped on stale "
@@ -442,7 +444,7 @@ int pdm_control_open(struct pdm_control **out, const struct pdm_config *cfg, cha
     c->cap = RESP_BASE + (size_t)cfg->n_sensors * RESP_PER_SENSOR +
              PDM_CONTROL_ERRORS * (size_t)RESP_PER_ERROR;
     for (uint32_t i = 0; i < cfg->n_assets; i++)
-        c->cap += RESP_PER_ASSET + (size_t)cfg->assets[i].model.n_inputs * RESP_PER_INPUT;
+        c->cap += RESP_PER_ASSET + (size_t)PDM_MODEL_MAX_INPUTS * RESP_PER_INPUT;
     c->bufs = malloc(c->cap * PDM_CONTROL_MAX_CLIENTS);
     c->snap.sensors = calloc(cfg->n_sensors + 1, sizeof(*c->snap.sensors));
     c->snap.assets = calloc(cfg->n_assets + 1, sizeof(*c->snap.assets));

@@ -18,8 +18,9 @@
  * Memory, all allocated by pdm_control_open() and never per request: a snapshot (about 100
  * bytes per sensor and 900 bytes per asset) and one response buffer per client slot, sized from
  * the config for the worst case of JSON escaping: 2 KiB + 512 B per sensor + per asset 1 KiB
- * and 256 B per model input + 3 KiB for the recent errors. For the example config (3 sensors,
- * 1 asset of 4 inputs) that is 8.5 KiB per slot, 34 KiB in all. */
+ * and 256 B for each of the 16 inputs a model may have (a model update may bring more inputs
+ * than the configuration's model) + 3 KiB for the recent errors. For the example config (3
+ * sensors, 1 asset) that is 11.5 KiB per slot, 46 KiB in all. */
 #ifndef PDM_CONTROL_H
 #define PDM_CONTROL_H
 
@@ -58,6 +59,7 @@ struct pdm_ctl_asset {
     const char *name;                               /* borrowed from the config */
     const struct pdm_model *model;                  /* borrowed: input names, thresholds */
     const char *input_sensor[PDM_MODEL_MAX_INPUTS]; /* sensor feeding each input, NULL for age */
+    uint32_t input_samples[PDM_MODEL_MAX_INPUTS];   /* samples held in each input's window */
     uint64_t evals, skipped_stale;
     int scored;                 /* score is valid (evals > 0) */
     struct pdm_score score;     /* each input's value, z, contribution; probability, health */

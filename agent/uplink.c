@@ -13,11 +13,19 @@
  * only when the main loop has taken its event, so the ring can never hold more slot events
  * than there are slots.
  *
- * Ring size = slots + CONN_EVENTS. Slot events: at most one per slot (see above), so they
- * always fit. Connection events (connected, connect failed, lost): at most two per connection
- * attempt, and pdm_uplink_connect refuses to start another attempt while one is running, so a
- * caller that drains the ring between attempts never comes close to CONN_EVENTS. If it ever
- * did, the event is dropped and counted in the reason of the next connection event.
+ * Ring size = slots + message slots + CONN_EVENTS. Slot events: at most one per slot (see
+ * above), so they always fit; the same holds for message slots (a slot is queued at most once
+ * until the loop has taken and released it). Connection events (connected, connect failed,
+ * lost, subscribed, subscribe failed): at most three per connection attempt, and
+ * pdm_uplink_connect refuses to start another attempt while one is running, so a caller that
+ * drains the ring between attempts never comes close to CONN_EVENTS. If it ever did, the event
+ * is dropped and counted in the reason of the next connection event.
+ *
+ * Incoming messages: MSG_SLOTS slots of MSG_MAX bytes plus one overflow slot of MSG_HEAD
+ * bytes. Paho's callback fills a free slot (FREE -> QUEUED, one ring entry); the loop takes it
+ * (QUEUED -> HELD) and it is released at the loop's next pdm_uplink_next_event() call. With
+ * every slot taken the overflow slot keeps the head of the latest message and a count; while
+ * the loop holds the overflow slot itself, the count waits in lost_msgs for the next one.
  *
  * Epochs: each connection has an epoch number; a slot remembers the epoch it was sent in.
  * pdm_uplink_inflight() counts only slots of the current epoch (Paho has failed or dropped the
@@ -45,6 +53,8 @@
 #define CONN_EVENTS     8  /* connection events the ring keeps room for, see above */
 #define CONNECT_TIMEOUT 25 /* seconds for TCP + TLS + CONNACK */
 #define DESTROY_WAIT_MS 500
+#define MSG_SLOTS       PDM_UPLINK_MSG_SLOTS
+#define OVERFLOW        MSG_SLOTS /* index of the overflow slot */
 
 enum slot_state { SLOT_FREE = 0, SLOT_SENT, SLOT_DONE };
 
@@ -54,6 +64,17 @@ struct slot {
     uint32_t epoch;
     uint16_t state;
     uint16_t next_free;
+};
+
+enum msg_state { MSG_FREE = 0, MSG_QUEUED, MSG_HELD };
+
+struct msg_slot {
+    uint8_t state; /* enum msg_state */
+    uint8_t retained, too_large, topic_cut;
+    uint32_t dropped; /* overflow slot: messages it stands for */
+    size_t len, full_len, cap;
+    uint8_t *payload; /* cap bytes, in msg_mem */
+    char topic[PDM_UPLINK_TOPIC_MAX];
 };
 
 struct ev_entry {
@@ -73,6 +94,9 @@ struct pdm_uplink {
     size_t will_len;
     int tls, keepalive_s, max_inflight;
     int efd;
+    char *subs[PDM_UPLINK_MAX_SUBS];
+    int n_subs;
+    uint8_t *msg_mem; /* payload space of the message slots */
 
     pthread_mutex_t mu; /* everything below */
     pthread_cond_t cond;
@@ -86,8 +110,11 @@ struct pdm_uplink {
     uint32_t dropped;     /* connection events lost to a full ring */
     char reasons[CONN_EVENTS][256];
     uint32_t next_reason;
-    char tls_err[200]; /* OpenSSL's text from the current connection attempt */
-    int name_mismatch; /* Paho's host name check failed in the current attempt */
+    struct msg_slot msgs[MSG_SLOTS + 1]; /* + the overflow slot */
+    int msg_held;                        /* slot the loop holds, -1 if none */
+    uint32_t lost_msgs;                  /* dropped while the overflow slot was held; see the top */
+    char tls_err[200];                   /* OpenSSL's text from the current connection attempt */
+    int name_mismatch;                   /* Paho's host name check failed in the current attempt */
 };
 
 #define NO_SLOT 0xffff
@@ -331,14 +358,85 @@ static void on_connection_lost(void *ctx, char *cause)
         MQTTAsync_free(cause);
 }
 
-/* The agent subscribes to nothing; Paho requires the callback anyway. */
+/* Copies topic and payload (or its head) into m. */
+static void fill_msg(struct msg_slot *m, const char *topic, size_t tlen,
+                     const MQTTAsync_message *msg)
+{
+    size_t plen = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
+    m->topic_cut = tlen >= sizeof(m->topic);
+    if (m->topic_cut)
+        tlen = sizeof(m->topic) - 1;
+    memcpy(m->topic, topic, tlen);
+    m->topic[tlen] = '\0';
+    m->full_len = plen;
+    m->too_large = plen > PDM_UPLINK_MSG_MAX;
+    m->len = plen < m->cap ? plen : m->cap;
+    if (m->len)
+        memcpy(m->payload, msg->payload, m->len);
+    m->retained = msg->retained != 0;
+}
+
+/* Paho thread: copy and queue, never wait for the loop (see the top of the file). Returning
+ * 1 tells Paho the message is taken; it acknowledges QoS 1 to the broker. */
 static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *msg)
 {
-    (void)ctx;
-    (void)topic_len;
+    struct pdm_uplink *u = ctx;
+    size_t tlen = topic_len > 0 ? (size_t)topic_len : strlen(topic);
+    pthread_mutex_lock(&u->mu);
+    int i = 0;
+    while (i < MSG_SLOTS && u->msgs[i].state != MSG_FREE)
+        i++;
+    struct msg_slot *m = &u->msgs[i]; /* i == OVERFLOW when every slot is taken */
+    if (i < MSG_SLOTS || m->state == MSG_FREE) {
+        fill_msg(m, topic, tlen, msg);
+        m->dropped = i == OVERFLOW ? 1 + u->lost_msgs : 0;
+        if (i == OVERFLOW)
+            u->lost_msgs = 0;
+        m->state = MSG_QUEUED;
+        ring_push(u, (struct ev_entry){.type = PDM_UPLINK_MESSAGE, .slot = (uint16_t)i});
+    } else if (m->state == MSG_QUEUED) {
+        fill_msg(m, topic, tlen, msg); /* the latest one is answered, the count says the rest */
+        m->dropped++;
+    } else {
+        u->lost_msgs++;
+    }
+    pthread_mutex_unlock(&u->mu);
     MQTTAsync_freeMessage(&msg);
     MQTTAsync_free(topic);
     return 1;
+}
+
+static void on_subscribe_ok(void *ctx, MQTTAsync_successData *resp)
+{
+    struct pdm_uplink *u = ctx;
+    pthread_mutex_lock(&u->mu);
+    /* MQTT 3.1.1: the broker grants a QoS per filter, or 0x80 when it refuses one */
+    int refused = -1;
+    for (int i = 0; resp && i < u->n_subs && refused < 0; i++) {
+        int q = u->n_subs == 1 ? resp->alt.qos : resp->alt.qosList ? resp->alt.qosList[i] : 0;
+        if (q == MQTT_BAD_SUBSCRIBE)
+            refused = i;
+    }
+    if (refused >= 0)
+        push_conn_event(u, PDM_UPLINK_SUBSCRIBE_FAILED,
+                        "broker %s refused the subscription to %s (is this device allowed to "
+                        "subscribe to it?)",
+                        u->hostport, u->subs[refused]);
+    else
+        push_conn_event(u, PDM_UPLINK_SUBSCRIBED, "subscribed to %s%s%s", u->subs[0],
+                        u->n_subs > 1 ? " and " : "", u->n_subs > 1 ? u->subs[1] : "");
+    pthread_mutex_unlock(&u->mu);
+}
+
+static void on_subscribe_fail(void *ctx, MQTTAsync_failureData *resp)
+{
+    struct pdm_uplink *u = ctx;
+    int code = resp ? resp->code : MQTTASYNC_FAILURE;
+    pthread_mutex_lock(&u->mu);
+    push_conn_event(u, PDM_UPLINK_SUBSCRIBE_FAILED, "broker %s: subscribing to %s failed (%s%s%d)",
+                    u->hostport, u->subs[0], resp && resp->message ? resp->message : "",
+                    resp && resp->message ? ", " : "code ", code);
+    pthread_mutex_unlock(&u->mu);
 }
 
 static void on_disconnect_done(void *ctx, MQTTAsync_successData *resp)
@@ -386,6 +484,9 @@ static void free_uplink(struct pdm_uplink *u)
     free(u->will_payload);
     free(u->slots);
     free(u->ring);
+    for (int i = 0; i < u->n_subs; i++)
+        free(u->subs[i]);
+    free(u->msg_mem);
     free(u);
 }
 
@@ -454,6 +555,11 @@ int pdm_uplink_create(struct pdm_uplink **out, const struct pdm_uplink_cfg *cfg,
          (rc = check_readable("certificate", cfg->cert_file, cfg->uri, err, errlen)) != 0 ||
          (rc = check_readable("key", cfg->key_file, cfg->uri, err, errlen)) != 0))
         return rc;
+    if (cfg->n_subscriptions < 0 || cfg->n_subscriptions > PDM_UPLINK_MAX_SUBS ||
+        (cfg->n_subscriptions && !cfg->subscriptions)) {
+        snprintf(err, errlen, "MQTT uplink: at most %d subscriptions", PDM_UPLINK_MAX_SUBS);
+        return -EINVAL;
+    }
     if (cfg->max_inflight < 0 || cfg->max_inflight > 16384 || cfg->keepalive_s < 0) {
         snprintf(err, errlen, "MQTT uplink: max_inflight must be 1..16384 and keepalive >= 0");
         return -EINVAL;
@@ -471,7 +577,8 @@ int pdm_uplink_create(struct pdm_uplink **out, const struct pdm_uplink_cfg *cfg,
     u->keepalive_s = cfg->keepalive_s ? cfg->keepalive_s : 30;
     u->max_inflight = cfg->max_inflight ? cfg->max_inflight : 64;
     u->nslots = (uint16_t)(2 * u->max_inflight);
-    u->ring_cap = u->nslots + CONN_EVENTS;
+    u->ring_cap = u->nslots + MSG_SLOTS + 1 + CONN_EVENTS;
+    u->msg_held = -1;
 
     int oom = 0;
     u->uri = dup_or_null(cfg->uri, &oom);
@@ -485,6 +592,13 @@ int pdm_uplink_create(struct pdm_uplink **out, const struct pdm_uplink_cfg *cfg,
     u->paho_uri = malloc(plen);
     u->slots = calloc(u->nslots, sizeof(*u->slots));
     u->ring = calloc(u->ring_cap, sizeof(*u->ring));
+    for (int i = 0; i < cfg->n_subscriptions; i++)
+        u->subs[u->n_subs++] = dup_or_null(cfg->subscriptions[i], &oom);
+    u->msg_mem = malloc((size_t)MSG_SLOTS * PDM_UPLINK_MSG_MAX + PDM_UPLINK_MSG_HEAD);
+    for (int i = 0; u->msg_mem && i <= MSG_SLOTS; i++) {
+        u->msgs[i].cap = i < MSG_SLOTS ? PDM_UPLINK_MSG_MAX : PDM_UPLINK_MSG_HEAD;
+        u->msgs[i].payload = u->msg_mem + (size_t)i * PDM_UPLINK_MSG_MAX;
+    }
     if (u->will_topic && cfg->will_len) {
         if (cfg->will_len > INT32_MAX || !cfg->will_payload) {
             snprintf(err, errlen, "MQTT uplink: invalid Last Will payload");
@@ -496,7 +610,8 @@ int pdm_uplink_create(struct pdm_uplink **out, const struct pdm_uplink_cfg *cfg,
             memcpy(u->will_payload, cfg->will_payload, cfg->will_len);
         u->will_len = cfg->will_len;
     }
-    if (oom || !u->paho_uri || !u->slots || !u->ring || (u->will_len && !u->will_payload)) {
+    if (oom || !u->paho_uri || !u->slots || !u->ring || !u->msg_mem ||
+        (u->will_len && !u->will_payload)) {
         snprintf(err, errlen, "MQTT uplink: out of memory");
         free_uplink(u);
         return -ENOMEM;
@@ -731,6 +846,29 @@ int pdm_uplink_publish(struct pdm_uplink *u, const char *topic, const void *payl
     }
 }
 
+int pdm_uplink_subscribe(struct pdm_uplink *u)
+{
+    if (u->n_subs == 0)
+        return 0;
+    if (!pdm_uplink_is_connected(u))
+        return -ENOTCONN;
+    int qos[PDM_UPLINK_MAX_SUBS];
+    for (int i = 0; i < u->n_subs; i++)
+        qos[i] = 1;
+    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+    ro.onSuccess = on_subscribe_ok;
+    ro.onFailure = on_subscribe_fail;
+    ro.context = u;
+    int rc = MQTTAsync_subscribeMany(u->client, u->n_subs, u->subs, qos, &ro);
+    if (rc == MQTTASYNC_SUCCESS)
+        return 0;
+    pthread_mutex_lock(&u->mu);
+    push_conn_event(u, PDM_UPLINK_SUBSCRIBE_FAILED, "cannot subscribe to %s: %s (Paho %d)",
+                    u->subs[0], MQTTAsync_strerror(rc) ? MQTTAsync_strerror(rc) : "error", rc);
+    pthread_mutex_unlock(&u->mu);
+    return rc == MQTTASYNC_DISCONNECTED ? -ENOTCONN : -EIO;
+}
+
 int pdm_uplink_event_fd(struct pdm_uplink *u)
 {
     return u->efd;
@@ -740,6 +878,10 @@ int pdm_uplink_next_event(struct pdm_uplink *u, struct pdm_uplink_event *ev)
 {
     int got = 0;
     pthread_mutex_lock(&u->mu);
+    if (u->msg_held >= 0) { /* the caller is done with the message it took last time */
+        u->msgs[u->msg_held].state = MSG_FREE;
+        u->msg_held = -1;
+    }
     while (!got && u->ring_len) {
         struct ev_entry e = u->ring[u->ring_head];
         u->ring_head = (u->ring_head + 1) % u->ring_cap;
@@ -753,6 +895,19 @@ int pdm_uplink_next_event(struct pdm_uplink *u, struct pdm_uplink_event *ev)
             u->free_head = e.slot;
             ev->cookie = e.cookie;
             got = !e.stale;
+        } else if (e.type == PDM_UPLINK_MESSAGE) {
+            struct msg_slot *m = &u->msgs[e.slot];
+            m->state = MSG_HELD;
+            u->msg_held = e.slot;
+            ev->topic = m->topic;
+            ev->payload = m->payload;
+            ev->len = m->len;
+            ev->full_len = m->full_len;
+            ev->too_large = m->too_large;
+            ev->topic_cut = m->topic_cut;
+            ev->retained = m->retained;
+            ev->dropped = m->dropped;
+            got = 1;
         } else {
             u->conn_events--;
             snprintf(ev->reason, sizeof(ev->reason), "%s", u->reasons[e.slot]);

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,11 @@
 
 /* Slots for one input: enough for window_s of samples at the sensor's period, plus two for
  * jitter of the bus thread (a read landing just inside both ends of the span). */
+static double window_slots(const struct pdm_model_input *in, const struct pdm_sensor_cfg *s)
+{
+    return ceil(in->window_s * 1000.0 / s->period_ms) + 2.0;
+}
+
 static int window_cap(const struct pdm_asset_cfg *a, const struct pdm_model_input *in,
                       const struct pdm_sensor_cfg *s, uint32_t *cap)
 {
@@ -33,7 +39,7 @@ static int window_cap(const struct pdm_asset_cfg *a, const struct pdm_model_inpu
                 a->name, in->name, in->window_s, s->name, s->period_ms);
         return -EINVAL;
     }
-    double slots = ceil(in->window_s * 1000.0 / s->period_ms) + 2.0;
+    double slots = window_slots(in, s);
     if (slots > PDM_ENGINE_MAX_CAP) {
         pdm_err("asset %s: input %s: a %g s window of sensor %s (one read every %d ms) needs "
                 "%.0f samples, over the limit of %u; shorten window_s in the model or lengthen "
@@ -67,7 +73,7 @@ static int init_asset(struct pdm_engine_asset *ea, const struct pdm_config *cfg,
     for (uint32_t k = 0; k < m->n_inputs; k++) {
         const struct pdm_model_input *in = &m->inputs[k];
         int32_t s = a->inputs[k].sensor;
-        if (in->is_age || in->derive != PDM_DERIVE_NONE)
+        if (!pdm_model_input_has_sensor(in))
             continue; /* computed from installed_s or from other inputs; no window */
         if (s < 0 || (uint32_t)s >= cfg->n_sensors) {
             pdm_err("asset %s: input %s has no valid sensor (index %d of %u); the engine does not "
@@ -239,4 +245,172 @@ int64_t pdm_engine_tick(struct pdm_engine *e, int64_t now_mono_ms, int64_t now_w
             earliest = ea->next_eval_mono_ms;
     }
     return earliest;
+}
+
+/* ---- model swap (over-the-air model updates, agent/ota.c) -------------------------------------
+ *
+ * Everything that can fail or allocate happens in prepare; commit only moves, frees and copies.
+ * Neither runs on the sample -> score path: the agent calls them while handling a command. */
+
+int pdm_engine_swap_prepare(const struct pdm_engine *e, uint32_t asset, const struct pdm_model *m,
+                            const int32_t *sensor, struct pdm_engine_swap *sw, char *err,
+                            size_t errlen)
+{
+    memset(sw, 0, sizeof(*sw));
+    sw->asset = asset;
+    for (uint32_t k = 0; k < PDM_MODEL_MAX_INPUTS; k++) {
+        sw->keep[k] = -1;
+        sw->sensor[k] = -1;
+    }
+    if (asset >= e->n_assets || m->n_inputs > PDM_MODEL_MAX_INPUTS || m->eval_period_ms <= 0) {
+        snprintf(err, errlen, "the model or the asset index is not usable");
+        return -EINVAL;
+    }
+    const struct pdm_engine_asset *ea = &e->assets[asset];
+    const struct pdm_model *old = &ea->cfg->model;
+    sw->model = *m;
+    int rc = 0;
+    for (uint32_t k = 0; k < m->n_inputs && rc == 0; k++) {
+        const struct pdm_model_input *in = &m->inputs[k];
+        if (!pdm_model_input_has_sensor(in))
+            continue;
+        int32_t s = sensor[k];
+        if (s < 0 || (uint32_t)s >= e->cfg->n_sensors) {
+            snprintf(err, errlen, "input %s has no sensor", in->name);
+            rc = -EINVAL;
+            break;
+        }
+        sw->sensor[k] = s;
+        /* Same name, sensor and window length: the samples already held are exactly what a
+         * fresh window would collect, so the window moves over. The statistic is taken at
+         * evaluation from the raw samples, so a changed stat does not need new ones. */
+        for (uint32_t j = 0; j < old->n_inputs; j++) {
+            if (pdm_model_input_has_sensor(&old->inputs[j]) && ea->in[j].sensor == s &&
+                strcmp(old->inputs[j].name, in->name) == 0 &&
+                old->inputs[j].window_s == in->window_s) {
+                sw->keep[k] = (int)j;
+                break;
+            }
+        }
+        if (sw->keep[k] >= 0)
+            continue;
+        const struct pdm_sensor_cfg *sc = &e->cfg->sensors[s];
+        double slots = sc->period_ms > 0 && in->window_s > 0 ? window_slots(in, sc) : 0;
+        if (!(slots >= 1) || slots > PDM_ENGINE_MAX_CAP) {
+            snprintf(err, errlen,
+                     "input %s: a %g s window of sensor %s (one read every %d ms) needs %.0f "
+                     "samples; the limit is %u",
+                     in->name, in->window_s, sc->name, sc->period_ms, slots, PDM_ENGINE_MAX_CAP);
+            rc = -E2BIG;
+            break;
+        }
+        uint32_t cap = slots < PDM_ENGINE_MIN_CAP ? PDM_ENGINE_MIN_CAP : (uint32_t)slots;
+        rc = pdm_window_init(&sw->fresh[k], cap, llround(in->window_s * 1000.0));
+        if (rc != 0)
+            snprintf(err, errlen, "out of memory for the window of input %s", in->name);
+    }
+
+    /* The feed index as it will be after commit: windows stay at their addresses inside
+     * e->assets, only which sensor feeds which slot of the swapped asset changes. */
+    uint32_t ns = e->cfg->n_sensors, total = 0;
+    if (rc == 0) {
+        sw->feed_start = calloc((size_t)ns + 1, sizeof(*sw->feed_start));
+        rc = sw->feed_start ? 0 : -ENOMEM;
+    }
+    for (uint32_t i = 0; rc == 0 && i < e->n_assets; i++) {
+        for (uint32_t k = 0; k < PDM_MODEL_MAX_INPUTS; k++) {
+            int32_t s = i == asset ? sw->sensor[k] : e->assets[i].in[k].sensor;
+            if (s >= 0) {
+                sw->feed_start[s + 1]++;
+                total++;
+            }
+        }
+    }
+    if (rc == 0 && total) {
+        sw->feeds = calloc(total, sizeof(*sw->feeds));
+        rc = sw->feeds ? 0 : -ENOMEM;
+    }
+    if (rc == 0) {
+        for (uint32_t s = 0; s < ns; s++)
+            sw->feed_start[s + 1] += sw->feed_start[s];
+        for (uint32_t i = 0; i < e->n_assets; i++) {
+            for (uint32_t k = 0; k < PDM_MODEL_MAX_INPUTS; k++) {
+                int32_t s = i == asset ? sw->sensor[k] : e->assets[i].in[k].sensor;
+                if (s >= 0)
+                    sw->feeds[sw->feed_start[s]++] = &e->assets[i].in[k].win;
+            }
+        }
+        for (uint32_t s = ns; s > 0; s--)
+            sw->feed_start[s] = sw->feed_start[s - 1];
+        sw->feed_start[0] = 0;
+    } else if (rc == -ENOMEM) {
+        snprintf(err, errlen, "out of memory for the feed index");
+    }
+    if (rc != 0)
+        pdm_engine_swap_abort(sw);
+    return rc;
+}
+
+void pdm_engine_swap_abort(struct pdm_engine_swap *sw)
+{
+    for (uint32_t k = 0; k < PDM_MODEL_MAX_INPUTS; k++)
+        pdm_window_free(&sw->fresh[k]);
+    free(sw->feed_start);
+    free(sw->feeds);
+    sw->feed_start = NULL;
+    sw->feeds = NULL;
+}
+
+void pdm_engine_swap_commit(struct pdm_engine *e, struct pdm_engine_swap *sw,
+                            struct pdm_asset_cfg *a, int64_t now_mono_ms)
+{
+    struct pdm_engine_asset *ea = &e->assets[sw->asset];
+    struct pdm_engine_input old[PDM_MODEL_MAX_INPUTS];
+    int moved[PDM_MODEL_MAX_INPUTS] = {0};
+    memcpy(old, ea->in, sizeof(old));
+    for (uint32_t k = 0; k < PDM_MODEL_MAX_INPUTS; k++) {
+        struct pdm_engine_input *in = &ea->in[k];
+        in->sensor = sw->sensor[k];
+        if (sw->keep[k] >= 0) {
+            in->win = old[sw->keep[k]].win;
+            moved[sw->keep[k]] = 1;
+        } else {
+            in->win = sw->fresh[k]; /* zeroed (no window) for inputs without one */
+        }
+        memset(&sw->fresh[k], 0, sizeof(sw->fresh[k]));
+    }
+    for (uint32_t j = 0; j < PDM_MODEL_MAX_INPUTS; j++)
+        if (!moved[j])
+            pdm_window_free(&old[j].win);
+    free(e->feed_start);
+    free(e->feeds);
+    e->feed_start = sw->feed_start;
+    e->feeds = sw->feeds;
+    sw->feed_start = NULL;
+    sw->feeds = NULL;
+
+    /* the model the engine scores is the asset's, in the config the agent owns */
+    int period_changed = a->model.eval_period_ms != sw->model.eval_period_ms;
+    a->model = sw->model;
+    a->n_inputs = sw->model.n_inputs;
+    for (uint32_t k = 0; k < PDM_MODEL_MAX_INPUTS; k++) {
+        struct pdm_asset_input_cfg *ai = &a->inputs[k];
+        memset(ai, 0, sizeof(*ai));
+        ai->sensor = -1;
+        if (k < sw->model.n_inputs) {
+            snprintf(ai->input, sizeof(ai->input), "%s", sw->model.inputs[k].name);
+            ai->sensor = sw->sensor[k];
+        }
+    }
+    /* An open alert stays open under the new thresholds; its hold counters carry on. */
+    ea->policy.warning = a->model.warning;
+    ea->policy.critical = a->model.critical;
+    ea->policy.clear = a->model.clear;
+    ea->policy.hold = a->model.hold;
+    /* the last score belongs to the old model's inputs: not shown as the new one's */
+    memset(&ea->last, 0, sizeof(ea->last));
+    ea->evals = 0;
+    ea->skipped_stale = 0;
+    if (period_changed)
+        ea->next_eval_mono_ms = now_mono_ms + a->model.eval_period_ms;
 }

@@ -14,6 +14,7 @@
 #include "window.h"
 
 struct pdm_config;
+struct pdm_asset_cfg;
 
 struct pdm_engine_input {
     int32_t sensor; /* index into cfg->sensors, -1 for age */
@@ -61,5 +62,37 @@ void pdm_engine_on_sample(struct pdm_engine *e, uint32_t sensor, int64_t mono_ms
  * monotonic time of the next due evaluation (for the caller's poll timeout). */
 int64_t pdm_engine_tick(struct pdm_engine *e, int64_t now_mono_ms, int64_t now_wall_ms,
                         pdm_eval_cb cb, void *ctx);
+
+/* ---- model swap (over-the-air model updates, agent/ota.c) ----------------------------------
+ *
+ * Replaces one asset's model while the engine runs, in two steps, both outside the sample ->
+ * score path (the agent runs them while handling a command, never from pdm_engine_tick):
+ *  - prepare allocates a window for every new or changed windowed input and the new feed index
+ *    (16 bytes per window slot, as at init, plus 4 * (n_sensors + 1) + 8 per windowed input);
+ *    on failure it returns -errno with a reason and the engine is untouched;
+ *  - commit cannot fail: it moves the windows of inputs that keep their name, sensor and
+ *    window_s (their samples are kept, so the new model scores at once on the history it
+ *    already has), frees the windows no longer used, copies the model and its input -> sensor
+ *    map into the asset's config (what the engine scores and Status reports), and applies the
+ *    new thresholds. An open alert stays open. After commit the hot path is allocation-free
+ *    again. */
+struct pdm_engine_swap {
+    uint32_t asset;
+    struct pdm_model model;
+    int32_t sensor[PDM_MODEL_MAX_INPUTS];          /* per new input; -1 without a window */
+    int keep[PDM_MODEL_MAX_INPUTS];                /* old input whose window moves here, or -1 */
+    struct pdm_window fresh[PDM_MODEL_MAX_INPUTS]; /* new windows of the inputs not kept */
+    uint32_t *feed_start;
+    struct pdm_window **feeds;
+};
+
+/* sensor[k]: index into cfg->sensors of the sensor feeding input k of m (ignored for age). */
+int pdm_engine_swap_prepare(const struct pdm_engine *e, uint32_t asset, const struct pdm_model *m,
+                            const int32_t *sensor, struct pdm_engine_swap *sw, char *err,
+                            size_t errlen);
+/* a must be &cfg->assets[sw->asset] of the config the engine was built from. */
+void pdm_engine_swap_commit(struct pdm_engine *e, struct pdm_engine_swap *sw,
+                            struct pdm_asset_cfg *a, int64_t now_mono_ms);
+void pdm_engine_swap_abort(struct pdm_engine_swap *sw);
 
 #endif

@@ -189,6 +189,13 @@ uint32_t pdm_health_score(double p);
 void pdm_score_rank(const struct pdm_score *s, uint32_t *order);
 
 const char *pdm_stat_name(enum pdm_stat s);
+/* Whether an input is read from a sensor through a window (1), or computed: age from the asset's
+ * installed date, derived inputs from other inputs (0). */
+static inline int pdm_model_input_has_sensor(const struct pdm_model_input *in)
+{
+    return !in->is_age && in->derive == PDM_DERIVE_NONE;
+}
+
 /* What feeds an input, for displays: "age", "derived" or its statistic's name. */
 const char *pdm_model_input_kind(const struct pdm_model_input *in);
 

@@ -9,6 +9,11 @@
  *                                              CONNECTION_LOST and a clean in-flight count
  *   uplink_probe will      URI CA CERT KEY     connects with an offline Status as Last Will,
  *                                              prints READY and waits to be killed
+ *   uplink_probe inbox     URI CA CERT KEY     one client subscribes to a command topic and
+ *                                              does not take events while a second one
+ *                                              publishes 12 commands (the first 40000 bytes):
+ *                                              the slots fill, the overflow slot counts the
+ *                                              rest; then every message must be accounted for
  *
  * Prints what it saw on stdout (one line per fact, for grep) and exits 0 when the expectation
  * held, 1 otherwise. Every wait is bounded. */
@@ -21,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/command.h"
 #include "agent/encode.h"
 #include "agent/uplink.h"
 
@@ -63,9 +69,17 @@ static const char *ev_name(enum pdm_uplink_event_type t)
         return "DELIVERED";
     case PDM_UPLINK_SEND_FAILED:
         return "SEND_FAILED";
+    case PDM_UPLINK_SUBSCRIBED:
+        return "SUBSCRIBED";
+    case PDM_UPLINK_SUBSCRIBE_FAILED:
+        return "SUBSCRIBE_FAILED";
+    case PDM_UPLINK_MESSAGE:
+        return "MESSAGE";
     }
     return "?";
 }
+
+static const char *const inbox_subs[] = {"pdm/v1/probe-inbox/cmd/#"};
 
 static struct pdm_uplink *make(const char *uri, char **argv, const char *client_id, int with_will)
 {
@@ -93,6 +107,8 @@ static struct pdm_uplink *make(const char *uri, char **argv, const char *client_
         .will_payload = will,
         .will_len = (size_t)wl,
         .max_inflight = MAX_INFLIGHT,
+        .subscriptions = inbox_subs,
+        .n_subscriptions = strcmp(client_id, "probe-inbox") == 0,
     };
     struct pdm_uplink *u;
     char err[512];
@@ -296,6 +312,81 @@ static int run_will(char **argv)
     return 1;
 }
 
+#define INBOX_SENT 12
+
+static int run_inbox(char **argv)
+{
+    struct pdm_uplink *in = make(argv[2], argv, "probe-inbox", 0);
+    struct pdm_uplink *out = make(argv[2], argv, "probe-sender", 0);
+    struct pdm_uplink_event ev;
+    int ok = 0;
+    if (!in || !out || connect_wait(in) != 0 || connect_wait(out) != 0)
+        goto done;
+    pdm_uplink_subscribe(in);
+    if (!wait_event(in, 10000, &ev) || ev.type != PDM_UPLINK_SUBSCRIBED) {
+        printf("no subscription: %s %s\n", ev_name(ev.type), ev.reason);
+        goto done;
+    }
+    printf("%s: %s\n", ev_name(ev.type), ev.reason);
+    static uint8_t big[40000];
+    memset(big, 'x', sizeof(big));
+    big[0] = 0x0a; /* field 1, a string: the request id "big" */
+    big[1] = 3;
+    memcpy(big + 2, "big", 3);
+    for (int i = 0; i < INBOX_SENT; i++) {
+        char small[32];
+        int n = snprintf(small + 2, sizeof(small) - 2, "r%d", i);
+        small[0] = 0x0a;
+        small[1] = (char)n;
+        int rc = i == 0 ? pdm_uplink_publish(out, "pdm/v1/probe-inbox/cmd/model", big, sizeof(big),
+                                             1, 0, (uint64_t)i + 1)
+                        : pdm_uplink_publish(out, "pdm/v1/probe-inbox/cmd/model", small,
+                                             (size_t)n + 2, 1, 0, (uint64_t)i + 1);
+        if (rc != 0) {
+            printf("publish %d: %s\n", i, strerror(-rc));
+            goto done;
+        }
+    }
+    /* Wait, without taking events, until the inbox has queued its 4 slots and the overflow one
+     * (each queued message makes the eventfd count once). */
+    uint64_t queued = 0;
+    int64_t end = now_ms() + 15000;
+    while (queued < PDM_UPLINK_MSG_SLOTS + 1 && now_ms() < end) {
+        struct pollfd p = {.fd = pdm_uplink_event_fd(in), .events = POLLIN};
+        if (poll(&p, 1, 100) > 0) {
+            uint64_t v;
+            if (read(p.fd, &v, sizeof(v)) == (ssize_t)sizeof(v))
+                queued += v;
+        }
+    }
+    printf("queued events before taking any: %" PRIu64 "\n", queued);
+    long seen = 0, dropped = 0, too_large = 0, overflow_events = 0;
+    end = now_ms() + 15000;
+    while (seen + dropped < INBOX_SENT && now_ms() < end) {
+        if (!wait_event(in, 200, &ev) || ev.type != PDM_UPLINK_MESSAGE)
+            continue;
+        char rid[64];
+        pdm_cmd_request_id(ev.payload, ev.len, rid, sizeof(rid));
+        printf("MESSAGE %s request %s len %zu full_len %zu too_large %d dropped %u\n", ev.topic,
+               rid, ev.len, ev.full_len, ev.too_large, ev.dropped);
+        if (ev.dropped) {
+            overflow_events++;
+            dropped += ev.dropped;
+        } else {
+            seen++;
+        }
+        too_large += ev.too_large && ev.full_len == sizeof(big) && ev.len == PDM_UPLINK_MSG_MAX &&
+                     strcmp(rid, "big") == 0;
+    }
+    printf("kept %ld dropped %ld (in %ld overflow events) too_large %ld\n", seen, dropped,
+           overflow_events, too_large);
+    ok = seen + dropped == INBOX_SENT && overflow_events >= 1 && too_large == 1;
+done:
+    pdm_uplink_destroy(in);
+    pdm_uplink_destroy(out);
+    return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 3 && strcmp(argv[1], "plaintext") == 0)
@@ -314,6 +405,8 @@ int main(int argc, char **argv)
         return run_lost(argv);
     if (strcmp(argv[1], "will") == 0)
         return run_will(argv);
+    if (strcmp(argv[1], "inbox") == 0)
+        return run_inbox(argv);
     fprintf(stderr, "uplink_probe: unknown mode %s\n", argv[1]);
     return 2;
 }

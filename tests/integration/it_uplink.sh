@@ -8,6 +8,8 @@
 #  4. pdmctl decode on a payload saved by subscribe --save (and Google's protoc if installed)
 #  5. broker stopped under load: CONNECTION_LOST, in-flight count back to 0, publish -> ENOTCONN
 #  6. Last Will: a killed client leaves a retained, binary offline Status
+#  7. incoming commands: bounded slots, a too-large payload keeps its head (request id readable),
+#     messages beyond the slots are counted in the overflow slot, none is lost unaccounted
 source "$(dirname "$0")/lib.sh"
 : "${UPLINK_PROBE:?run through ctest}" "${PDMCTL:?}"
 
@@ -152,5 +154,15 @@ grep -q "^STATUS gw-test  offline agent probe" "$T/will.log" || fail "Last Will 
 # subscriber 3 saw the will too, and never anything from the rogue-broker attempt
 wait_for 10 file_has "$T/sub3.log" '"type":"status"' || fail "live subscriber missed the will"
 [ "$(count_lines "$T/sub3.log" '"type":"alert"')" -eq 0 ] || fail "alerts published during test 3"
+
+echo "== 7. incoming messages: slots, overflow, too large"
+"$UPLINK_PROBE" inbox "$URI" "${DEV[@]}" >"$T/probe7.log" 2>&1 || {
+    cat "$T/probe7.log"
+    fail "incoming messages not accounted for"
+}
+cat "$T/probe7.log"
+grep -q "request big len 32768 full_len 40000 too_large 1" "$T/probe7.log" ||
+    fail "the too-large message did not keep its head"
+grep -Eq "dropped [1-9]" "$T/probe7.log" || fail "no overflow event"
 
 echo "PASS"

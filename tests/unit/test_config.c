@@ -1423,6 +1423,99 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return remove(path);
 }
 
+/* [agent] model_pubkey, the reserved device_id "fleet", and asset lines for inputs the model
+ * does not use (kept for model updates). */
+#define KEY_CONF                                                                                   \
+    "[agent]\n"                                                                                    \
+    "device_id = %s\n"                                                                             \
+    "data_dir = data\n"                                                                            \
+    "model_pubkey = %s\n"                                                                          \
+    "\n"                                                                                           \
+    "[mqtt]\n"                                                                                     \
+    "uri = mqtts://127.0.0.1:8883\n"                                                               \
+    "ca_file = tls/ca.pem\n"                                                                       \
+    "cert_file = tls/device.pem\n"                                                                 \
+    "key_file = tls/device.key\n"                                                                  \
+    "\n"                                                                                           \
+    "[bus b]\n"                                                                                    \
+    "driver = modbus-tcp\n"                                                                        \
+    "host = 127.0.0.1\n"                                                                           \
+    "\n"                                                                                           \
+    "[sensor t]\n"                                                                                 \
+    "bus = b\n"                                                                                    \
+    "address = 0\n"                                                                                \
+    "type = u16\n"                                                                                 \
+    "\n"                                                                                           \
+    "[sensor p]\n"                                                                                 \
+    "bus = b\n"                                                                                    \
+    "address = 2\n"                                                                                \
+    "type = u16\n"                                                                                 \
+    "\n"                                                                                           \
+    "[asset c]\n"                                                                                  \
+    "model = models/compressor.model\n"                                                            \
+    "temperature = t\n"                                                                            \
+    "oil_pressure = p\n"                                                                           \
+    "vibration = t\n"                                                                              \
+    "power = p\n"                                                                                  \
+    "installed = 2019-06-01\n"
+
+static void test_model_update_keys(void)
+{
+    copy_example("examples/models/compressor.model", "k/models/compressor.model");
+    write_tls("k");
+    write_file("k/keys/ok.pub", "-----BEGIN PUBLIC KEY-----\n"
+                                "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAENESLhNwm60v1mV19N1Fn3o9RmYbs\n"
+                                "cIya8tKL08uJX+TbwxCdnCMZONeeAmt1e4ImXkWUa2UThwfGmNNgskAFxg==\n"
+                                "-----END PUBLIC KEY-----\n");
+    write_file("k/keys/rsa.pub",
+               "-----BEGIN PUBLIC KEY-----\n"
+               "MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQCvCaftJolwIx8dRINHwma+unsk\n"
+               "S175DRJ8SES266dYa6uoZh+Cf5uvcOus8LurcyRQozS99kQp2ChvhS5Xr0L8qkOL\n"
+               "+JEKdXOdA8hycfsfgcu+HSFrbQt7lsW7QC+mM4lVCTX38r9c5HchCkruEYQ/9cwA\n"
+               "zz8ZfmWoSsuP67tKPQIDAQAB\n"
+               "-----END PUBLIC KEY-----\n");
+    char text[2048], path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/k/agent.conf", g_dir);
+    static struct pdm_config cfg;
+    char *out = NULL;
+
+    snprintf(text, sizeof(text), KEY_CONF, "gw-1", "keys/ok.pub");
+    write_file("k/agent.conf", text);
+    CHECK_INT(load(path, &cfg, &out), 0);
+    check_output(out, "");
+    char want[PATH_MAX];
+    CHECK_STR(cfg.model_pubkey, join(want, sizeof(want), g_dir, "/k/keys/ok.pub"));
+    if (cfg.n_assets == 1) {
+        const struct pdm_asset_cfg *a = &cfg.assets[0];
+        CHECK_INT(a->n_inputs, 4);   /* the model's: temperature, vibration, power, age */
+        CHECK_INT(a->n_provides, 4); /* every sensor line, oil_pressure too */
+        CHECK_STR(a->provides[1].input, "oil_pressure");
+        CHECK_INT(a->provides[1].sensor, 1);
+        CHECK_INT(a->provides[1].line, 29);
+    }
+    free(out);
+    pdm_config_free(&cfg);
+
+    snprintf(text, sizeof(text), KEY_CONF, "fleet", "keys/rsa.pub");
+    write_file("k/agent.conf", text);
+    CHECK_INT(load(path, &cfg, &out), 2);
+    check_output(out, "@/k/agent.conf:2: agent.device_id: 'fleet' is reserved: "
+                      "{topic_prefix}/fleet/cmd/... is the fleet-wide command topic\n"
+                      "@/k/agent.conf:4: agent.model_pubkey: '@/k/keys/rsa.pub' line 1: an RSA "
+                      "key; model signatures are ECDSA on P-256 (prime256v1): pdmctl keygen makes "
+                      "one\n");
+    free(out);
+    pdm_config_free(&cfg);
+
+    snprintf(text, sizeof(text), KEY_CONF, "gw-1", "keys/none.pub");
+    write_file("k/agent.conf", text);
+    CHECK_INT(load(path, &cfg, &out), 1);
+    check_output(out, "@/k/agent.conf:4: agent.model_pubkey: cannot read '@/k/keys/none.pub': No "
+                      "such file or directory\n");
+    free(out);
+    pdm_config_free(&cfg);
+}
+
 int main(void)
 {
     char tmpl[] = "/tmp/pdm-test-config-XXXXXX", real[PATH_MAX];
@@ -1447,6 +1540,7 @@ int main(void)
     test_device_profiles();
     test_shipped_profiles();
     test_device_profile_errors();
+    test_model_update_keys();
 
     nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return check_summary("test_config");

@@ -17,10 +17,16 @@ static const struct {
      "decode an alert, telemetry or status payload (protobuf) as text or JSON"},
     {"eval", cmd_eval,
      "score a labelled CSV with a model: ROC-AUC, AP, F1, calibration; k-fold cross-validation"},
+    {"enroll", cmd_enroll,
+     "on the device: make its EC key (owner-only) and a certificate request for its CA"},
+    {"keygen", cmd_keygen, "make the backend's key pair for signing model updates"},
+    {"publish", cmd_publish, "publish a message (a command) over TLS and print the agent's answer"},
     {"read", cmd_read, "read registers once from a Modbus device, decoded in every word order"},
     {"report", cmd_report,
      "a check-up report of one asset from the buffer: HTML page with plots, or JSON"},
     {"scan", cmd_scan, "find the unit ids that answer on a serial line or Modbus TCP gateway"},
+    {"sign-model", cmd_sign_model,
+     "check and sign a model file: the ModelUpdate to publish on .../cmd/model"},
     {"status", cmd_status,
      "ask the running agent: values, model inputs, probability, alerts, buffer, broker"},
     {"subscribe", cmd_subscribe,
@@ -34,7 +40,7 @@ static void usage(FILE *f)
                "       pdmctl COMMAND --help\n\n"
                "commands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
     fprintf(f,
             "\nexit status: 0 ok, 1 operation failed, 2 bad command line, 78 bad configuration\n");
 }

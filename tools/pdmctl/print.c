@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "agent/modelsig.h"
 #include "pdm/v1/pdm.pb-c.h"
 
 static const struct {
@@ -22,11 +23,13 @@ static const struct {
     [PDM_MSG_ALERT] = {"alert", &pdm__v1__alert__descriptor},
     [PDM_MSG_TELEMETRY] = {"telemetry", &pdm__v1__telemetry_batch__descriptor},
     [PDM_MSG_STATUS] = {"status", &pdm__v1__status__descriptor},
+    [PDM_MSG_CMD_RESULT] = {"cmd_result", &pdm__v1__command_result__descriptor},
+    [PDM_MSG_MODEL_UPDATE] = {"model", &pdm__v1__model_update__descriptor},
 };
 
 enum pdm_msg_type pdm_msg_type_from_name(const char *name)
 {
-    for (int t = PDM_MSG_ALERT; t <= PDM_MSG_STATUS; t++)
+    for (int t = PDM_MSG_ALERT; t <= PDM_MSG_LAST; t++)
         if (name && strcmp(name, types[t].name) == 0)
             return (enum pdm_msg_type)t;
     return PDM_MSG_OTHER;
@@ -34,12 +37,12 @@ enum pdm_msg_type pdm_msg_type_from_name(const char *name)
 
 const char *pdm_msg_type_name(enum pdm_msg_type t)
 {
-    return (unsigned)t <= PDM_MSG_STATUS ? types[t].name : "other";
+    return (unsigned)t <= PDM_MSG_LAST ? types[t].name : "other";
 }
 
 const char *pdm_msg_proto_name(enum pdm_msg_type t)
 {
-    return (unsigned)t <= PDM_MSG_STATUS && types[t].desc ? types[t].desc->name : NULL;
+    return (unsigned)t <= PDM_MSG_LAST && types[t].desc ? types[t].desc->name : NULL;
 }
 
 enum pdm_msg_type pdm_msg_type_from_topic(const char *topic)
@@ -368,6 +371,33 @@ static void line_status(FILE *f, const Pdm__V1__Status *s)
     fputc('\n', f);
 }
 
+/* The answer to a command: which, whether it was carried out and why (not). */
+static void line_cmd_result(FILE *f, const Pdm__V1__CommandResult *r)
+{
+    const ProtobufCEnumValue *why =
+        protobuf_c_enum_descriptor_get_value(&pdm__v1__command_reason__descriptor, r->reason);
+    fprintf(f, "CMD_RESULT %s  %s  request=%s%s  %s %s  %s", r->device_id, r->command,
+            r->request_id[0] ? r->request_id : "-", r->fleet ? " (fleet)" : "",
+            r->ok ? "OK" : "REFUSED", why ? why->name : "?", r->text);
+    for (size_t i = 0; i < r->n_models; i++)
+        fprintf(f, "%s%s=%s v%" PRIu32, i ? ", " : "  now: ", r->models[i]->asset,
+                r->models[i]->model_id, r->models[i]->model_version);
+    fputc('\n', f);
+}
+
+/* A model update as sent: what it targets, which bytes, which key (not the model text). */
+static void line_model_update(FILE *f, const Pdm__V1__ModelUpdate *u)
+{
+    char sha[65];
+    pdm_sha256_hex(u->model.data, u->model.len, sha);
+    fprintf(f,
+            "MODEL_UPDATE  asset=%s  version=%" PRIu32
+            "  model %zu bytes sha256 %.16s...  key %s  signature %zu bytes  request=%s\n",
+            u->asset[0] ? u->asset : "(every asset running its model id)", u->version, u->model.len,
+            sha, u->key_id[0] ? u->key_id : "-", u->signature.len,
+            u->request_id[0] ? u->request_id : "-");
+}
+
 /* ---- entry point ----------------------------------------------------------------------------- */
 
 static void print_other(FILE *f, const char *topic, const uint8_t *buf, size_t len,
@@ -397,7 +427,7 @@ int pdm_print_payload(FILE *f, enum pdm_msg_type t, const char *topic, const uin
                       size_t len, enum pdm_print_style style)
 {
     /* Empty payloads are not messages (a retained message being cleared, for one). */
-    if ((unsigned)t > PDM_MSG_STATUS || t == PDM_MSG_OTHER || len == 0) {
+    if ((unsigned)t > PDM_MSG_LAST || t == PDM_MSG_OTHER || len == 0) {
         print_other(f, topic, buf, len, style);
         return 0;
     }
@@ -432,6 +462,10 @@ int pdm_print_payload(FILE *f, enum pdm_msg_type t, const char *topic, const uin
             line_alert(f, (const Pdm__V1__Alert *)m);
         else if (t == PDM_MSG_TELEMETRY)
             line_telemetry(f, (const Pdm__V1__TelemetryBatch *)m);
+        else if (t == PDM_MSG_CMD_RESULT)
+            line_cmd_result(f, (const Pdm__V1__CommandResult *)m);
+        else if (t == PDM_MSG_MODEL_UPDATE)
+            line_model_update(f, (const Pdm__V1__ModelUpdate *)m);
         else
             line_status(f, (const Pdm__V1__Status *)m);
         break;

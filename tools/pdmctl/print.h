@@ -11,6 +11,9 @@ enum pdm_msg_type {
     PDM_MSG_ALERT,
     PDM_MSG_TELEMETRY,
     PDM_MSG_STATUS,
+    PDM_MSG_CMD_RESULT,   /* {prefix}/{device}/cmd_result: pdm.v1.CommandResult */
+    PDM_MSG_MODEL_UPDATE, /* {prefix}/{device|fleet}/cmd/model: pdm.v1.ModelUpdate */
+    PDM_MSG_LAST = PDM_MSG_MODEL_UPDATE,
 };
 
 enum pdm_print_style {
@@ -19,13 +22,15 @@ enum pdm_print_style {
     PDM_PRINT_JSON, /* one compact JSON object: proto field names in field order */
 };
 
-/* "alert" | "telemetry" | "status" -> type; anything else -> PDM_MSG_OTHER. */
+/* "alert" | "telemetry" | "status" | "cmd_result" | "model" -> type; anything else ->
+ * PDM_MSG_OTHER. */
 enum pdm_msg_type pdm_msg_type_from_name(const char *name);
-/* "alert", "telemetry", "status", "other" */
+/* "alert", "telemetry", "status", "cmd_result", "model", "other" */
 const char *pdm_msg_type_name(enum pdm_msg_type t);
 /* "pdm.v1.Alert", "pdm.v1.TelemetryBatch", "pdm.v1.Status", NULL for OTHER */
 const char *pdm_msg_proto_name(enum pdm_msg_type t);
-/* Message type from a topic's last level ({prefix}/{device}/alert -> ALERT). */
+/* Message type from a topic's last level ({prefix}/{device}/alert -> ALERT,
+ * .../cmd/model -> MODEL_UPDATE). */
 enum pdm_msg_type pdm_msg_type_from_topic(const char *topic);
 
 /* Decodes buf as type t and prints it to f in the given style, ending with a newline. topic may
