@@ -2,7 +2,7 @@
 # The man pages in docs/man/ render without a warning and still say what the code does:
 #  - groff -ww and man --warnings (as lintian runs it) are silent on every page;
 #  - every key the configuration reader accepts (the key tables in agent/config.c, the asset
-#    keys of load_asset, the model keys in models/model_file.c) is an item of its section in
+#    keys of load_asset, the model, input and train keys in models/model_file.c) is an item of its section in
 #    pdm-agent.conf(5), integer keys with the range the table gives, and every item there is
 #    a key the reader accepts;
 #  - every subcommand `pdmctl --help` lists has its subsection in pdmctl(1), mentioning every
@@ -150,7 +150,7 @@ if not asset_keys:
     problems.append("agent/config.c: cannot find the keys of load_asset(): update the test")
 keys["asset"] = {k: None for k in asset_keys}
 origin["asset"] = "agent/config.c load_asset()"
-for kind in ("model", "input"):
+for kind in ("model", "input", "train"):
     m = re.search(r"\b%s_keys\[\] = \{([^}]*)\}" % kind, model_c)
     if not m or not strings(m.group(1)):
         problems.append(f"models/model_file.c: cannot find {kind}_keys: update the test")

@@ -1,4 +1,4 @@
-/* pdmctl decode alert|telemetry|status [FILE|-] [--json]
+/* pdmctl decode alert|telemetry|status|cmd_result|model [FILE|-] [--json]
  *
  * Prints one payload (the raw protobuf bytes of an MQTT message, e.g. saved by
  * `pdmctl subscribe --save`) field by field, or as one JSON object. */
@@ -14,10 +14,12 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: pdmctl decode alert|telemetry|status [FILE|-] [--json]\n"
+    fprintf(f, "usage: pdmctl decode alert|telemetry|status|cmd_result|model [FILE|-] [--json]\n"
                "  Reads one payload (raw protobuf bytes) from FILE, or stdin when FILE is - or\n"
                "  missing, and prints every field (protobuf text format), or with --json one\n"
-               "  compact JSON object.\n");
+               "  compact JSON object. The type is the topic's last part: alert, telemetry,\n"
+               "  status, cmd_result (an answer to a command) or model (a signed model\n"
+               "  update from pdmctl sign-model, as published on .../cmd/model).\n");
 }
 
 /* Reads all of f into a malloc'd buffer. 0 or -errno (-EFBIG beyond DECODE_MAX_BYTES). */
@@ -82,13 +84,17 @@ int cmd_decode(int argc, char **argv)
         }
     }
     if (!type) {
-        fprintf(stderr, "pdmctl decode: which message type? alert, telemetry or status\n");
+        fprintf(
+            stderr,
+            "pdmctl decode: which message type? alert, telemetry, status, cmd_result or model\n");
         usage(stderr);
         return PDMCTL_EXIT_USAGE;
     }
     enum pdm_msg_type t = pdm_msg_type_from_name(type);
     if (t == PDM_MSG_OTHER) {
-        fprintf(stderr, "pdmctl decode: unknown message type '%s' (alert, telemetry or status)\n",
+        fprintf(stderr,
+                "pdmctl decode: unknown message type '%s' (alert, telemetry, status, cmd_result "
+                "or model)\n",
                 type);
         return PDMCTL_EXIT_USAGE;
     }

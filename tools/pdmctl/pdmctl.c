@@ -14,7 +14,7 @@ static const struct {
     {"check", cmd_check,
      "check a site: the config, one read of every sensor, the broker's TLS certificates"},
     {"decode", cmd_decode,
-     "decode an alert, telemetry or status payload (protobuf) as text or JSON"},
+     "decode an alert, telemetry, status, cmd_result or model payload as text or JSON"},
     {"eval", cmd_eval,
      "score a labelled CSV with a model: ROC-AUC, AP, F1, calibration; k-fold cross-validation"},
     {"enroll", cmd_enroll,
