@@ -25,8 +25,11 @@ void pdm_diag_error(struct pdm_diag *d, const char *file, int line, const char *
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    char prio[16] = "";
+    if (d->priority > 0)
+        snprintf(prio, sizeof(prio), "<%d>", d->priority);
     if (line > 0)
-        fprintf(d->out, "%s:%d: %s: %s\n", file, line, where, msg);
+        fprintf(d->out, "%s%s:%d: %s: %s\n", prio, file, line, where, msg);
     else
-        fprintf(d->out, "%s: %s: %s\n", file, where, msg);
+        fprintf(d->out, "%s%s: %s: %s\n", prio, file, where, msg);
 }

@@ -71,11 +71,17 @@ int main(int argc, char **argv)
     }
 
     static struct pdm_config cfg;
-    struct pdm_diag diag = {.out = stderr, .errors = 0};
+    /* --check is read by a person at a terminal; the daemon's stderr goes to journald, which
+     * files a line without a priority prefix at info, out of sight of journalctl -p warning */
+    struct pdm_diag diag = {.out = stderr, .errors = 0, .priority = check ? 0 : PDM_LOG_ERROR};
     int errors = pdm_config_load(path, &cfg, &diag);
     if (errors > 0) {
-        fprintf(stderr, "%s: %d error%s in the configuration; %s\n", path, errors,
-                errors == 1 ? "" : "s", check ? "not OK" : "the agent does not start");
+        if (check)
+            fprintf(stderr, "%s: %d error%s in the configuration; not OK\n", path, errors,
+                    errors == 1 ? "" : "s");
+        else
+            pdm_err("%s: %d error%s in the configuration; the agent does not start", path, errors,
+                    errors == 1 ? "" : "s");
         pdm_config_free(&cfg);
         return EX_CONFIG;
     }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The command lines as a user meets them: --help/--version, --check on good and bad configs
-# (every error as FILE:LINE: section.key: reason, exit 78), a daemon that refuses a bad config.
+# (every error as FILE:LINE: section.key: reason, exit 78), a daemon that refuses a bad config
+# with the same errors as log lines at priority error (<3>).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/agent_env.sh"
 it_setup agent_cli
@@ -58,14 +59,25 @@ grep -q "^$f:15: sensor.comp_temp.bus: .*nowhere" "$T/check.out" || fail "bad bu
 grep -q "^$f:16: sensor.comp_temp.adress: .*address" "$T/check.out" || fail "unknown key with suggestion missing"
 grep -q "^$f:[0-9]*: sensor.comp_temp.address: " "$T/check.out" || fail "missing address not reported"
 [ "$(grep -c "^$f:" "$T/check.out")" -ge 6 ] || fail "not every error was reported"
+n=$(grep -c "^$f:[0-9]*: " "$T/check.out")
+grep -q "^$f: $n errors in the configuration; not OK$" "$T/check.out" || fail "--check summary missing"
 
-# The daemon refuses to start with the same output and exit status, and touches nothing.
+# The daemon refuses to start with the same errors and exit status, and touches nothing. Its
+# stderr is journald's input: every line is an error ("<3>"), so journalctl -p warning shows it.
 set +e
-"$PDM_AGENT" -c "$T/bad.conf" >"$T/run.out" 2>&1
+"$PDM_AGENT" -c "$T/bad.conf" >"$T/run.out" 2>"$T/run.err"
 rc=$?
 set -e
+cat "$T/run.err"
 [ $rc -eq 78 ] || fail "daemon on a bad config exited $rc, expected 78"
-grep -q "^$f:15: sensor.comp_temp.bus: " "$T/run.out" || fail "daemon did not print the errors"
+[ ! -s "$T/run.out" ] || fail "daemon wrote to stdout: $(cat "$T/run.out")"
+grep -q "^<3>$f:15: sensor.comp_temp.bus: " "$T/run.err" || fail "daemon did not print the errors at <3>"
+[ "$(grep -c "^<3>$f:" "$T/run.err")" -eq "$(grep -c "^$f:" "$T/check.out")" ] ||
+    fail "the daemon did not print every error --check prints"
+grep -q "^<3>$f: $n errors in the configuration; the agent does not start$" "$T/run.err" ||
+    fail "daemon summary missing or not at <3>"
+! grep -qv "^<3>" "$T/run.err" || fail "daemon printed lines without an error prefix: $(grep -v "^<3>" "$T/run.err")"
+! grep -q "^<" "$T/check.out" || fail "--check output carries priority prefixes"
 [ ! -e "$T/data" ] || fail "daemon created its data folder despite a bad config"
 
 # mqtt:// is accepted only with allow_plaintext = true
