@@ -2,9 +2,9 @@
 # The man pages in docs/man/ render without a warning and still say what the code does:
 #  - groff -ww and man --warnings (as lintian runs it) are silent on every page;
 #  - every key the configuration reader accepts (the key tables in agent/config.c, the asset
-#    keys of load_asset, the model, input and train keys in models/model_file.c) is an item of its section in
-#    pdm-agent.conf(5), integer keys with the range the table gives, and every item there is
-#    a key the reader accepts;
+#    keys of load_asset, the model, input and train keys in models/model_file.c) is an item
+#    of its section in pdm-agent.conf(5), integer keys with the range the table gives, and
+#    every item there is a key the reader accepts;
 #  - every subcommand `pdmctl --help` lists has its subsection in pdmctl(1), mentioning every
 #    option its --help shows, and every option an item there documents is one --help shows;
 #    the same for the OPTIONS of pdm-agent(8) and pdm-sim(1) against their --help;
