@@ -62,7 +62,7 @@ expected=(
     /usr/share/pdm-agent/examples/agent.conf /usr/share/pdm-agent/examples/board.conf
     /usr/share/pdm-agent/examples/models/compressor.model
     /usr/share/pdm-agent/proto/pdm/v1/pdm.proto
-    /usr/share/doc/pdm-agent/copyright
+    /usr/share/doc/pdm-agent/copyright /usr/share/doc/pdm-agent/MODELS.md.gz
 )
 for p in "$src"/profiles/*.profile; do
     expected+=("/usr/share/pdm-agent/profiles/${p##*/}")
