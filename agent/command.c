@@ -234,5 +234,10 @@ _Static_assert(SAME(OK, COMMAND_OK) && SAME(UNKNOWN_COMMAND, UNKNOWN_COMMAND) &&
                    SAME(INPUTS_UNAVAILABLE, INPUTS_UNAVAILABLE) &&
                    SAME(UNKNOWN_ASSET, UNKNOWN_ASSET) &&
                    SAME(MODEL_ID_MISMATCH, MODEL_ID_MISMATCH) &&
-                   SAME(STORAGE_FAILED, STORAGE_FAILED),
+                   SAME(STORAGE_FAILED, STORAGE_FAILED) &&
+                   SAME(BASELINE_RUNNING, BASELINE_RUNNING) &&
+                   SAME(ASSET_ALERTING, ASSET_ALERTING) && SAME(NO_INPUT_DATA, NO_INPUT_DATA) &&
+                   SAME(BASELINE_DURATION, BASELINE_DURATION) &&
+                   SAME(BASELINE_LEARNED, BASELINE_LEARNED) &&
+                   SAME(BASELINE_FAILED, BASELINE_FAILED),
                "enum pdm_cmd_reason differs from pdm.v1.CommandReason");
