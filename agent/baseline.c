@@ -18,6 +18,7 @@
 enum learn_state { IDLE = 0, LEARNING, DONE, FAILED };
 
 struct asset_bl {
+    char model_sha[65]; /* the model baselines were applied to: a change means a model update */
     int has_stored; /* a baseline file for this asset was read or written */
     struct pdm_baseline stored;
     char apply_note[192]; /* why the model uses asset or fleet constants, for describe */
@@ -261,6 +262,7 @@ int pdm_baselines_open(struct pdm_baselines **out, struct pdm_config *cfg, char 
                          cfg->assets[i].name, why);
         }
         apply(b, i, "start");
+        memcpy(b->a[i].model_sha, cfg->assets[i].model.sha256, sizeof(b->a[i].model_sha));
     }
     *out = b;
     return 0;
@@ -276,11 +278,6 @@ void pdm_baselines_close(struct pdm_baselines *b)
     free(b);
 }
 
-void pdm_baselines_reapply(struct pdm_baselines *b, uint32_t asset)
-{
-    if (b && asset < b->cfg->n_assets)
-        apply(b, asset, "new model");
-}
 
 /* ---- learning ------------------------------------------------------------------------------- */
 
@@ -476,6 +473,23 @@ int pdm_baselines_tick(struct pdm_baselines *b, struct pdm_engine *e, int64_t no
         return 1;
     }
     return 0;
+}
+
+void pdm_baselines_sync(struct pdm_baselines *b)
+{
+    for (uint32_t i = 0; b && i < b->cfg->n_assets; i++) {
+        struct asset_bl *s = &b->a[i];
+        const struct pdm_model *m = &b->cfg->assets[i].model;
+        if (strcmp(s->model_sha, m->sha256) == 0)
+            continue;
+        memcpy(s->model_sha, m->sha256, sizeof(s->model_sha));
+        if (s->state == LEARNING) {
+            s->end_mono_ms = 0;
+            fail(s, "the asset's model was replaced while learning; nothing was stored (learn "
+                    "again for the new model)");
+        }
+        apply(b, i, "new model");
+    }
 }
 
 /* ---- description for pdmctl ----------------------------------------------------------------- */

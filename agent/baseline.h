@@ -64,9 +64,10 @@ struct pdm_baseline_done {
 int pdm_baselines_tick(struct pdm_baselines *b, struct pdm_engine *e, int64_t now_mono_ms,
                        struct pdm_baseline_done *done);
 
-/* After the asset's model was replaced (model update): applies the stored baseline again if
- * the new model asks for it and it matches, with the same log line as at start. */
-void pdm_baselines_reapply(struct pdm_baselines *b, uint32_t asset);
+/* After model updates: for every asset whose model was replaced (its sha256 changed), ends a
+ * learning in progress (its inputs may be gone) and applies the stored baseline again if the
+ * new model asks for it and it matches, with the same log line as at start. */
+void pdm_baselines_sync(struct pdm_baselines *b);
 
 /* The asset's baseline state as "key value" lines, for `pdmctl baseline` (control socket).
  * Returns 0, or -ENOENT for an unknown asset. */
