@@ -508,8 +508,10 @@ static int control_request(void *ctx, const char *req, char *out, size_t cap)
         enum pdm_cmd_reason r = pdm_baselines_start(a->baselines, &a->engine, asset, seconds,
                                                     n == 4, "", 0, pdm_mono_ms(), text,
                                                     sizeof(text));
-        snprintf(out, cap, "%s %s: %s\n", r == PDM_CMD_OK ? "ok" : "error",
-                 pdm_cmd_reason_name(r), text);
+        if (r == PDM_CMD_OK)
+            snprintf(out, cap, "ok: %s\n", text);
+        else
+            snprintf(out, cap, "error: %s: %s\n", pdm_cmd_reason_name(r), text);
         return 0;
     }
     if (n >= 1 && strcmp(verb, "baseline-show") == 0) {
