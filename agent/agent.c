@@ -747,9 +747,10 @@ static void on_eval(void *ctx, const struct pdm_eval *ev)
     size_t off = 0;
     for (uint32_t i = 0; i < ev->score->n_inputs && i < 3; i++) {
         uint32_t k = order[i];
-        int w = snprintf(why + off, sizeof(why) - off, "%s%s %+.2f (%.4g)", i ? ", " : "",
-                         asset->model.inputs[k].name, ev->score->in[k].contribution,
-                         ev->score->in[k].value);
+        int w = snprintf(why + off, sizeof(why) - off, "%s%s %+.2f (%.4g vs %.4g %s)",
+                         i ? ", " : "", asset->model.inputs[k].name, ev->score->in[k].contribution,
+                         ev->score->in[k].value, asset->model.inputs[k].center,
+                         asset->model.inputs[k].from_asset ? "asset" : "fleet");
         if (w < 0 || (size_t)w >= sizeof(why) - off)
             break;
         off += (size_t)w;
