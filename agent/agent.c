@@ -95,7 +95,7 @@ struct agent {
     char topic_alert[512], topic_telemetry[512], topic_status[512];
     /* commands (command.h): the filters subscribed to, and where answers go */
     char topic_cmd_dev[512], topic_cmd_fleet[512], topic_cmd_result[512];
-    struct pdm_ota *ota; /* cmd/model and the choice of model at start */
+    struct pdm_ota *ota;             /* cmd/model and the choice of model at start */
     struct pdm_baselines *baselines; /* per-asset baselines: cmd/baseline, pdmctl baseline */
     struct pending_result results[PENDING_RESULTS];
     uint32_t results_head, results_len; /* FIFO over results[] */
@@ -505,9 +505,9 @@ static int control_request(void *ctx, const char *req, char *out, size_t cap)
             return 0;
         }
         char text[PDM_CMD_TEXT_MAX];
-        enum pdm_cmd_reason r = pdm_baselines_start(a->baselines, &a->engine, asset, seconds,
-                                                    n == 4, "", 0, pdm_mono_ms(), text,
-                                                    sizeof(text));
+        enum pdm_cmd_reason r =
+            pdm_baselines_start(a->baselines, &a->engine, asset, seconds, n == 4, "", 0,
+                                pdm_mono_ms(), text, sizeof(text));
         if (r == PDM_CMD_OK)
             snprintf(out, cap, "ok: %s\n", text);
         else

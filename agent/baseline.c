@@ -19,7 +19,7 @@ enum learn_state { IDLE = 0, LEARNING, DONE, FAILED };
 
 struct asset_bl {
     char model_sha[65]; /* the model baselines were applied to: a change means a model update */
-    int has_stored; /* a baseline file for this asset was read or written */
+    int has_stored;     /* a baseline file for this asset was read or written */
     struct pdm_baseline stored;
     char apply_note[192]; /* why the model uses asset or fleet constants, for describe */
     /* learning */
@@ -40,8 +40,8 @@ struct pdm_baselines {
 
 /* ---- the file: "key = value" lines, numbers with 17 digits so they read back exactly ------- */
 
-int pdm_baseline_save(const char *path, const char *asset, const struct pdm_baseline *bl,
-                      char *err, size_t errlen)
+int pdm_baseline_save(const char *path, const char *asset, const struct pdm_baseline *bl, char *err,
+                      size_t errlen)
 {
     char tmp[PDM_PATH_MAX + 8];
     if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
@@ -201,8 +201,7 @@ static void apply(struct pdm_baselines *b, uint32_t i, const char *when)
         return;
     }
     if (!s->has_stored) {
-        snprintf(s->apply_note, sizeof(s->apply_note),
-                 "fleet constants (no baseline learned yet)");
+        snprintf(s->apply_note, sizeof(s->apply_note), "fleet constants (no baseline learned yet)");
         pdm_info("asset %s: %s: model %s asks for a per-asset baseline, none is learned yet; "
                  "scoring with the fleet constants (learn one: pdmctl baseline %s --minutes N)",
                  ac->name, when, m->id, ac->name);
@@ -216,7 +215,7 @@ static void apply(struct pdm_baselines *b, uint32_t i, const char *when)
                  ac->name, when, m->id, why);
         return;
     }
-    snprintf(s->apply_note, sizeof(s->apply_note), "asset baseline learned over %.0f s", 
+    snprintf(s->apply_note, sizeof(s->apply_note), "asset baseline learned over %.0f s",
              s->stored.seconds);
     char list[256] = "";
     size_t off = 0;
@@ -233,8 +232,7 @@ static void apply(struct pdm_baselines *b, uint32_t i, const char *when)
              ac->name, when, m->id, list);
 }
 
-int pdm_baselines_open(struct pdm_baselines **out, struct pdm_config *cfg, char *err,
-                       size_t errlen)
+int pdm_baselines_open(struct pdm_baselines **out, struct pdm_config *cfg, char *err, size_t errlen)
 {
     *out = NULL;
     struct pdm_baselines *b = calloc(1, sizeof(*b));
@@ -277,7 +275,6 @@ void pdm_baselines_close(struct pdm_baselines *b)
     free(b->a);
     free(b);
 }
-
 
 /* ---- learning ------------------------------------------------------------------------------- */
 
@@ -404,8 +401,9 @@ static int finish(struct pdm_baselines *b, uint32_t i, int64_t now_mono_ms)
         if (!pdm_model_input_has_sensor(in))
             continue;
         if (s->acc[k].n < PDM_BASELINE_MIN_N) {
-            fail(s, "input %s was scored %llu times in %.0f s, at least %d are needed; nothing "
-                    "was stored (learn longer, or check its sensor)",
+            fail(s,
+                 "input %s was scored %llu times in %.0f s, at least %d are needed; nothing "
+                 "was stored (learn longer, or check its sensor)",
                  in->name, (unsigned long long)s->acc[k].n, bl.seconds, PDM_BASELINE_MIN_N);
             return -ENODATA;
         }
@@ -468,8 +466,7 @@ int pdm_baselines_tick(struct pdm_baselines *b, struct pdm_engine *e, int64_t no
         if (done->ok)
             pdm_info("asset %s: %s", b->cfg->assets[i].name, s->message);
         else
-            pdm_warn("asset %s: baseline learning failed: %s", b->cfg->assets[i].name,
-                     s->message);
+            pdm_warn("asset %s: baseline learning failed: %s", b->cfg->assets[i].name, s->message);
         return 1;
     }
     return 0;
@@ -514,8 +511,7 @@ int pdm_baselines_describe(const struct pdm_baselines *b, const char *asset, int
         b->cfg->assets[i].name, m->id, m->baseline_asset ? "asset" : "fleet",
         pdm_model_uses_asset_baseline(m) ? "asset" : "fleet", s->apply_note);
     if (s->state == LEARNING)
-        OUT("progress %.1f %.1f\n", (double)(now_mono_ms - s->start_mono_ms) / 1000.0,
-            s->seconds);
+        OUT("progress %.1f %.1f\n", (double)(now_mono_ms - s->start_mono_ms) / 1000.0, s->seconds);
     if (s->message[0])
         OUT("message %s\n", s->message);
     if (s->has_stored) {
@@ -530,9 +526,8 @@ int pdm_baselines_describe(const struct pdm_baselines *b, const char *asset, int
                 fc = mi->from_asset ? mi->fleet_center : mi->center;
                 fs = mi->from_asset ? mi->fleet_scale : mi->scale;
             }
-            OUT("input %s %s %g %.6g %.6g %.6g %llu %.6g %.6g\n", in->name,
-                pdm_stat_name(in->stat), in->window_s, in->center, in->scale, in->sd,
-                (unsigned long long)in->n, fc, fs);
+            OUT("input %s %s %g %.6g %.6g %.6g %llu %.6g %.6g\n", in->name, pdm_stat_name(in->stat),
+                in->window_s, in->center, in->scale, in->sd, (unsigned long long)in->n, fc, fs);
         }
     }
 #undef OUT

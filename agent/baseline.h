@@ -28,10 +28,10 @@
 struct pdm_config;
 struct pdm_baselines;
 
-#define PDM_BASELINE_MIN_S   1.0       /* learning duration bounds, seconds */
-#define PDM_BASELINE_MAX_S   604800.0  /* one week */
-#define PDM_BASELINE_MIN_N   3         /* evaluations needed for a usable mean and sd */
-#define PDM_BASELINE_REQ_MAX 129       /* request_id bytes kept for the finishing message */
+#define PDM_BASELINE_MIN_S   1.0      /* learning duration bounds, seconds */
+#define PDM_BASELINE_MAX_S   604800.0 /* one week */
+#define PDM_BASELINE_MIN_N   3        /* evaluations needed for a usable mean and sd */
+#define PDM_BASELINE_REQ_MAX 129      /* request_id bytes kept for the finishing message */
 
 /* Loads the stored baselines and applies those that the models ask for and match. Returns 0 or
  * -errno with a reason in err (cannot create the folder, out of memory). */
@@ -75,8 +75,8 @@ int pdm_baselines_describe(const struct pdm_baselines *b, const char *asset, int
                            char *out, size_t cap);
 
 /* Storing and loading one baseline file (also for tests). 0 or -errno (err says why). */
-int pdm_baseline_save(const char *path, const char *asset, const struct pdm_baseline *bl,
-                      char *err, size_t errlen);
+int pdm_baseline_save(const char *path, const char *asset, const struct pdm_baseline *bl, char *err,
+                      size_t errlen);
 int pdm_baseline_load(const char *path, struct pdm_baseline *bl, char *err, size_t errlen);
 
 #endif

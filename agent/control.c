@@ -44,7 +44,7 @@ struct pdm_control {
     size_t cap;
     struct pdm_ctl_snapshot snap;
     struct pdm_ctl_error errors[PDM_CONTROL_ERRORS]; /* newest replaces the oldest */
-    pdm_control_request_cb req_fn; /* requests with arguments (control.h) */
+    pdm_control_request_cb req_fn;                   /* requests with arguments (control.h) */
     void *req_ctx;
 };
 
@@ -300,8 +300,8 @@ static void render_text(struct out *o, const struct pdm_ctl_snapshot *s,
             char bl[40];
             snprintf(bl, sizeof(bl), "%.4g (%s)", in->center, in->from_asset ? "asset" : "fleet");
             if (x->scored && k < x->score.n_inputs)
-                put(o, " %12.4g %18s %+9.3f %+13.3f\n", x->score.in[k].value, bl,
-                    x->score.in[k].z, x->score.in[k].contribution);
+                put(o, " %12.4g %18s %+9.3f %+13.3f\n", x->score.in[k].value, bl, x->score.in[k].z,
+                    x->score.in[k].contribution);
             else
                 put(o, " %12s %18s %9s %13s\n", "-", bl, "-", "-");
         }
@@ -554,8 +554,9 @@ static void answer(struct pdm_control *c, struct client *cl, pdm_control_fill_cb
                      c->cap);
         }
     } else if (!c->req_fn || c->req_fn(c->req_ctx, cl->req, cl->out, c->cap) != 0) {
-        put(&o, "error: unknown request '%.64s' (expected: status | status json | baseline ASSET "
-                "SECONDS [force] | baseline-show ASSET)\n",
+        put(&o,
+            "error: unknown request '%.64s' (expected: status | status json | baseline ASSET "
+            "SECONDS [force] | baseline-show ASSET)\n",
             cl->req);
     } else {
         o.len = strnlen(cl->out, c->cap - 1);

@@ -97,7 +97,6 @@ struct pdm_ctl_snapshot {
 
 typedef void (*pdm_control_fill_cb)(void *ctx, struct pdm_ctl_snapshot *snap);
 
-
 struct pdm_control;
 
 /* Creates the socket. Returns 0, -EADDRINUSE when an agent already answers on it (err says

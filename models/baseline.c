@@ -53,20 +53,19 @@ int pdm_baseline_match(const struct pdm_model *m, const struct pdm_baseline *b, 
         }
         if (bi->stat != in->stat || bi->window_s != in->window_s) {
             snprintf(err, errlen,
-                     "input %s was learned as %s over %g s, the model takes %s over %g s",
-                     in->name, pdm_stat_name(bi->stat), bi->window_s, pdm_stat_name(in->stat),
-                     in->window_s);
+                     "input %s was learned as %s over %g s, the model takes %s over %g s", in->name,
+                     pdm_stat_name(bi->stat), bi->window_s, pdm_stat_name(in->stat), in->window_s);
             return -EINVAL;
         }
         if (!(bi->scale > 0) || !isfinite(bi->center)) {
-            snprintf(err, errlen, "input %s: learned center %g / scale %g are not usable",
-                     in->name, bi->center, bi->scale);
+            snprintf(err, errlen, "input %s: learned center %g / scale %g are not usable", in->name,
+                     bi->center, bi->scale);
             return -EINVAL;
         }
     }
     if (windowed != b->n_inputs) {
-        snprintf(err, errlen, "learned for %u windowed inputs, model %s has %u", b->n_inputs,
-                 m->id, windowed);
+        snprintf(err, errlen, "learned for %u windowed inputs, model %s has %u", b->n_inputs, m->id,
+                 windowed);
         return -EINVAL;
     }
     return 0;

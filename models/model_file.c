@@ -19,8 +19,9 @@
 
 static const char *const section_kinds[] = {"model", "input", "train"};
 /* the first N_REQUIRED_MODEL_KEYS are required; baseline is optional (default fleet) */
-static const char *const model_keys[] = {"id",    "version", "intercept",      "warning", "critical",
-                                         "clear", "hold",    "eval_period_ms", "baseline"};
+static const char *const model_keys[] = {"id",      "version",        "intercept",
+                                         "warning", "critical",       "clear",
+                                         "hold",    "eval_period_ms", "baseline"};
 #define N_REQUIRED_MODEL_KEYS 8
 static const char *const input_keys[] = {"stat",   "window_s", "center", "scale",
                                          "weight", "derive",   "column"};

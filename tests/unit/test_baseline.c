@@ -223,8 +223,8 @@ static void test_model_key(void)
     CHECK_INT(m.baseline_asset, 0);
     snprintf(text, sizeof(text), "%sbaseline = mine\n%s", head, input);
     CHECK_INT(load_model_text(text, &m, log, sizeof(log)), 1);
-    CHECK_MSG(strstr(log, ":10: model.baseline: expected fleet or asset, got 'mine'") != NULL,
-              "%s", log);
+    CHECK_MSG(strstr(log, ":10: model.baseline: expected fleet or asset, got 'mine'") != NULL, "%s",
+              log);
 
     /* written back with the file's constants, also while an asset baseline is applied */
     snprintf(text, sizeof(text), "%sbaseline = asset\n%s", head, input);
@@ -247,7 +247,8 @@ static void test_model_key(void)
     CHECK(strstr(out, "center = 45\n") != NULL && strstr(out, "scale = 8\n") != NULL);
 }
 
-/* ---- the agent module on a hand-built config -------------------------------------------------- */
+/* ---- the agent module on a hand-built config --------------------------------------------------
+ */
 
 enum { S_TEMP, S_VIB, N_SENSORS };
 static struct pdm_sensor_cfg sensors[N_SENSORS];
@@ -367,8 +368,7 @@ static void test_agent_learning(void)
     CHECK(pdm_model_uses_asset_baseline(m)); /* the model says asset: applied at once */
     /* window means of 1 s swing between 45 and 55: center 50, sd about 4 (over the floor 2) */
     CHECK_NEAR(m->inputs[0].center, 50.0, 0.5);
-    CHECK_MSG(m->inputs[0].scale > 3 && m->inputs[0].scale < 5.5, "scale %g",
-              m->inputs[0].scale);
+    CHECK_MSG(m->inputs[0].scale > 3 && m->inputs[0].scale < 5.5, "scale %g", m->inputs[0].scale);
     CHECK_NEAR(m->inputs[1].center, 1.0, 1e-9);
     CHECK_NEAR(m->inputs[1].scale, 0.5, 1e-12); /* steady: the floor, 0.25 x 2 */
     CHECK_NEAR(m->inputs[2].center, 5, 0);      /* age untouched */

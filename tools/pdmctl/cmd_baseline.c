@@ -107,10 +107,14 @@ int cmd_baseline(int argc, char **argv)
 {
     enum { O_SOCKET = 256, O_MIN, O_SEC, O_FORCE, O_NOWAIT, O_SHOW, O_HELP };
     static const struct option longopts[] = {
-        {"config", required_argument, 0, 'c'}, {"socket", required_argument, 0, O_SOCKET},
-        {"minutes", required_argument, 0, O_MIN}, {"seconds", required_argument, 0, O_SEC},
-        {"force", no_argument, 0, O_FORCE},    {"no-wait", no_argument, 0, O_NOWAIT},
-        {"show", no_argument, 0, O_SHOW},      {"help", no_argument, 0, O_HELP},
+        {"config", required_argument, 0, 'c'},
+        {"socket", required_argument, 0, O_SOCKET},
+        {"minutes", required_argument, 0, O_MIN},
+        {"seconds", required_argument, 0, O_SEC},
+        {"force", no_argument, 0, O_FORCE},
+        {"no-wait", no_argument, 0, O_NOWAIT},
+        {"show", no_argument, 0, O_SHOW},
+        {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
     };
     const char *conf = NULL, *sock = NULL;
