@@ -21,7 +21,7 @@ struct asset_bl {
     char model_sha[65]; /* the model baselines were applied to: a change means a model update */
     int has_stored;     /* a baseline file for this asset was read or written */
     struct pdm_baseline stored;
-    char apply_note[192]; /* why the model uses asset or fleet constants, for describe */
+    char apply_note[256]; /* why the model uses asset or fleet constants, for describe */
     /* learning */
     enum learn_state state;
     int force, from_backend;
