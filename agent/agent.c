@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "baseline.h"
 #include "bus.h"
 #include "clock.h"
 #include "command.h"
@@ -24,6 +25,7 @@
 #include "queue.h"
 #include "store.h"
 #include "uplink.h"
+#include "pdm/v1/pdm.pb-c.h"
 #include "../models/engine.h"
 #include "../models/quality.h"
 
@@ -93,7 +95,8 @@ struct agent {
     char topic_alert[512], topic_telemetry[512], topic_status[512];
     /* commands (command.h): the filters subscribed to, and where answers go */
     char topic_cmd_dev[512], topic_cmd_fleet[512], topic_cmd_result[512];
-    struct pdm_ota *ota; /* cmd/model and the choice of model at start */
+    struct pdm_ota *ota;             /* cmd/model and the choice of model at start */
+    struct pdm_baselines *baselines; /* per-asset baselines: cmd/baseline, pdmctl baseline */
     struct pending_result results[PENDING_RESULTS];
     uint32_t results_head, results_len; /* FIFO over results[] */
     uint8_t will[512];
@@ -426,19 +429,105 @@ static void refresh_input_names(struct agent *a)
 }
 
 static void publish_status(struct agent *a, int online);
+static void queue_result(struct agent *a, const struct pdm_cmd *cmd,
+                         const struct pdm_cmd_result *res);
 
 static void cmd_model(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_result *res)
 {
     struct agent *a = ctx;
     if (pdm_ota_handle(a->ota, &a->engine, cmd, res, pdm_mono_ms()) > 0) {
+        pdm_baselines_sync(a->baselines); /* a new model: its own baseline, or fleet */
         refresh_input_names(a);
         publish_status(a, 1); /* the backend sees the new model id/version/sha256 at once */
     }
 }
 
+/* ---- per-asset baselines: cmd/baseline and the control socket's baseline requests ---------- */
+
+/* cmd/baseline: answered at once (started or refused); the end of learning is a second
+ * CommandResult with the same request_id (baseline_finished). */
+static void cmd_baseline(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_result *res)
+{
+    struct agent *a = ctx;
+    Pdm__V1__BaselineRequest *r =
+        pdm__v1__baseline_request__unpack(NULL, cmd->len, (const uint8_t *)cmd->payload);
+    if (!r) {
+        pdm_cmd_set(res, PDM_CMD_BAD_PAYLOAD, "the payload is not a pdm.v1.BaselineRequest");
+        return;
+    }
+    char text[PDM_CMD_TEXT_MAX];
+    enum pdm_cmd_reason reason =
+        pdm_baselines_start(a->baselines, &a->engine, r->asset ? r->asset : "", r->seconds,
+                            r->force, cmd->request_id, 1, pdm_mono_ms(), text, sizeof(text));
+    pdm_cmd_set(res, reason, "%s", text);
+    pdm__v1__baseline_request__free_unpacked(r, NULL);
+}
+
+/* Learning that ended: logged by baseline.c; the backend that asked gets the second answer. */
+static void baselines_tick(struct agent *a, int64_t now)
+{
+    static struct pdm_baseline_done done; /* 1 KiB of text: not on the stack of the loop */
+    static struct pdm_cmd cmd;
+    static struct pdm_cmd_result res;
+    for (int guard = 0; guard < 64 && pdm_baselines_tick(a->baselines, &a->engine, now, &done);
+         guard++) {
+        if (!done.ok)
+            pdm_control_note_error(a->control, pdm_wall_ms(), "asset %s: baseline: %.100s",
+                                   a->cfg->assets[done.asset].name, done.text);
+        if (!done.from_backend)
+            continue;
+        memset(&cmd, 0, sizeof(cmd));
+        memset(&res, 0, sizeof(res));
+        snprintf(cmd.name, sizeof(cmd.name), "baseline");
+        snprintf(cmd.request_id, sizeof(cmd.request_id), "%s", done.request_id);
+        int alerting = !done.ok && strstr(done.text, "raised an alert") != NULL;
+        pdm_cmd_set(&res,
+                    done.ok    ? PDM_CMD_BASELINE_LEARNED
+                    : alerting ? PDM_CMD_ASSET_ALERTING
+                               : PDM_CMD_BASELINE_FAILED,
+                    "%s", done.text);
+        res.ok = done.ok;
+        queue_result(a, &cmd, &res);
+    }
+}
+
+/* Control socket requests with arguments (control.h): "baseline ASSET SECONDS [force]" starts
+ * learning, "baseline-show ASSET" describes the asset's baseline state. */
+static int control_request(void *ctx, const char *req, char *out, size_t cap)
+{
+    struct agent *a = ctx;
+    char verb[32], asset[PDM_NAME_MAX + 2], extra[16] = "", more[8];
+    double seconds = 0;
+    int n = sscanf(req, "%31s %65s %lf %15s %7s", verb, asset, &seconds, extra, more);
+    if (n >= 1 && strcmp(verb, "baseline") == 0) {
+        if (n < 3 || n > 4 || (n == 4 && strcmp(extra, "force") != 0)) {
+            snprintf(out, cap, "error: usage: baseline ASSET SECONDS [force]\n");
+            return 0;
+        }
+        char text[PDM_CMD_TEXT_MAX];
+        enum pdm_cmd_reason r =
+            pdm_baselines_start(a->baselines, &a->engine, asset, seconds, n == 4, "", 0,
+                                pdm_mono_ms(), text, sizeof(text));
+        if (r == PDM_CMD_OK)
+            snprintf(out, cap, "ok: %s\n", text);
+        else
+            snprintf(out, cap, "error: %s: %s\n", pdm_cmd_reason_name(r), text);
+        return 0;
+    }
+    if (n >= 1 && strcmp(verb, "baseline-show") == 0) {
+        if (n != 2)
+            snprintf(out, cap, "error: usage: baseline-show ASSET\n");
+        else if (pdm_baselines_describe(a->baselines, asset, pdm_mono_ms(), out, cap) != 0)
+            snprintf(out, cap, "error: UNKNOWN_ASSET: no asset '%.64s' on this device\n", asset);
+        return 0;
+    }
+    return -ENOENT;
+}
+
 /* Every command the agent knows; later commands add a line here. */
 static const struct pdm_cmd_def commands[] = {
     {"model", 1, cmd_model},
+    {"baseline", 0, cmd_baseline},
 };
 
 static void handle_command(struct agent *a, const struct pdm_uplink_event *ev)
@@ -451,6 +540,13 @@ static void handle_command(struct agent *a, const struct pdm_uplink_event *ev)
     if (!res.ok)
         pdm_control_note_error(a->control, pdm_wall_ms(), "command %s refused: %s: %.80s", cmd.name,
                                pdm_cmd_reason_name(res.reason), res.text);
+    queue_result(a, &cmd, &res);
+}
+
+/* Queues a CommandResult for cmd_result (sent by pump, oldest dropped when full). */
+static void queue_result(struct agent *a, const struct pdm_cmd *cmd,
+                         const struct pdm_cmd_result *res)
+{
     if (a->results_len == PENDING_RESULTS) {
         pdm_warn("command answers: %d waiting already; the oldest is dropped", PENDING_RESULTS);
         a->results[a->results_head].len = 0;
@@ -459,9 +555,9 @@ static void handle_command(struct agent *a, const struct pdm_uplink_event *ev)
     }
     struct pending_result *r = &a->results[(a->results_head + a->results_len) % PENDING_RESULTS];
     int len =
-        pdm_cmd_encode_result(&cmd, &res, a->cfg->device_id, pdm_wall_ms(), r->buf, sizeof(r->buf));
+        pdm_cmd_encode_result(cmd, res, a->cfg->device_id, pdm_wall_ms(), r->buf, sizeof(r->buf));
     if (len <= 0) {
-        pdm_err("command %s: cannot encode its answer (%s)", cmd.name, strerror(-len));
+        pdm_err("command %s: cannot encode its answer (%s)", cmd->name, strerror(-len));
         return;
     }
     r->len = (size_t)len;
@@ -606,6 +702,7 @@ static void handle_uplink(struct agent *a)
 static void on_eval(void *ctx, const struct pdm_eval *ev)
 {
     struct agent *a = ctx;
+    pdm_baselines_on_eval(a->baselines, ev); /* learning, if the asset is learning its baseline */
     const struct pdm_asset_cfg *asset = &a->cfg->assets[ev->asset];
     uint64_t seq;
     int rc = pdm_store_put_row(a->store, PDM_ROW_SCORE, a->asset_ref[ev->asset], ev->ts_ms,
@@ -650,9 +747,10 @@ static void on_eval(void *ctx, const struct pdm_eval *ev)
     size_t off = 0;
     for (uint32_t i = 0; i < ev->score->n_inputs && i < 3; i++) {
         uint32_t k = order[i];
-        int w = snprintf(why + off, sizeof(why) - off, "%s%s %+.2f (%.4g)", i ? ", " : "",
-                         asset->model.inputs[k].name, ev->score->in[k].contribution,
-                         ev->score->in[k].value);
+        int w = snprintf(why + off, sizeof(why) - off, "%s%s %+.2f (%.4g vs %.4g %s)",
+                         i ? ", " : "", asset->model.inputs[k].name, ev->score->in[k].contribution,
+                         ev->score->in[k].value, asset->model.inputs[k].center,
+                         asset->model.inputs[k].from_asset ? "asset" : "fleet");
         if (w < 0 || (size_t)w >= sizeof(why) - off)
             break;
         off += (size_t)w;
@@ -981,6 +1079,12 @@ static int setup(struct agent *a)
         return rc;
     }
     pdm_ota_select(a->ota);
+    /* after the choice of model: a stored baseline binds to the model the asset runs */
+    if ((rc = pdm_baselines_open(&a->baselines, cfg, err, sizeof(err))) != 0) {
+        pdm_err("%s; the agent stops", err);
+        return rc;
+    }
+    pdm_control_set_request_handler(a->control, control_request, a);
 
     a->sensor_ref = calloc(cfg->n_sensors + 1, sizeof(*a->sensor_ref));
     a->asset_ref = calloc(cfg->n_assets + 1, sizeof(*a->asset_ref));
@@ -1140,6 +1244,7 @@ static void teardown(struct agent *a)
         pdm_engine_free(&a->engine);
     pdm_quality_free(&a->quality);
     pdm_ota_close(a->ota);
+    pdm_baselines_close(a->baselines);
     if (a->store)
         pdm_store_close(a->store);
     pdm_control_close(a->control); /* last: the data_dir stays locked until the store is closed */
@@ -1195,6 +1300,7 @@ int pdm_agent_run(struct pdm_config *cfg)
         int64_t next_stale = pdm_quality_tick(&a.quality, now, on_quality, &a);
         int64_t next_eval = pdm_engine_tick(&a.engine, now, pdm_wall_ms(), on_eval, &a);
         next_eval = min64(next_eval, next_stale);
+        baselines_tick(&a, now);
         handle_timers(&a, now);
         if (a.watchdog_ms > 0 && now >= a.next_watchdog_ms) {
             pdm_notify("WATCHDOG=1");

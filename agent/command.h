@@ -38,6 +38,13 @@ enum pdm_cmd_reason {
     PDM_CMD_UNKNOWN_ASSET = 16,
     PDM_CMD_MODEL_ID_MISMATCH = 17,
     PDM_CMD_STORAGE_FAILED = 18,
+    /* per-asset baselines (agent/baseline.c); numbered from 40 to leave room for others */
+    PDM_CMD_BASELINE_RUNNING = 40,
+    PDM_CMD_ASSET_ALERTING = 41,
+    PDM_CMD_NO_INPUT_DATA = 42,
+    PDM_CMD_BASELINE_DURATION = 43,
+    PDM_CMD_BASELINE_LEARNED = 44,
+    PDM_CMD_BASELINE_FAILED = 45,
 };
 
 #define PDM_CMD_NAME_MAX       32  /* command names: [a-z_]{1,32} */

@@ -44,6 +44,8 @@ struct pdm_control {
     size_t cap;
     struct pdm_ctl_snapshot snap;
     struct pdm_ctl_error errors[PDM_CONTROL_ERRORS]; /* newest replaces the oldest */
+    pdm_control_request_cb req_fn;                   /* requests with arguments (control.h) */
+    void *req_ctx;
 };
 
 /* ---- output into a fixed buffer ---------------------------------------------------------- */
@@ -182,6 +184,11 @@ static void render_json(struct out *o, const struct pdm_ctl_snapshot *s,
                 put(o, "null");
             put(o, ",\"stat\":\"%s\",\"samples\":%u", pdm_model_input_kind(&x->model->inputs[k]),
                 x->input_samples[k]);
+            put(o, ",\"center\":");
+            put_jnum(o, x->model->inputs[k].center);
+            put(o, ",\"scale\":");
+            put_jnum(o, x->model->inputs[k].scale);
+            put(o, ",\"baseline\":\"%s\"", x->model->inputs[k].from_asset ? "asset" : "fleet");
             if (x->scored && k < x->score.n_inputs) {
                 put(o, ",\"value\":");
                 put_jnum(o, x->score.in[k].value);
@@ -284,17 +291,19 @@ static void render_text(struct out *o, const struct pdm_ctl_snapshot *s,
             put(o, "  alert: none\n");
         put(o, "  thresholds: WARNING at P >= %.2f, CRITICAL at P >= %.2f, clears below %.2f\n",
             x->model->warning, x->model->critical, x->model->clear);
-        put(o, "  %-16s %-20s %-7s %12s %9s %13s\n", "input", "sensor", "stat", "value", "z",
-            "contribution");
+        put(o, "  %-16s %-20s %-7s %12s %18s %9s %13s\n", "input", "sensor", "stat", "value",
+            "baseline", "z", "contribution");
         for (uint32_t k = 0; k < x->model->n_inputs; k++) {
             const struct pdm_model_input *in = &x->model->inputs[k];
             put(o, "  %-16s %-20s %-7s", in->name, x->input_sensor[k] ? x->input_sensor[k] : "-",
                 pdm_model_input_kind(in));
+            char bl[40];
+            snprintf(bl, sizeof(bl), "%.4g (%s)", in->center, in->from_asset ? "asset" : "fleet");
             if (x->scored && k < x->score.n_inputs)
-                put(o, " %12.4g %+9.3f %+13.3f\n", x->score.in[k].value, x->score.in[k].z,
+                put(o, " %12.4g %18s %+9.3f %+13.3f\n", x->score.in[k].value, bl, x->score.in[k].z,
                     x->score.in[k].contribution);
             else
-                put(o, " %12s %9s %13s\n", "-", "-", "-");
+                put(o, " %12s %18s %9s %13s\n", "-", bl, "-", "-");
         }
     }
     put(o, "\nBUFFER\n");
@@ -544,8 +553,13 @@ static void answer(struct pdm_control *c, struct client *cl, pdm_control_fill_cb
                      "told so",
                      c->cap);
         }
+    } else if (!c->req_fn || c->req_fn(c->req_ctx, cl->req, cl->out, c->cap) != 0) {
+        put(&o,
+            "error: unknown request '%.64s' (expected: status | status json | baseline ASSET "
+            "SECONDS [force] | baseline-show ASSET)\n",
+            cl->req);
     } else {
-        put(&o, "error: unknown request '%.64s' (expected: status | status json)\n", cl->req);
+        o.len = strnlen(cl->out, c->cap - 1);
     }
     cl->len = o.len;
     cl->off = 0;
@@ -653,6 +667,14 @@ void pdm_control_handle(struct pdm_control *c, const struct pollfd *pfd, int n, 
                       PDM_CONTROL_CLIENT_MS);
             drop_client(cl);
         }
+    }
+}
+
+void pdm_control_set_request_handler(struct pdm_control *c, pdm_control_request_cb fn, void *ctx)
+{
+    if (c) {
+        c->req_fn = fn;
+        c->req_ctx = ctx;
     }
 }
 

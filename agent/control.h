@@ -8,7 +8,10 @@
  * Protocol: the client sends one line ("status" or "status json", at most
  * PDM_CONTROL_REQ_MAX bytes with the newline), the agent writes one response and closes.
  * Responses are plain text tables or one JSON object; an unknown request gets a line
- * starting with "error: ".
+ * starting with "error: ". Requests with arguments are words separated by blanks, VERB ARG...;
+ * the agent answers those it registered with pdm_control_set_request_handler (today
+ * `baseline ASSET SECONDS [force]` and `baseline-show ASSET`, agent.c), one response each,
+ * "error: REASON" on failure.
  *
  * Served from the agent's poll() loop, never blocking it: every socket is non-blocking, at most
  * PDM_CONTROL_MAX_CLIENTS clients at once (more are told "error: busy" and closed), and a
@@ -102,6 +105,11 @@ int pdm_control_open(struct pdm_control **out, const struct pdm_config *cfg, cha
                      size_t errlen);
 /* Closes every client and the listener and removes the socket file. NULL is fine. */
 void pdm_control_close(struct pdm_control *c);
+/* A request other than status: writes its response (NUL-terminated, at most cap bytes) into out
+ * and returns 0, or returns -ENOENT when it does not know the verb (the client is then told the
+ * request is unknown). Runs in the loop: it must not block. */
+typedef int (*pdm_control_request_cb)(void *ctx, const char *req, char *out, size_t cap);
+void pdm_control_set_request_handler(struct pdm_control *c, pdm_control_request_cb fn, void *ctx);
 
 /* Fills up to PDM_CONTROL_POLLFDS entries for the caller's poll(); returns how many. */
 int pdm_control_pollfds(struct pdm_control *c, struct pollfd *pfd);

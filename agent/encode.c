@@ -103,7 +103,10 @@ int pdm_encode_alert(const struct pdm_alert_msg *m, uint8_t *buf, size_t cap)
         c.z = m->score->in[i].z;
         c.contribution = m->score->in[i].contribution;
         c.sensor = str(m->input_sensors ? m->input_sensors[i] : NULL);
-        c.center = in->center;
+        c.center = in->center; /* the center used: the asset's when from_asset */
+        c.baseline_source = in->from_asset ? PDM__V1__BASELINE_SOURCE__BASELINE_ASSET
+                                           : PDM__V1__BASELINE_SOURCE__BASELINE_FLEET;
+        c.scale = in->scale;
         ic[k] = c;
         icp[k] = &ic[k];
     }

@@ -81,6 +81,10 @@ struct pdm_model_input {
     double scale;
     double weight;
     int line; /* line of the [input ...] header in the model file */
+    /* Per-asset baseline (models/baseline.c): when from_asset, center/scale above are the
+     * asset's learned ones and fleet_center/fleet_scale keep the model file's constants. */
+    int from_asset;
+    double fleet_center, fleet_scale;
 };
 
 struct pdm_model {
@@ -96,6 +100,9 @@ struct pdm_model {
     /* derived inputs in an order where operands come first; filled by pdm_model_link() */
     uint8_t derive_order[PDM_MODEL_MAX_INPUTS];
     uint32_t n_derived;
+    /* [model] baseline = asset: use the asset's learned baseline when one matches (else the
+     * fleet constants of the file); 0 = fleet (the default) */
+    int baseline_asset;
 };
 
 /* What pdmctl train recorded in a model file ([train] and the inputs' `column` keys), so that
@@ -198,5 +205,60 @@ static inline int pdm_model_input_has_sensor(const struct pdm_model_input *in)
 
 /* What feeds an input, for displays: "age", "derived" or its statistic's name. */
 const char *pdm_model_input_kind(const struct pdm_model_input *in);
+
+/* ---- per-asset baselines (models/baseline.c) -----------------------------------------------
+ *
+ * A baseline is the healthy center and scale of each windowed input of one asset, learned by the
+ * running agent from the same window statistics the model scores (agent/baseline.c). It is bound
+ * to the model id and to the windowed inputs (name, stat, window_s) it was learned for; age and
+ * derived inputs keep the model file's constants.
+ *
+ * Scale floor: scale = max(sd, PDM_BASELINE_FLOOR * the model file's scale). The weights were
+ * fitted for the fleet's scale; a very steady input (a temperature held to 0.1 degC) would
+ * otherwise turn sensor noise into large z values. With 0.25 an asset baseline makes an input
+ * at most 4 times as sensitive as the fleet constants do. */
+#define PDM_BASELINE_FLOOR 0.25
+
+struct pdm_baseline_input {
+    char name[PDM_MODEL_NAME_MAX + 1];
+    enum pdm_stat stat;
+    double window_s;
+    double center, scale; /* what the model uses: mean and max(sd, floor) */
+    double sd;            /* the standard deviation measured */
+    uint64_t n;           /* evaluations it was learned from */
+};
+
+struct pdm_baseline {
+    char model_id[65];
+    uint32_t n_inputs; /* the model's windowed inputs, in model order */
+    struct pdm_baseline_input in[PDM_MODEL_MAX_INPUTS];
+    int64_t learned_ms; /* wall clock when learning finished */
+    double seconds;     /* how long it learned */
+};
+
+/* Running mean and variance (Welford): no allocation, numerically stable. */
+struct pdm_moments {
+    uint64_t n;
+    double mean, m2;
+};
+void pdm_moments_add(struct pdm_moments *mo, double x);
+double pdm_moments_sd(const struct pdm_moments *mo); /* sample sd (n - 1); 0 when n < 2 */
+
+/* max(sd, PDM_BASELINE_FLOOR * fleet_scale), and > 0 even for a zero fleet scale. */
+double pdm_baseline_scale(double sd, double fleet_scale);
+
+/* 0 if b was learned for m's id and exactly m's windowed inputs (name, stat, window_s);
+ * -EINVAL with the reason in err otherwise. */
+int pdm_baseline_match(const struct pdm_model *m, const struct pdm_baseline *b, char *err,
+                       size_t errlen);
+/* Makes m the effective model: center/scale of every windowed input from b (from_asset = 1,
+ * the file's constants kept in fleet_center/fleet_scale). Checks pdm_baseline_match first;
+ * on mismatch m is unchanged. Scoring stays pdm_model_score on the result. */
+int pdm_model_apply_baseline(struct pdm_model *m, const struct pdm_baseline *b, char *err,
+                             size_t errlen);
+/* Back to the model file's constants (undoes pdm_model_apply_baseline). */
+void pdm_model_use_fleet(struct pdm_model *m);
+/* 1 if any input's center/scale comes from an asset baseline. */
+int pdm_model_uses_asset_baseline(const struct pdm_model *m);
 
 #endif

@@ -18,8 +18,11 @@
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 static const char *const section_kinds[] = {"model", "input", "train"};
-static const char *const model_keys[] = {"id",       "version", "intercept", "warning",
-                                         "critical", "clear",   "hold",      "eval_period_ms"};
+/* the first N_REQUIRED_MODEL_KEYS are required; baseline is optional (default fleet) */
+static const char *const model_keys[] = {"id",      "version",        "intercept",
+                                         "warning", "critical",       "clear",
+                                         "hold",    "eval_period_ms", "baseline"};
+#define N_REQUIRED_MODEL_KEYS 8
 static const char *const input_keys[] = {"stat",   "window_s", "center", "scale",
                                          "weight", "derive",   "column"};
 static const char *const train_keys[] = {"label", "l2",        "class_weight", "thresholds",
@@ -93,11 +96,18 @@ static void load_model_section(const struct pdm_ini_doc *doc, const struct pdm_i
         } else if (strcmp(k, "eval_period_ms") == 0) {
             if (pdm_ini_int(doc, s, e, 100, 3600000, &v) == 0)
                 m->eval_period_ms = (int)v;
+        } else if (strcmp(k, "baseline") == 0) {
+            if (strcmp(e->value, "asset") == 0)
+                m->baseline_asset = 1;
+            else if (strcmp(e->value, "fleet") == 0)
+                m->baseline_asset = 0;
+            else
+                pdm_ini_error(doc, e->line, s, k, "expected fleet or asset, got '%s'", e->value);
         } else {
             pdm_ini_unknown_key(doc, s, e, model_keys, N_ELEMS(model_keys));
         }
     }
-    for (size_t i = 0; i < N_ELEMS(model_keys); i++)
+    for (size_t i = 0; i < N_REQUIRED_MODEL_KEYS; i++)
         if (!pdm_ini_get(s, model_keys[i]))
             missing(doc, s, model_keys[i]);
 

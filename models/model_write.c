@@ -90,6 +90,8 @@ int pdm_model_write(FILE *f, const struct pdm_model *m, const struct pdm_model_t
     num(c, sizeof(c), m->clear);
     fprintf(f, "warning = %s\ncritical = %s\nclear = %s\n", a, b, c);
     fprintf(f, "hold = %d\neval_period_ms = %d\n", m->hold, m->eval_period_ms);
+    if (m->baseline_asset)
+        fprintf(f, "baseline = asset\n");
 
     for (uint32_t i = 0; i < m->n_inputs && i < PDM_MODEL_MAX_INPUTS; i++) {
         const struct pdm_model_input *in = &m->inputs[i];
@@ -102,8 +104,9 @@ int pdm_model_write(FILE *f, const struct pdm_model *m, const struct pdm_model_t
             num(a, sizeof(a), in->window_s);
             fprintf(f, "stat = %s\nwindow_s = %s\n", pdm_stat_name(in->stat), a);
         }
-        num(a, sizeof(a), in->center);
-        num(b, sizeof(b), in->scale);
+        /* the model file's own constants, also when a per-asset baseline is applied */
+        num(a, sizeof(a), in->from_asset ? in->fleet_center : in->center);
+        num(b, sizeof(b), in->from_asset ? in->fleet_scale : in->scale);
         num(c, sizeof(c), in->weight);
         fprintf(f, "center = %s\nscale = %s\nweight = %s\n", a, b, c);
         if (t && *t->column[i] && in->derive == PDM_DERIVE_NONE)

@@ -26,8 +26,9 @@ static void usage(FILE *f)
             "usage: pdmctl status [-c FILE | --socket PATH] [--json] [--watch [SECONDS]]\n\n"
             "Asks the running pdm-agent what it sees now, over its control socket\n"
             "({data_dir}/" PDM_CONTROL_SOCK_NAME ", owner-only: run as the agent's user or root):\n"
-            "every sensor's last value and errors, each asset's model inputs (value, z,\n"
-            "contribution), fault probability, health and alert, the buffer, the broker\n"
+            "every sensor's last value and errors, each asset's model inputs (value, baseline\n"
+            "center with its source, asset or fleet, z, contribution), fault probability,\n"
+            "health and alert, the buffer, the broker\n"
             "connection and the recent errors.\n\n"
             "  -c, --config FILE   the agent's configuration: the socket is in its data_dir\n"
             "  --socket PATH       the socket itself (default " DEFAULT_SOCKET ")\n"
@@ -40,6 +41,12 @@ static void usage(FILE *f)
 
 /* One request, the whole response into buf (NUL-terminated). 0, or -1 with a message in err. */
 static int query(const char *path, int json, char *buf, size_t cap, char *err, size_t errlen)
+{
+    return pdmctl_control_query(path, json ? "status json" : "status", buf, cap, err, errlen);
+}
+
+int pdmctl_control_query(const char *path, const char *request, char *buf, size_t cap, char *err,
+                         size_t errlen)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -67,8 +74,14 @@ static int query(const char *path, int json, char *buf, size_t cap, char *err, s
         close(fd);
         return -1;
     }
-    const char *req = json ? "status json\n" : "status\n";
-    if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) {
+    char req[PDM_CONTROL_REQ_MAX];
+    int rl = snprintf(req, sizeof(req), "%s\n", request);
+    if (rl < 0 || (size_t)rl >= sizeof(req)) {
+        snprintf(err, errlen, "request longer than %d bytes", PDM_CONTROL_REQ_MAX - 1);
+        close(fd);
+        return -1;
+    }
+    if (send(fd, req, (size_t)rl, MSG_NOSIGNAL) != (ssize_t)rl) {
         snprintf(err, errlen, "%s: cannot send the request: %s", path, strerror(errno));
         close(fd);
         return -1;
@@ -112,6 +125,25 @@ static int query(const char *path, int json, char *buf, size_t cap, char *err, s
             *nl = '\0';
         snprintf(err, errlen, "the agent answered: %.200s", buf + 7);
         return -1;
+    }
+    return 0;
+}
+
+int pdmctl_socket_path(const char *conf, const char *sock, char *path, size_t len)
+{
+    snprintf(path, len, "%s", sock ? sock : DEFAULT_SOCKET);
+    if (conf) {
+        static struct pdm_config cfg; /* large; once */
+        struct pdm_diag diag = {.out = stderr};
+        int errors = pdm_config_load(conf, &cfg, &diag);
+        if (errors > 0) {
+            fprintf(stderr, "%s: %d error%s in the configuration; cannot find the agent's socket\n",
+                    conf, errors, errors == 1 ? "" : "s");
+            pdm_config_free(&cfg);
+            return -1;
+        }
+        snprintf(path, len, "%s/%s", cfg.data_dir, PDM_CONTROL_SOCK_NAME);
+        pdm_config_free(&cfg);
     }
     return 0;
 }
@@ -185,20 +217,8 @@ int cmd_status(int argc, char **argv)
     }
 
     static char path[PDM_PATH_MAX + 32];
-    snprintf(path, sizeof(path), "%s", sock ? sock : DEFAULT_SOCKET);
-    if (conf) {
-        static struct pdm_config cfg; /* large; once */
-        struct pdm_diag diag = {.out = stderr};
-        int errors = pdm_config_load(conf, &cfg, &diag);
-        if (errors > 0) {
-            fprintf(stderr, "%s: %d error%s in the configuration; cannot find the agent's socket\n",
-                    conf, errors, errors == 1 ? "" : "s");
-            pdm_config_free(&cfg);
-            return PDMCTL_EXIT_CONFIG;
-        }
-        snprintf(path, sizeof(path), "%s/%s", cfg.data_dir, PDM_CONTROL_SOCK_NAME);
-        pdm_config_free(&cfg);
-    }
+    if (pdmctl_socket_path(conf, sock, path, sizeof(path)) != 0)
+        return PDMCTL_EXIT_CONFIG;
 
     static char buf[RESP_MAX];
     char err[PDM_PATH_MAX + 256];

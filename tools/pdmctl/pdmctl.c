@@ -9,6 +9,8 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *summary;
 } commands[] = {
+    {"baseline", cmd_baseline,
+     "make the running agent learn an asset's healthy baseline (center/scale per input)"},
     {"buffer", cmd_buffer,
      "show the agent's buffer (rows, alerts, delivered and dropped totals) from its database"},
     {"check", cmd_check,

@@ -10,6 +10,9 @@
 #define PDMCTL_EXIT_USAGE  2
 #define PDMCTL_EXIT_CONFIG 78
 
+#include <stddef.h>
+
+int cmd_baseline(int argc, char **argv);
 int cmd_buffer(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_decode(int argc, char **argv);
@@ -24,5 +27,13 @@ int cmd_sign_model(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_subscribe(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+
+/* The control socket (cmd_status.c): one request line, the whole answer into buf. 0, or -1 with
+ * the reason in err (also when the agent answered "error: ..."). */
+int pdmctl_control_query(const char *path, const char *request, char *buf, size_t cap, char *err,
+                         size_t errlen);
+/* The socket path from -c FILE (its data_dir) or --socket PATH or the default; -1 when the
+ * configuration has errors (printed). */
+int pdmctl_socket_path(const char *conf, const char *sock, char *path, size_t len);
 
 #endif

@@ -333,8 +333,10 @@ static void line_alert(FILE *f, const Pdm__V1__Alert *a)
     size_t n = a->n_inputs < 3 ? a->n_inputs : 3;
     for (size_t i = 0; i < n; i++) {
         const Pdm__V1__InputContribution *c = a->inputs[i];
-        fprintf(f, "%s%s %+.2f (%.4g)", i ? ", " : "  drivers: ", c->name, c->contribution,
-                c->value);
+        /* value against the baseline it was scored with, and where that baseline came from */
+        fprintf(f, "%s%s %+.2f (%.4g vs %.4g %s)", i ? ", " : "  drivers: ", c->name,
+                c->contribution, c->value, c->center,
+                c->baseline_source == PDM__V1__BASELINE_SOURCE__BASELINE_ASSET ? "asset" : "fleet");
     }
     fputc('\n', f);
 }
