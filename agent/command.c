@@ -234,5 +234,6 @@ _Static_assert(SAME(OK, COMMAND_OK) && SAME(UNKNOWN_COMMAND, UNKNOWN_COMMAND) &&
                    SAME(INPUTS_UNAVAILABLE, INPUTS_UNAVAILABLE) &&
                    SAME(UNKNOWN_ASSET, UNKNOWN_ASSET) &&
                    SAME(MODEL_ID_MISMATCH, MODEL_ID_MISMATCH) &&
-                   SAME(STORAGE_FAILED, STORAGE_FAILED),
+                   SAME(STORAGE_FAILED, STORAGE_FAILED) && SAME(UNKNOWN_ALERT, UNKNOWN_ALERT) &&
+                   SAME(ALERT_NOT_ACTIVE, ALERT_NOT_ACTIVE) && SAME(MISSING_FIELD, MISSING_FIELD),
                "enum pdm_cmd_reason differs from pdm.v1.CommandReason");

@@ -1,0 +1,136 @@
+/* Usage counters (run time, starts with hysteresis and debounce) and the maintenance schedule
+ * (hours, starts, calendar months since the last service). */
+#include <string.h>
+
+#include "agent/usage.h"
+#include "check.h"
+
+/* Feeds value every step_ms from *t for dur_ms. */
+static int feed(struct pdm_usage *u, double value, int64_t *t, int64_t dur_ms, int64_t step_ms)
+{
+    int starts = 0;
+    for (int64_t end = *t + dur_ms; *t < end;) {
+        *t += step_ms;
+        starts += pdm_usage_sample(u, value, *t) == 1;
+    }
+    return starts;
+}
+
+static void test_run_time_and_starts(void)
+{
+    struct pdm_usage u;
+    memset(&u, 0, sizeof(u));
+    pdm_usage_init(&u, 50.0, 5.0, 2000, 10000);
+    int64_t t = 1000;
+    CHECK_INT(feed(&u, 10, &t, 10000, 500), 0);
+    CHECK_INT(u.c.run_ms, 0);
+    /* on for 60 s: one start once the 2 s debounce held, the debounce time is run time too */
+    CHECK_INT(feed(&u, 80, &t, 60000, 500), 1);
+    CHECK_INT(u.c.starts, 1);
+    CHECK_INT(u.c.running, 1);
+    CHECK_NEAR((double)u.c.run_ms, 60000, 500);
+    /* 47 is inside the hysteresis band (off at <= 45): still running */
+    CHECK_INT(feed(&u, 47, &t, 10000, 500), 0);
+    CHECK_INT(u.c.running, 1);
+    CHECK_NEAR((double)u.c.run_ms, 70000, 500);
+    /* a 1 s dip below the band does not last the debounce: no stop, no start, time kept */
+    CHECK_INT(feed(&u, 0, &t, 1000, 500), 0);
+    CHECK_INT(feed(&u, 80, &t, 9000, 500), 0);
+    CHECK_INT(u.c.starts, 1);
+    CHECK_NEAR((double)u.c.run_ms, 80000, 500);
+    /* off for good: the pending 2 s are off time */
+    uint64_t before = u.c.run_ms;
+    CHECK_INT(feed(&u, 0, &t, 30000, 500), 0);
+    CHECK_INT(u.c.running, 0);
+    CHECK_INT(u.c.run_ms, before);
+    /* a flicker above the threshold shorter than the debounce is no start */
+    CHECK_INT(feed(&u, 80, &t, 1000, 500), 0);
+    CHECK_INT(feed(&u, 0, &t, 5000, 500), 0);
+    CHECK_INT(u.c.starts, 1);
+    CHECK_INT(u.c.run_ms, before);
+    /* second real start */
+    CHECK_INT(feed(&u, 80, &t, 5000, 500), 1);
+    CHECK_INT(u.c.starts, 2);
+}
+
+static void test_gap_not_counted(void)
+{
+    struct pdm_usage u;
+    memset(&u, 0, sizeof(u));
+    pdm_usage_init(&u, 50.0, 0, 0, 5000);
+    int64_t t = 1;
+    feed(&u, 80, &t, 10000, 1000);
+    uint64_t r = u.c.run_ms;
+    t += 3600000; /* an hour without readings */
+    pdm_usage_sample(&u, 80, t);
+    CHECK_INT(u.c.run_ms, r);
+    CHECK_INT(u.c.starts, 1);
+}
+
+static void test_restart_resumes_state(void)
+{
+    /* a restart while running: the persisted state says running, so no extra start */
+    struct pdm_usage u;
+    memset(&u, 0, sizeof(u));
+    u.c.running = 1;
+    u.c.starts = 7;
+    pdm_usage_init(&u, 50.0, 0, 1000, 5000);
+    int64_t t = 5;
+    feed(&u, 80, &t, 5000, 500);
+    CHECK_INT(u.c.starts, 7);
+}
+
+static void test_due(void)
+{
+    struct pdm_service_limits lim = {.every_hours = 100, .every_starts = 50, .every_months = 6};
+    struct pdm_usage_counts c = {0};
+    char why[512];
+    int64_t now = 1735689600000LL; /* 2025-01-01 */
+    c.run_ms = 99 * 3600000ULL;
+    c.starts = 49;
+    CHECK_INT(pdm_usage_due(&lim, &c, now, why, sizeof(why)), 0);
+    c.run_ms = 100 * 3600000ULL;
+    CHECK_INT(pdm_usage_due(&lim, &c, now, why, sizeof(why)), PDM_DUE_HOURS);
+    CHECK(strstr(why, "100.00 run hours since service") != NULL);
+    c.starts = 50;
+    CHECK_INT(pdm_usage_due(&lim, &c, now, why, sizeof(why)), PDM_DUE_HOURS | PDM_DUE_STARTS);
+    /* a service visit resets what counts */
+    c.svc_run_ms = c.run_ms;
+    c.svc_starts = c.starts;
+    c.svc_wall_ms = now;
+    CHECK_INT(pdm_usage_due(&lim, &c, now, why, sizeof(why)), 0);
+    /* months: from the visit, calendar months */
+    int64_t six = pdm_add_months(now / 1000, 6) * 1000;
+    CHECK_INT(pdm_usage_due(&lim, &c, six - 1000, why, sizeof(why)), 0);
+    CHECK_INT(pdm_usage_due(&lim, &c, six, why, sizeof(why)), PDM_DUE_MONTHS);
+    /* without a visit, from the configured date; without either, months never fire */
+    c.svc_wall_ms = 0;
+    lim.since_s = now / 1000;
+    CHECK_INT(pdm_usage_due(&lim, &c, six, why, sizeof(why)), PDM_DUE_MONTHS);
+    lim.since_s = 0;
+    CHECK_INT(pdm_usage_due(&lim, &c, six, why, sizeof(why)), 0);
+    /* a small buffer is cut, never overrun */
+    c.run_ms += 200 * 3600000ULL;
+    char small[8];
+    CHECK_INT(pdm_usage_due(&lim, &c, now, small, sizeof(small)), PDM_DUE_HOURS);
+    CHECK_INT(strlen(small), 7);
+}
+
+static void test_add_months(void)
+{
+    /* 2024-01-31 + 1 month = 2024-02-29 (leap), + 13 = 2025-02-28 */
+    int64_t jan31 = 1706659200; /* 2024-01-31T00:00:00Z */
+    CHECK_INT(pdm_add_months(jan31, 1), 1709164800);
+    CHECK_INT(pdm_add_months(jan31, 13), 1740700800);
+    CHECK_INT(pdm_add_months(jan31, 0), jan31);
+}
+
+int main(void)
+{
+    test_run_time_and_starts();
+    test_gap_not_counted();
+    test_restart_resumes_state();
+    test_due();
+    test_add_months();
+    return check_summary("test_usage");
+}
