@@ -117,7 +117,7 @@ int pdm_usage_due(const struct pdm_service_limits *lim, const struct pdm_usage_c
     uint64_t st = pdm_usage_starts_since_service(c);
     if (lim->every_hours > 0 && h >= lim->every_hours) {
         due |= PDM_DUE_HOURS;
-        add(why, len, &off, "%.2f run hours since service >= service_every_hours %.4g", h,
+        add(why, len, &off, "%.4g run hours since service >= service_every_hours %.4g", h,
             lim->every_hours);
     }
     if (lim->every_starts > 0 && st >= lim->every_starts) {
@@ -134,7 +134,7 @@ int pdm_usage_due(const struct pdm_service_limits *lim, const struct pdm_usage_c
             (double)(now_wall_ms / 1000 - since) / 86400.0, lim->every_months);
     }
     if (due)
-        add(why, len, &off, "counters: %.2f run hours, %" PRIu64 " starts in total",
+        add(why, len, &off, "counters: %.4g run hours, %" PRIu64 " starts in total",
             (double)c->run_ms / MS_PER_HOUR, c->starts);
     return due;
 }

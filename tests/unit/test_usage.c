@@ -91,7 +91,7 @@ static void test_due(void)
     CHECK_INT(pdm_usage_due(&lim, &c, now, why, sizeof(why)), 0);
     c.run_ms = 100 * 3600000ULL;
     CHECK_INT(pdm_usage_due(&lim, &c, now, why, sizeof(why)), PDM_DUE_HOURS);
-    CHECK(strstr(why, "100.00 run hours since service") != NULL);
+    CHECK(strstr(why, "100 run hours since service >= service_every_hours 100") != NULL);
     c.starts = 50;
     CHECK_INT(pdm_usage_due(&lim, &c, now, why, sizeof(why)), PDM_DUE_HOURS | PDM_DUE_STARTS);
     /* a service visit resets what counts */
