@@ -482,7 +482,9 @@ static const char *sensor_asset(const struct agent *a, uint32_t sensor);
  * open until a service visit is recorded (cmd/service); after a visit, confirm_after_h hours of
  * observation and then a SERVICE_OUTCOME alert. Reminders: every open alert that nobody
  * acknowledged (cmd/ack) is sent again as UPDATED (reminder = true) every renotify_h hours.
- * The sample and score hooks copy a few numbers and allocate nothing. */
+ * The sample and score hooks copy a few numbers and allocate nothing. Memory, at start-up: one
+ * struct svc_asset per asset (about 0.5 KB) and one struct reminder (about 110 bytes) per asset
+ * twice and per sensor once; cmd/report allocates its parts for the call (a command). */
 
 #define MS_PER_HOUR 3600000.0
 
