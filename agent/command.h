@@ -38,9 +38,9 @@ enum pdm_cmd_reason {
     PDM_CMD_UNKNOWN_ASSET = 16,
     PDM_CMD_MODEL_ID_MISMATCH = 17,
     PDM_CMD_STORAGE_FAILED = 18,
-    PDM_CMD_UNKNOWN_ALERT = 40, /* cmd/ack */
-    PDM_CMD_ALERT_NOT_ACTIVE = 41,
-    PDM_CMD_MISSING_FIELD = 42,
+    PDM_CMD_UNKNOWN_ALERT = 50, /* cmd/ack, cmd/service (40-49: cmd/baseline) */
+    PDM_CMD_ALERT_NOT_ACTIVE = 51,
+    PDM_CMD_MISSING_FIELD = 52,
 };
 
 #define PDM_CMD_NAME_MAX       32  /* command names: [a-z_]{1,32} */
