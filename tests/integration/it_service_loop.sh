@@ -5,7 +5,8 @@
 #  1. usage counters: both assets run (power above running_above): one start each, run hours
 #     grow; MAINTENANCE_DUE on a small start limit (compressor-1) and hour limit (compressor-2),
 #     each saying which limit with the counters; pdmctl status and Status show them
-#  2. cmd/status publishes a fresh Status with the counters; cmd/report publishes a
+#  2. cmd/status publishes a fresh Status with the counters (also on the fleet topic, where
+#     cmd/ack is refused NOT_ON_FLEET_TOPIC); cmd/report publishes a
 #     CheckupReport on .../report; unknown asset and garbage are refused with their reasons
 #  3. reminders: an unacknowledged MAINTENANCE_DUE comes again as UPDATED (reminder) every
 #     renotify_h; cmd/ack stops them (ok, again ok "already", unknown id, empty id refused)
@@ -146,6 +147,12 @@ grep '"request_id":"req-report2"' "$T/sub.log" | grep -q '"asset":"compressor-1"
     fail "report for compressor-2 lists compressor-1"
 send 1 report3 report 2=nosuch
 expect report3 REFUSED UNKNOWN_ASSET "no asset nosuch on this device"
+# the fleet topic: status is answered, ack is for one device only
+"${MKCMD[@]}" "$T/fleet.bin" 1=req-fleet 2=x
+"$PDMCTL" publish "${BACKEND[@]}" --topic pdm/v1/fleet/cmd/status --file "$T/fleet.bin" --wait 4 >"$T/fleet1.out" 2>&1 || true
+grep -q "status  request=req-fleet (fleet)  OK COMMAND_OK" "$T/fleet1.out" || fail "fleet status: $(cat "$T/fleet1.out")"
+"$PDMCTL" publish "${BACKEND[@]}" --topic pdm/v1/fleet/cmd/ack --file "$T/fleet.bin" --wait 4 >"$T/fleet2.out" 2>&1 || true
+grep -q "ack  request=req-fleet (fleet)  REFUSED NOT_ON_FLEET_TOPIC" "$T/fleet2.out" || fail "fleet ack: $(cat "$T/fleet2.out")"
 "$PDMCTL" publish "${BACKEND[@]}" --topic "$DEV_TOPIC/ack" --message 'not protobuf at all' --wait 15 >"$T/garbage.out" 2>&1 && fail "garbage acked"
 grep -q "REFUSED BAD_PAYLOAD .*not a pdm.v1.AckAlert" "$T/garbage.out" || fail "garbage: $(cat "$T/garbage.out")"
 
