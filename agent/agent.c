@@ -19,6 +19,7 @@
 #include "config.h"
 #include "control.h"
 #include "encode.h"
+#include "pdm/v1/pdm.pb-c.h"
 #include "log.h"
 #include "notify.h"
 #include "ota.h"
@@ -26,6 +27,7 @@
 #include "store.h"
 #include "uplink.h"
 #include "pdm/v1/pdm.pb-c.h"
+#include "usage.h"
 #include "../models/engine.h"
 #include "../models/quality.h"
 
@@ -47,6 +49,7 @@
  * that misses one sends the command again). 8 x 4 KiB. */
 #define PENDING_RESULTS  8
 #define RESULT_MAX_BYTES 4096
+#define SERVICE_TICK_MS  1000 /* maintenance limits, service outcomes and reminders checked */
 
 enum inflight_kind { IF_FREE = 0, IF_ALERT, IF_ROWS, IF_STATUS, IF_RESULT };
 
@@ -68,6 +71,22 @@ struct sensor_health {
     char last_error[48];
     int64_t last_ok_ms;
     double last_value; /* control socket: the last good reading */
+};
+
+/* Usage counters and maintenance state of one asset (usage.h). */
+struct svc_asset {
+    struct pdm_usage u;
+    struct pdm_service_limits lim;
+    int tracked;                     /* running_sensor or a maintenance limit configured */
+    char maint_id[PDM_ALERT_ID_MAX]; /* open MAINTENANCE_DUE alert, "" if none */
+    char due_why[256];               /* what made it due */
+};
+
+/* Reminder state of one source of open alerts (renotify_h). */
+struct reminder {
+    char id[PDM_ALERT_ID_MAX]; /* the open episode it tracks, "" = none */
+    int acked;
+    int64_t due_ms; /* monotonic: next reminder */
 };
 
 struct agent {
@@ -126,6 +145,14 @@ struct agent {
 
     int64_t next_commit_ms, next_telemetry_ms, next_status_ms, next_prune_ms;
     uint64_t queue_dropped_logged;
+
+    /* closed service loop (issue 6): usage counters, MAINTENANCE_DUE, service visits, reminders;
+     * see the "closed service loop" block below */
+    struct svc_asset *svc; /* per asset */
+    struct reminder *rem;  /* per open-alert source: assets, then sensors, then maintenance */
+    uint32_t n_rem;
+    int64_t next_service_ms;
+    char topic_report[512];
 
     uint8_t *buf; /* encode buffer for one message */
     size_t buf_cap;
@@ -201,6 +228,8 @@ static int publish(struct agent *a, enum inflight_kind kind, const char *topic, 
 
 /* ---- status ---------------------------------------------------------------------------------- */
 
+static void usage_view(const struct agent *a, uint32_t i, struct pdm_usage_view *v);
+
 static int encode_status(struct agent *a, int online, uint8_t *buf, size_t cap)
 {
     struct pdm_config *cfg = a->cfg;
@@ -246,7 +275,15 @@ static int encode_status(struct agent *a, int online, uint8_t *buf, size_t cap)
         .store_recovered = st.recovered,
         .store_write_failing = st.write_failing,
     };
-    return pdm_encode_status(&m, buf, cap);
+    int len = pdm_encode_status(&m, buf, cap);
+    if (len < 0 || !online || !a->svc)
+        return len;
+    /* Status.usage: every asset (issue 6) */
+    struct pdm_usage_view uv[64];
+    size_t nu = cfg->n_assets < 64 ? cfg->n_assets : 64;
+    for (size_t i = 0; i < nu; i++)
+        usage_view(a, (uint32_t)i, &uv[i]);
+    return pdm_encode_status_usage(uv, nu, buf, (size_t)len, cap);
 }
 
 static void publish_status(struct agent *a, int online)
@@ -524,10 +561,662 @@ static int control_request(void *ctx, const char *req, char *out, size_t cap)
     return -ENOENT;
 }
 
+static const char *sensor_asset(const struct agent *a, uint32_t sensor);
+
+/* ---- closed service loop (issue 6): usage counters, maintenance, service visits -------------
+ *
+ * Per asset: run time and starts from its running_sensor (usage.h), staged into the store on
+ * every sample and written with the readings' commits; MAINTENANCE_DUE when a limit is reached,
+ * open until a service visit is recorded (cmd/service); after a visit, confirm_after_h hours of
+ * observation and then a SERVICE_OUTCOME alert. Reminders: every open alert that nobody
+ * acknowledged (cmd/ack) is sent again as UPDATED (reminder = true) every renotify_h hours.
+ * The sample and score hooks copy a few numbers and allocate nothing. Memory, at start-up: one
+ * struct svc_asset per asset (about 0.5 KB) and one struct reminder (about 110 bytes) per asset
+ * twice and per sensor once; cmd/report allocates its parts for the call (a command). */
+
+#define MS_PER_HOUR 3600000.0
+
+static const char *const SVC_KEY_MAINT = "maint:";     /* store key of MAINTENANCE_DUE alerts */
+static const char *const SVC_KEY_OUTCOME = "service:"; /* and of SERVICE_OUTCOME messages */
+
+static void usage_view(const struct agent *a, uint32_t i, struct pdm_usage_view *v)
+{
+    const struct svc_asset *sa = &a->svc[i];
+    const struct pdm_usage_counts *c = &sa->u.c;
+    *v = (struct pdm_usage_view){
+        .asset = a->cfg->assets[i].name,
+        .run_hours = (double)c->run_ms / MS_PER_HOUR,
+        .hours_since_service = pdm_usage_hours_since_service(c),
+        .starts = c->starts,
+        .starts_since_service = pdm_usage_starts_since_service(c),
+        .running = c->running,
+        .last_service_ms = c->svc_wall_ms,
+        .outcome_due_ms = c->confirm_ms,
+        .maintenance_due = sa->maint_id[0] ? sa->due_why : "",
+        .alert_id = sa->maint_id,
+    };
+}
+
+/* A good reading of sensor: the counters of every asset it says is running. */
+static void usage_on_sample(struct agent *a, uint32_t sensor, int64_t mono_ms, double value)
+{
+    for (uint32_t i = 0; i < a->cfg->n_assets; i++) {
+        const struct pdm_asset_cfg *ac = &a->cfg->assets[i];
+        if (!ac->has_running || ac->running_sensor != (int32_t)sensor)
+            continue;
+        struct svc_asset *sa = &a->svc[i];
+        int change = pdm_usage_sample(&sa->u, value, mono_ms);
+        if (change)
+            pdm_debug("asset %s: %s (%" PRIu64 " starts, %.2f run hours)", ac->name,
+                      change > 0 ? "started" : "stopped", sa->u.c.starts,
+                      (double)sa->u.c.run_ms / MS_PER_HOUR);
+        pdm_store_usage_put(a->store, i, &sa->u.c);
+        a->engine.assets[i].run_years = (double)sa->u.c.run_ms / MS_PER_HOUR / PDM_HOURS_PER_YEAR;
+    }
+}
+
+/* A score of asset i: the observation after a service visit keeps its highest probability. */
+static void usage_on_score(struct agent *a, uint32_t i, double p)
+{
+    struct svc_asset *sa = &a->svc[i];
+    if (!sa->u.c.confirm_ms)
+        return;
+    if (!sa->u.c.obs_evals || p > sa->u.c.obs_max_p)
+        sa->u.c.obs_max_p = p;
+    sa->u.c.obs_evals++;
+    pdm_store_usage_put(a->store, i, &sa->u.c);
+}
+
+struct svc_alert {
+    int kind;
+    enum pdm_alert_state state;
+    enum pdm_severity severity;
+    const char *reason;
+    int outcome;
+    uint64_t visit;
+    double probability;
+    int reminder;
+};
+
+/* Stores and publishes a MAINTENANCE_DUE or SERVICE_OUTCOME alert of asset i. id: the episode's
+ * id, or (for a new one) a buffer it is written to. Returns 0 or -errno (logged). */
+static int svc_emit(struct agent *a, uint32_t i, const struct svc_alert *ev, char *id, size_t idlen)
+{
+    const char *asset = a->cfg->assets[i].name;
+    int maint = ev->kind == PDM_KIND_MAINTENANCE_DUE;
+    uint64_t seq = pdm_store_alloc_seq(a->store);
+    if (ev->state == PDM_ALERT_RAISED || !maint)
+        snprintf(id, idlen, "%s-%s-%" PRIu64, asset, maint ? "maint" : "service", seq);
+    struct pdm_usage_view v;
+    usage_view(a, i, &v);
+    struct pdm_service_alert_msg m = {
+        .device_id = a->cfg->device_id,
+        .asset = asset,
+        .alert_id = id,
+        .reason = ev->reason,
+        .seq = seq,
+        .kind = ev->kind,
+        .state = ev->state,
+        .severity = ev->severity,
+        .ts_ms = pdm_wall_ms(),
+        .usage = &v,
+        .outcome = ev->outcome,
+        .visit_id = ev->visit,
+        .probability = ev->probability,
+        .reminder = ev->reminder,
+    };
+    int len = pdm_encode_service_alert(&m, a->buf, a->buf_cap);
+    if (len < 0) {
+        pdm_err("asset %s: cannot encode alert %s (%s)", asset, id, strerror(-len));
+        return len;
+    }
+    char key[PDM_NAME_MAX + 16];
+    snprintf(key, sizeof(key), "%s%s", maint ? SVC_KEY_MAINT : SVC_KEY_OUTCOME, asset);
+    int rc = pdm_store_put_alert(a->store, seq, key, id, ev->state, ev->severity, m.ts_ms, a->buf,
+                                 (size_t)len);
+    if (rc != 0)
+        pdm_err("asset %s: cannot write alert %s to the store (%s); it is kept in memory and "
+                "published meanwhile",
+                asset, id, strerror(-rc));
+    pump(a);
+    return 0;
+}
+
+/* Maintenance limits and due service outcomes of asset i. */
+static void svc_check_asset(struct agent *a, uint32_t i, int64_t wall)
+{
+    struct svc_asset *sa = &a->svc[i];
+    const struct pdm_asset_cfg *ac = &a->cfg->assets[i];
+    if (sa->tracked && !sa->maint_id[0]) {
+        char why[256];
+        if (pdm_usage_due(&sa->lim, &sa->u.c, wall, why, sizeof(why))) {
+            snprintf(sa->due_why, sizeof(sa->due_why), "%s", why);
+            struct svc_alert ev = {.kind = PDM_KIND_MAINTENANCE_DUE,
+                                   .state = PDM_ALERT_RAISED,
+                                   .severity = PDM_SEV_WARNING,
+                                   .reason = sa->due_why};
+            if (svc_emit(a, i, &ev, sa->maint_id, sizeof(sa->maint_id)) == 0)
+                pdm_warn("asset %s: alert %s RAISED MAINTENANCE_DUE: %s; open until a service "
+                         "visit is recorded (cmd/service)",
+                         ac->name, sa->maint_id, sa->due_why);
+        }
+    }
+    struct pdm_usage_counts *c = &sa->u.c;
+    if (c->confirm_ms && wall >= c->confirm_ms) {
+        double clear = a->engine.assets[i].policy.clear;
+        int fixed = c->obs_evals > 0 && c->obs_max_p < clear;
+        char why[256];
+        if (!c->obs_evals)
+            snprintf(why, sizeof(why),
+                     "fault persists: asset not scored since service visit %" PRIu64
+                     " (no usable readings), so the fix cannot be confirmed",
+                     c->visit);
+        else
+            snprintf(why, sizeof(why),
+                     "%s: highest fault probability %.3f over %" PRIu64
+                     " scores since service visit %" PRIu64 " is %s the clear threshold %.3f",
+                     fixed ? "fix confirmed" : "fault persists", c->obs_max_p, c->obs_evals,
+                     c->visit, fixed ? "below" : "at or above", clear);
+        char id[PDM_ALERT_ID_MAX];
+        struct svc_alert ev = {.kind = PDM_KIND_SERVICE_OUTCOME,
+                               .state = PDM_ALERT_CLEARED,
+                               .severity = fixed ? PDM_SEV_NONE : PDM_SEV_WARNING,
+                               .reason = why,
+                               .outcome = fixed ? PDM__V1__SERVICE_OUTCOME__FIX_CONFIRMED
+                                                : PDM__V1__SERVICE_OUTCOME__FAULT_PERSISTS,
+                               .visit = c->visit,
+                               .probability = c->obs_max_p};
+        int rc = pdm_store_set_visit_outcome(a->store, c->visit, fixed ? 1 : 2, wall, c->obs_max_p);
+        if (rc != 0) {
+            pdm_err("asset %s: cannot record the outcome of service visit %" PRIu64
+                    " (%s); retrying at the next check",
+                    ac->name, c->visit, strerror(-rc));
+            return;
+        }
+        c->confirm_ms = 0; /* before the alert: its commit carries the counters too */
+        pdm_store_usage_put(a->store, i, c);
+        if (svc_emit(a, i, &ev, id, sizeof(id)) == 0)
+            pdm_log(fixed ? PDM_LOG_INFO : PDM_LOG_WARNING, "asset %s: %s (%s)", ac->name, why, id);
+    }
+}
+
+/* The open alert of reminder slot k, or NULL: per asset its FAULT_RISK episode, per sensor its
+ * SENSOR_FAULT, per asset its MAINTENANCE_DUE. */
+static const char *rem_open_id(const struct agent *a, uint32_t k)
+{
+    uint32_t na = a->cfg->n_assets, ns = a->cfg->n_sensors;
+    if (k < na)
+        return a->engine.assets[k].fsm.active != PDM_SEV_NONE ? a->engine.assets[k].fsm.alert_id
+                                                              : NULL;
+    if (k < na + ns)
+        return a->quality.s[k - na].faulted && a->quality.s[k - na].alert_id[0]
+                   ? a->quality.s[k - na].alert_id
+                   : NULL;
+    return a->svc[k - na - ns].maint_id[0] ? a->svc[k - na - ns].maint_id : NULL;
+}
+
+/* Follows slot k to its current episode: a new one starts unacknowledged (unless the store says
+ * otherwise: an acknowledgement survives restarts) with its first reminder renotify_h away. */
+static const char *rem_sync(struct agent *a, uint32_t k, int64_t now)
+{
+    struct reminder *r = &a->rem[k];
+    const char *id = rem_open_id(a, k);
+    if (!id) {
+        r->id[0] = '\0';
+        return NULL;
+    }
+    if (strcmp(r->id, id) != 0) {
+        snprintf(r->id, sizeof(r->id), "%s", id);
+        r->acked = pdm_store_acked(a->store, id, NULL) == 1;
+        r->due_ms = now + (int64_t)(a->cfg->renotify_h * MS_PER_HOUR);
+    }
+    return id;
+}
+
+/* Sends the reminder of slot k (an UPDATED with reminder = true). */
+static void rem_send(struct agent *a, uint32_t k)
+{
+    uint32_t na = a->cfg->n_assets, ns = a->cfg->n_sensors;
+    if (k < na) {
+        struct pdm_engine_asset *ea = &a->engine.assets[k];
+        if (!ea->evals)
+            return; /* restored after a restart and not scored yet: no numbers to send */
+        const struct pdm_asset_cfg *ac = &a->cfg->assets[k];
+        uint64_t seq = pdm_store_alloc_seq(a->store);
+        struct pdm_alert_msg m = {
+            .device_id = a->cfg->device_id,
+            .asset = ac->name,
+            .alert_id = ea->fsm.alert_id,
+            .seq = seq,
+            .state = PDM_ALERT_UPDATED,
+            .severity = ea->fsm.active,
+            .ts_ms = pdm_wall_ms(),
+            .model = &ac->model,
+            .score = &ea->last,
+            .input_sensors = &a->input_sensor_names[k * PDM_MODEL_MAX_INPUTS],
+            .reminder = 1,
+        };
+        int len = pdm_encode_alert(&m, a->buf, a->buf_cap);
+        if (len > 0)
+            pdm_store_put_alert(a->store, seq, ac->name, ea->fsm.alert_id, PDM_ALERT_UPDATED,
+                                ea->fsm.active, m.ts_ms, a->buf, (size_t)len);
+    } else if (k < na + ns) {
+        uint32_t si = k - na;
+        const struct pdm_quality_sensor *q = &a->quality.s[si];
+        const char *name = a->cfg->sensors[si].name;
+        uint64_t seq = pdm_store_alloc_seq(a->store);
+        struct pdm_sensor_fault_msg m = {
+            .device_id = a->cfg->device_id,
+            .asset = sensor_asset(a, si),
+            .alert_id = q->alert_id,
+            .sensor = name,
+            .reason = q->reason,
+            .seq = seq,
+            .state = PDM_ALERT_UPDATED,
+            .ts_ms = pdm_wall_ms(),
+            .reminder = 1,
+        };
+        char key[PDM_NAME_MAX + 8];
+        snprintf(key, sizeof(key), "sensor:%s", name);
+        int len = pdm_encode_sensor_fault(&m, a->buf, a->buf_cap);
+        if (len > 0)
+            pdm_store_put_alert(a->store, seq, key, q->alert_id, PDM_ALERT_UPDATED, PDM_SEV_WARNING,
+                                m.ts_ms, a->buf, (size_t)len);
+    } else {
+        uint32_t i = k - na - ns;
+        struct svc_alert ev = {.kind = PDM_KIND_MAINTENANCE_DUE,
+                               .state = PDM_ALERT_UPDATED,
+                               .severity = PDM_SEV_WARNING,
+                               .reason = a->svc[i].due_why,
+                               .reminder = 1};
+        svc_emit(a, i, &ev, a->svc[i].maint_id, sizeof(a->svc[i].maint_id));
+    }
+    pdm_info("alert %s: not acknowledged after %.4g h: reminder sent (UPDATED)", a->rem[k].id,
+             a->cfg->renotify_h);
+    pump(a);
+}
+
+static void service_tick(struct agent *a, int64_t now)
+{
+    if (now < a->next_service_ms)
+        return;
+    a->next_service_ms = now + SERVICE_TICK_MS;
+    int64_t wall = pdm_wall_ms();
+    for (uint32_t i = 0; i < a->cfg->n_assets; i++)
+        svc_check_asset(a, i, wall);
+    for (uint32_t k = 0; k < a->n_rem; k++) {
+        if (!rem_sync(a, k, now) || a->rem[k].acked || a->cfg->renotify_h <= 0 ||
+            now < a->rem[k].due_ms)
+            continue;
+        a->rem[k].due_ms = now + (int64_t)(a->cfg->renotify_h * MS_PER_HOUR);
+        rem_send(a, k);
+    }
+}
+
+/* At start-up, after the store is open: loads the counters and sets up the state. */
+static int service_setup(struct agent *a)
+{
+    struct pdm_config *cfg = a->cfg;
+    a->svc = calloc(cfg->n_assets + 1, sizeof(*a->svc));
+    a->n_rem = 2 * cfg->n_assets + cfg->n_sensors;
+    a->rem = calloc(a->n_rem + 1, sizeof(*a->rem));
+    if (!a->svc || !a->rem)
+        return -ENOMEM;
+    int rc = pdm_store_usage_slots(a->store, cfg->n_assets);
+    for (uint32_t i = 0; rc == 0 && i < cfg->n_assets; i++) {
+        const struct pdm_asset_cfg *ac = &cfg->assets[i];
+        struct svc_asset *sa = &a->svc[i];
+        rc = pdm_store_usage_load(a->store, i, ac->name, &sa->u.c);
+        if (rc != 0) {
+            pdm_err("store: cannot read the usage counters of asset %s (%s)", ac->name,
+                    strerror(-rc));
+            return rc;
+        }
+        int64_t gap = ac->has_running ? 3 * (int64_t)cfg->sensors[ac->running_sensor].period_ms : 0;
+        pdm_usage_init(&sa->u, ac->running_above, ac->running_hysteresis,
+                       (int64_t)ac->running_debounce_s * 1000, gap > 10000 ? gap : 10000);
+        sa->lim = (struct pdm_service_limits){
+            .every_hours = ac->service_every_hours,
+            .every_starts = (uint32_t)ac->service_every_starts,
+            .every_months = (uint32_t)ac->service_every_months,
+            .since_s = ac->last_service_s ? ac->last_service_s : ac->installed_s,
+        };
+        sa->tracked = ac->has_running || ac->service_every_hours > 0 ||
+                      ac->service_every_starts > 0 || ac->service_every_months > 0;
+        if (sa->tracked)
+            pdm_info("asset %s: %.2f run hours, %" PRIu64 " starts (%.2f h, %" PRIu64
+                     " starts since service)%s",
+                     ac->name, (double)sa->u.c.run_ms / MS_PER_HOUR, sa->u.c.starts,
+                     pdm_usage_hours_since_service(&sa->u.c),
+                     pdm_usage_starts_since_service(&sa->u.c),
+                     sa->u.c.confirm_ms ? "; a service outcome is pending" : "");
+    }
+    if (rc != 0) {
+        pdm_err("usage counters: cannot allocate (%s)", strerror(-rc));
+        return rc;
+    }
+    snprintf(a->topic_report, sizeof(a->topic_report), "%s/%s/report", cfg->topic_prefix,
+             cfg->device_id);
+    return 0;
+}
+
+/* After the engine exists: the age input of assets with age_from = run_hours. */
+static void service_engine_ready(struct agent *a)
+{
+    for (uint32_t i = 0; i < a->cfg->n_assets; i++)
+        a->engine.assets[i].run_years =
+            (double)a->svc[i].u.c.run_ms / MS_PER_HOUR / PDM_HOURS_PER_YEAR;
+}
+
+/* An open MAINTENANCE_DUE from before a restart ("maint:ASSET"); 1 if it was one. */
+static int service_restore(struct agent *a, const struct pdm_stored_alert *sa)
+{
+    size_t n = strlen(SVC_KEY_MAINT);
+    if (strncmp(sa->asset, SVC_KEY_OUTCOME, strlen(SVC_KEY_OUTCOME)) == 0)
+        return 1; /* outcomes are single CLEARED messages: nothing to resume */
+    if (strncmp(sa->asset, SVC_KEY_MAINT, n) != 0)
+        return 0;
+    for (uint32_t i = 0; i < a->cfg->n_assets; i++) {
+        if (strcmp(a->cfg->assets[i].name, sa->asset + n) != 0 || sa->state == PDM_ALERT_CLEARED)
+            continue;
+        struct svc_asset *s = &a->svc[i];
+        snprintf(s->maint_id, sizeof(s->maint_id), "%s", sa->alert_id);
+        pdm_usage_due(&s->lim, &s->u.c, pdm_wall_ms(), s->due_why, sizeof(s->due_why));
+        if (!s->due_why[0])
+            snprintf(s->due_why, sizeof(s->due_why), "maintenance due (limit changed since)");
+        pdm_info("asset %s: alert %s (MAINTENANCE_DUE) is still open from before the restart",
+                 sa->asset + n, sa->alert_id);
+    }
+    return 1;
+}
+
+/* ---- the commands of the service loop ---- */
+
+static int find_asset(const struct agent *a, const char *name)
+{
+    for (uint32_t i = 0; i < a->cfg->n_assets; i++)
+        if (strcmp(a->cfg->assets[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static void cmd_ack(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_result *res)
+{
+    struct agent *a = ctx;
+    Pdm__V1__AckAlert *m = pdm__v1__ack_alert__unpack(NULL, cmd->len, cmd->payload);
+    if (!m) {
+        pdm_cmd_set(res, PDM_CMD_BAD_PAYLOAD, "the payload is not a pdm.v1.AckAlert");
+        return;
+    }
+    int64_t now = pdm_mono_ms();
+    const char *by = m->by && *m->by ? m->by : "the backend";
+    if (!m->alert_id || !*m->alert_id) {
+        pdm_cmd_set(res, PDM_CMD_MISSING_FIELD, "alert_id is empty");
+        goto out;
+    }
+    for (uint32_t k = 0; k < a->n_rem; k++) {
+        const char *id = rem_sync(a, k, now);
+        if (!id || strcmp(id, m->alert_id) != 0)
+            continue;
+        struct reminder *r = &a->rem[k];
+        int64_t when = 0;
+        if (r->acked && pdm_store_acked(a->store, id, &when) == 1) {
+            pdm_cmd_set(res, PDM_CMD_OK, "alert %s was already acknowledged (%lld s ago)", id,
+                        (long long)((pdm_wall_ms() - when) / 1000));
+            goto out;
+        }
+        int rc = pdm_store_put_ack(a->store, id, pdm_wall_ms());
+        if (rc != 0) {
+            pdm_cmd_set(res, PDM_CMD_STORAGE_FAILED,
+                        "cannot record the acknowledgement of %s (%s); send again", id,
+                        strerror(-rc));
+            goto out;
+        }
+        r->acked = 1;
+        pdm_cmd_set(res, PDM_CMD_OK, "alert %s acknowledged by %.64s: no more reminders", id, by);
+        goto out;
+    }
+    int state = 0;
+    int rc = pdm_store_alert_state(a->store, m->alert_id, &state);
+    if (rc == -ENOENT)
+        pdm_cmd_set(res, PDM_CMD_UNKNOWN_ALERT, "no alert %.96s on this device", m->alert_id);
+    else if (rc != 0)
+        pdm_cmd_set(res, PDM_CMD_INTERNAL_ERROR, "cannot look up alert %.96s (%s)", m->alert_id,
+                    strerror(-rc));
+    else
+        pdm_cmd_set(res, PDM_CMD_ALERT_NOT_ACTIVE,
+                    "alert %.96s is no longer open (%s): nothing to acknowledge", m->alert_id,
+                    state == PDM_ALERT_CLEARED ? "cleared" : "its source is no longer configured");
+out:
+    pdm__v1__ack_alert__free_unpacked(m, NULL);
+}
+
+static void cmd_service(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_result *res)
+{
+    struct agent *a = ctx;
+    Pdm__V1__ServiceVisit *m = pdm__v1__service_visit__unpack(NULL, cmd->len, cmd->payload);
+    if (!m) {
+        pdm_cmd_set(res, PDM_CMD_BAD_PAYLOAD, "the payload is not a pdm.v1.ServiceVisit");
+        return;
+    }
+    int i = m->asset && *m->asset ? find_asset(a, m->asset) : -1;
+    if (!m->asset || !*m->asset) {
+        pdm_cmd_set(res, PDM_CMD_MISSING_FIELD, "asset is empty");
+        goto out;
+    }
+    if (i < 0) {
+        pdm_cmd_set(res, PDM_CMD_UNKNOWN_ASSET, "no asset %.64s on this device", m->asset);
+        goto out;
+    }
+    struct svc_asset *sa = &a->svc[i];
+    struct pdm_usage_counts old = sa->u.c;
+    int64_t wall = pdm_wall_ms();
+    uint64_t visit = 0;
+    int rc = pdm_store_add_visit(a->store, m->asset, wall, m->visit_ref, m->technician, m->note,
+                                 &old, &visit);
+    if (rc == 0) {
+        struct pdm_usage_counts *c = &sa->u.c;
+        c->svc_run_ms = c->run_ms;
+        c->svc_starts = c->starts;
+        c->svc_wall_ms = wall;
+        c->confirm_ms = wall + (int64_t)(a->cfg->confirm_after_h * MS_PER_HOUR);
+        c->obs_max_p = 0;
+        c->obs_evals = 0;
+        c->visit = visit;
+        pdm_store_usage_put(a->store, (uint32_t)i, c);
+        rc = pdm_store_commit(a->store); /* the visit and the reset together */
+        if (rc != 0) {
+            sa->u.c = old;
+            pdm_store_usage_put(a->store, (uint32_t)i, &old);
+        }
+    }
+    if (rc != 0) {
+        pdm_cmd_set(res, PDM_CMD_STORAGE_FAILED,
+                    "cannot record the service visit (%s); nothing changed, send again",
+                    strerror(-rc));
+        goto out;
+    }
+    char cleared[160] = "";
+    if (sa->maint_id[0]) {
+        char why[200];
+        snprintf(why, sizeof(why), "service visit %" PRIu64 " recorded", visit);
+        struct svc_alert ev = {.kind = PDM_KIND_MAINTENANCE_DUE,
+                               .state = PDM_ALERT_CLEARED,
+                               .severity = PDM_SEV_WARNING,
+                               .reason = why};
+        if (svc_emit(a, (uint32_t)i, &ev, sa->maint_id, sizeof(sa->maint_id)) == 0)
+            snprintf(cleared, sizeof(cleared), "; MAINTENANCE_DUE %s cleared", sa->maint_id);
+        pdm_info("asset %s: alert %s CLEARED MAINTENANCE_DUE: %s", m->asset, sa->maint_id, why);
+        sa->maint_id[0] = '\0';
+        sa->due_why[0] = '\0';
+    }
+    pdm_cmd_set(res, PDM_CMD_OK,
+                "service visit %" PRIu64 " recorded for %s%s%.64s; maintenance counters reset%s; "
+                "outcome (fix confirmed or fault persists) in %.4g h",
+                visit, m->asset, m->technician && *m->technician ? " by " : "",
+                m->technician ? m->technician : "", cleared, a->cfg->confirm_after_h);
+    publish_status(a, 1);
+out:
+    pdm__v1__service_visit__free_unpacked(m, NULL);
+}
+
+static void cmd_status(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_result *res)
+{
+    (void)cmd;
+    struct agent *a = ctx;
+    publish_status(a, 1);
+    a->next_status_ms = pdm_mono_ms() + STATUS_INTERVAL_MS;
+    pdm_cmd_set(res, PDM_CMD_OK, "Status published on %s", a->topic_status);
+}
+
+#define REPORT_HISTORY_DEFAULT 10
+#define REPORT_HISTORY_MAX     50
+
+struct recent_ctx {
+    struct pdm_report_alert *out;
+    size_t n, max;
+    char (*ids)[PDM_ALERT_ID_MAX];
+};
+
+static int kind_of_key(const char *key)
+{
+    if (strncmp(key, SVC_KEY_MAINT, strlen(SVC_KEY_MAINT)) == 0)
+        return PDM_KIND_MAINTENANCE_DUE;
+    if (strncmp(key, SVC_KEY_OUTCOME, strlen(SVC_KEY_OUTCOME)) == 0)
+        return PDM_KIND_SERVICE_OUTCOME;
+    if (strncmp(key, "sensor:", 7) == 0)
+        return PDM__V1__ALERT_KIND__SENSOR_FAULT;
+    return PDM__V1__ALERT_KIND__FAULT_RISK;
+}
+
+static void on_recent(void *ctx, const struct pdm_stored_alert *sa, int64_t ts_ms)
+{
+    struct recent_ctx *r = ctx;
+    if (r->n >= r->max)
+        return;
+    snprintf(r->ids[r->n], PDM_ALERT_ID_MAX, "%s", sa->alert_id);
+    r->out[r->n] = (struct pdm_report_alert){.alert_id = r->ids[r->n],
+                                             .kind = kind_of_key(sa->asset),
+                                             .state = sa->state,
+                                             .severity = sa->severity,
+                                             .ts_ms = ts_ms,
+                                             .seq = sa->seq};
+    r->n++;
+}
+
+static void cmd_report(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_result *res)
+{
+    struct agent *a = ctx;
+    Pdm__V1__ReportRequest *m = pdm__v1__report_request__unpack(NULL, cmd->len, cmd->payload);
+    if (!m) {
+        pdm_cmd_set(res, PDM_CMD_BAD_PAYLOAD, "the payload is not a pdm.v1.ReportRequest");
+        return;
+    }
+    const struct pdm_config *cfg = a->cfg;
+    int only = -1;
+    if (m->asset && *m->asset && (only = find_asset(a, m->asset)) < 0) {
+        pdm_cmd_set(res, PDM_CMD_UNKNOWN_ASSET, "no asset %.64s on this device", m->asset);
+        pdm__v1__report_request__free_unpacked(m, NULL);
+        return;
+    }
+    size_t hist = m->history ? m->history : REPORT_HISTORY_DEFAULT;
+    hist = hist > REPORT_HISTORY_MAX ? REPORT_HISTORY_MAX : hist;
+    /* a command, not the sample path: the report's parts are allocated for this call */
+    uint32_t na = cfg->n_assets, ns = cfg->n_sensors;
+    struct pdm_report_asset *ra = calloc(na + 1, sizeof(*ra));
+    struct pdm_usage_view *uv = calloc(na + 1, sizeof(*uv));
+    struct pdm_report_alert *open = calloc((size_t)(na + 1) * (ns + 2), sizeof(*open));
+    struct pdm_report_alert *recent = calloc((size_t)(na + 1) * hist, sizeof(*recent));
+    char(*ids)[PDM_ALERT_ID_MAX] = calloc((size_t)(na + 1) * hist, sizeof(*ids));
+    struct pdm_status_sensor *sens = calloc(ns + 1, sizeof(*sens));
+    int len = -ENOMEM;
+    size_t n = 0;
+    if (!ra || !uv || !open || !recent || !ids || !sens)
+        goto done;
+    int64_t now = pdm_mono_ms();
+    for (uint32_t i = 0; i < na; i++) {
+        if (only >= 0 && (uint32_t)only != i)
+            continue;
+        const struct pdm_engine_asset *ea = &a->engine.assets[i];
+        struct pdm_report_asset *r = &ra[n];
+        struct pdm_report_alert *op = &open[(size_t)n * (ns + 2)];
+        r->asset = cfg->assets[i].name;
+        r->model = &cfg->assets[i].model;
+        r->scored = ea->evals > 0;
+        r->score = &ea->last;
+        r->score_ts_ms = ea->last_ts_ms;
+        r->input_sensors = &a->input_sensor_names[i * PDM_MODEL_MAX_INPUTS];
+        usage_view(a, i, &uv[n]);
+        r->usage = a->svc[i].tracked || a->svc[i].u.c.visit ? &uv[n] : NULL;
+        r->open = op;
+        /* open alerts: the asset's fault risk, maintenance, and faults of sensors it reads */
+        for (uint32_t k = 0; k < a->n_rem; k++) {
+            int mine = k < na        ? k == i
+                       : k < na + ns ? sensor_asset(a, k - na) == cfg->assets[i].name
+                                     : k - na - ns == i;
+            const char *id = mine ? rem_sync(a, k, now) : NULL;
+            if (!id)
+                continue;
+            op[r->n_open++] = (struct pdm_report_alert){
+                .alert_id = id,
+                .kind = k < na        ? PDM__V1__ALERT_KIND__FAULT_RISK
+                        : k < na + ns ? PDM__V1__ALERT_KIND__SENSOR_FAULT
+                                      : PDM_KIND_MAINTENANCE_DUE,
+                .state = PDM_ALERT_RAISED,
+                .severity = k < na ? ea->fsm.active : PDM_SEV_WARNING,
+                .acknowledged = a->rem[k].acked,
+            };
+        }
+        struct recent_ctx rc = {&recent[n * hist], 0, hist, &ids[n * hist]};
+        pdm_store_recent_alerts(a->store, cfg->assets[i].name, (int)hist, on_recent, &rc);
+        r->recent = rc.out;
+        r->n_recent = rc.n;
+        n++;
+    }
+    for (uint32_t s = 0; s < ns; s++)
+        sens[s] = (struct pdm_status_sensor){.sensor = cfg->sensors[s].name,
+                                             .ok = a->health[s].ok,
+                                             .reads = a->health[s].reads,
+                                             .errors = a->health[s].errors,
+                                             .last_error = a->health[s].last_error,
+                                             .last_ok_ms = a->health[s].last_ok_ms};
+    struct pdm_report_msg rm = {.device_id = cfg->device_id,
+                                .request_id = cmd->request_id,
+                                .agent_version = PDM_VERSION,
+                                .ts_ms = pdm_wall_ms(),
+                                .assets = ra,
+                                .n_assets = n,
+                                .sensors = sens,
+                                .n_sensors = ns};
+    len = pdm_encode_report(&rm, a->buf, a->buf_cap);
+done:
+    if (len < 0) {
+        pdm_cmd_set(res, PDM_CMD_INTERNAL_ERROR, "cannot build the report (%s)", strerror(-len));
+    } else {
+        int rc = publish(a, IF_RESULT, a->topic_report, a->buf, (size_t)len, 0, 0, 0, 0);
+        if (rc == -EAGAIN)
+            pdm_cmd_set(res, PDM_CMD_BUSY, "too many messages in flight; send again");
+        else if (rc != 0)
+            pdm_cmd_set(res, PDM_CMD_INTERNAL_ERROR, "cannot publish the report (%s)",
+                        strerror(-rc));
+        else
+            pdm_cmd_set(res, PDM_CMD_OK,
+                        "check-up report of %zu asset%s (%d bytes) published on %s", n,
+                        n == 1 ? "" : "s", len, a->topic_report);
+    }
+    free(ra);
+    free(uv);
+    free(open);
+    free(recent);
+    free(ids);
+    free(sens);
+    pdm__v1__report_request__free_unpacked(m, NULL);
+}
+
 /* Every command the agent knows; later commands add a line here. */
 static const struct pdm_cmd_def commands[] = {
-    {"model", 1, cmd_model},
-    {"baseline", 0, cmd_baseline},
+    {"model", 1, cmd_model},     {"baseline", 0, cmd_baseline}, {"ack", 0, cmd_ack},
+    {"service", 0, cmd_service}, {"status", 1, cmd_status},     {"report", 0, cmd_report},
 };
 
 static void handle_command(struct agent *a, const struct pdm_uplink_event *ev)
@@ -709,6 +1398,7 @@ static void on_eval(void *ctx, const struct pdm_eval *ev)
                                ev->score->probability, &seq);
     if (rc != 0)
         pdm_err("store: cannot store the score of asset %s (%s)", asset->name, strerror(-rc));
+    usage_on_score(a, ev->asset, ev->score->probability);
     pdm_debug("asset %s: P=%.3f health=%u", asset->name, ev->score->probability, ev->score->health);
     if (!ev->has_alert)
         return;
@@ -882,8 +1572,10 @@ static void handle_samples(struct agent *a)
             /* flagged readings are stored and published, but the model never sees them */
             enum pdm_quality_flag q =
                 pdm_quality_on_sample(&a->quality, s[i].sensor, 1, s[i].value, s[i].mono_ms, NULL);
-            if (q == PDM_Q_GOOD)
+            if (q == PDM_Q_GOOD) {
                 pdm_engine_on_sample(&a->engine, s[i].sensor, s[i].mono_ms, s[i].value);
+                usage_on_sample(a, s[i].sensor, s[i].mono_ms, s[i].value);
+            }
             uint64_t seq;
             int rc = pdm_store_put_row_q(a->store, PDM_ROW_READING, a->sensor_ref[s[i].sensor],
                                          s[i].ts_ms, s[i].value, (uint8_t)q, &seq);
@@ -948,6 +1640,7 @@ static void handle_timers(struct agent *a, int64_t now)
         publish_status(a, 1);
         a->next_status_ms = now + STATUS_INTERVAL_MS;
     }
+    service_tick(a, now);
     if (now >= a->next_prune_ms) {
         int rc = pdm_store_prune(a->store, KEEP_DELIVERED);
         if (rc != 0)
@@ -970,6 +1663,26 @@ static void handle_timers(struct agent *a, int64_t now)
 
 /* Copies the loop's view into the control module's snapshot (arrays sized at start: no
  * allocation). Runs in the main loop, like everything that reads the engine and the store. */
+/* Usage counters and maintenance of asset i for the snapshot. */
+static void fill_usage(const struct agent *a, uint32_t i, struct pdm_ctl_asset *x)
+{
+    x->has_usage = a->svc[i].tracked || a->svc[i].u.c.visit;
+    if (!x->has_usage)
+        return;
+    struct pdm_usage_view v;
+    usage_view(a, i, &v);
+    struct pdm_ctl_usage *u = &x->usage;
+    u->run_hours = v.run_hours;
+    u->hours_since_service = v.hours_since_service;
+    u->starts = v.starts;
+    u->starts_since_service = v.starts_since_service;
+    u->running = v.running;
+    u->last_service_ms = v.last_service_ms;
+    u->outcome_due_ms = v.outcome_due_ms;
+    snprintf(u->alert_id, sizeof(u->alert_id), "%s", v.alert_id);
+    snprintf(u->due, sizeof(u->due), "%s", v.maintenance_due);
+}
+
 static void fill_snapshot(void *ctx, struct pdm_ctl_snapshot *s)
 {
     struct agent *a = ctx;
@@ -1007,6 +1720,7 @@ static void fill_snapshot(void *ctx, struct pdm_ctl_snapshot *s)
         x->score_ms = ea->last_ts_ms;
         x->severity = ea->fsm.active;
         memcpy(x->alert_id, ea->fsm.alert_id, sizeof(x->alert_id));
+        fill_usage(a, i, x); /* issue 6 */
     }
     s->store_ok = pdm_store_stats(a->store, &s->store) == 0;
     s->broker_uri = cfg->uri;
@@ -1022,6 +1736,8 @@ static void fill_snapshot(void *ctx, struct pdm_ctl_snapshot *s)
 static void restore_alert(void *ctx, const struct pdm_stored_alert *sa)
 {
     struct agent *a = ctx;
+    if (service_restore(a, sa))
+        return;
     if (strncmp(sa->asset, "sensor:", 7) == 0) {
         /* a SENSOR_FAULT still open: its recovery clears the same alert_id */
         int i = pdm_config_sensor_index(a->cfg, sa->asset + 7);
@@ -1144,6 +1860,9 @@ static int setup(struct agent *a)
         pdm_err("data quality: cannot allocate its state (%s)", strerror(-rc));
         return rc;
     }
+    if ((rc = service_setup(a)) != 0)
+        return rc;
+    service_engine_ready(a);
     pdm_store_open_alerts(a->store, restore_alert, a);
     for (uint32_t i = 0; i < cfg->n_assets; i++) {
         const struct pdm_asset_cfg *as = &cfg->assets[i];
@@ -1248,6 +1967,8 @@ static void teardown(struct agent *a)
     if (a->store)
         pdm_store_close(a->store);
     pdm_control_close(a->control); /* last: the data_dir stays locked until the store is closed */
+    free(a->svc);
+    free(a->rem);
     free(a->sensor_ref);
     free(a->asset_ref);
     free(a->health);
@@ -1311,6 +2032,7 @@ int pdm_agent_run(struct pdm_config *cfg)
             due = min64(due, a.next_watchdog_ms);
         due = min64(due, a.next_telemetry_ms);
         due = min64(due, a.next_prune_ms);
+        due = min64(due, a.next_service_ms);
         if (a.connected)
             due = min64(due, a.next_status_ms);
         else if (!a.connecting)

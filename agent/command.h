@@ -45,6 +45,9 @@ enum pdm_cmd_reason {
     PDM_CMD_BASELINE_DURATION = 43,
     PDM_CMD_BASELINE_LEARNED = 44,
     PDM_CMD_BASELINE_FAILED = 45,
+    PDM_CMD_UNKNOWN_ALERT = 50, /* cmd/ack, cmd/service (40-49: cmd/baseline) */
+    PDM_CMD_ALERT_NOT_ACTIVE = 51,
+    PDM_CMD_MISSING_FIELD = 52,
 };
 
 #define PDM_CMD_NAME_MAX       32  /* command names: [a-z_]{1,32} */

@@ -71,7 +71,8 @@ struct key_def {
 
 #define AT(type, member) offsetof(struct type, member), sizeof(((struct type *)0)->member)
 
-enum { AK_MODEL_PUBKEY = 6 }; /* index into agent_keys */
+enum { AK_MODEL_PUBKEY = 6, AK_RENOTIFY_H, AK_CONFIRM_AFTER_H }; /* indexes into agent_keys */
+#define SERVICE_HOURS_MAX 8760.0 /* renotify_h, confirm_after_h: at most a year */
 static const struct key_def agent_keys[] = {
     {"device_id", V_DEVICE_ID, F_REQ, 0, 0, AT(pdm_config, device_id)},
     {"data_dir", V_PATH, F_REQ, 0, 0, AT(pdm_config, data_dir)},
@@ -80,6 +81,8 @@ static const struct key_def agent_keys[] = {
     {"buffer_max_mb", V_INT, 0, 1, 65536, AT(pdm_config, buffer_max_mb)},
     {"disk_reserve_mb", V_INT, 0, 0, 65536, AT(pdm_config, disk_reserve_mb)},
     [AK_MODEL_PUBKEY] = {"model_pubkey", V_FILE, 0, 0, 0, AT(pdm_config, model_pubkey)},
+    [AK_RENOTIFY_H] = {"renotify_h", V_DOUBLE, 0, 0, 0, AT(pdm_config, renotify_h)},
+    [AK_CONFIRM_AFTER_H] = {"confirm_after_h", V_DOUBLE, 0, 0, 0, AT(pdm_config, confirm_after_h)},
 };
 
 static const struct key_def mqtt_keys[] = {
@@ -641,6 +644,14 @@ static void load_agent(struct ctx *c, const struct pdm_ini_section *s)
             pdm_ini_error(&c->doc, e->line, s, e->key, "%s", why);
         pdm_keyring_free(&kr);
     }
+    /* service loop timers: a range check on top of V_DOUBLE's "finite number" */
+    double x;
+    e = pdm_ini_get(s, "renotify_h");
+    if (e && (ok >> AK_RENOTIFY_H) & 1u)
+        pdm_ini_double_range(&c->doc, s, e, 0, SERVICE_HOURS_MAX, &x);
+    e = pdm_ini_get(s, "confirm_after_h");
+    if (e && (ok >> AK_CONFIRM_AFTER_H) & 1u)
+        pdm_ini_double_range(&c->doc, s, e, 0, SERVICE_HOURS_MAX, &x);
 }
 
 static void load_mqtt(struct ctx *c, const struct pdm_ini_section *s)
@@ -873,6 +884,99 @@ static int keep_for_updates(const struct pdm_model *m, const char *key)
     return is_input_name(key) && !pdm_ini_suggest(key, names, n);
 }
 
+/* ---- [asset] usage counters and maintenance (agent/usage.h) ---------------------------- */
+
+static const char *const usage_keys[] = {
+    "running_sensor", "running_above",       "running_hysteresis",   "running_debounce_s",
+    "age_from",       "service_every_hours", "service_every_starts", "service_every_months",
+    "last_service",
+};
+
+/* An [asset] key about usage or maintenance: parsed into a, returns 1; any other key 0. */
+static int asset_usage_key(struct ctx *c, const struct pdm_ini_section *s,
+                           const struct pdm_ini_entry *e, struct pdm_asset_cfg *a)
+{
+    const struct pdm_ini_doc *doc = &c->doc;
+    size_t k = 0;
+    while (k < N_ELEMS(usage_keys) && strcmp(usage_keys[k], e->key) != 0)
+        k++;
+    if (k == N_ELEMS(usage_keys))
+        return 0;
+    long long i;
+    double x;
+    switch (k) {
+    case 0: {
+        int sensor = pdm_config_sensor_index(c->cfg, e->value);
+        if (sensor < 0)
+            pdm_ini_error(doc, e->line, s, e->key,
+                          "no [sensor %s] section: the sensor whose reading says the asset runs",
+                          e->value);
+        else
+            a->has_running = 1, a->running_sensor = sensor;
+        break;
+    }
+    case 1:
+        pdm_ini_double(doc, s, e, &a->running_above);
+        break;
+    case 2:
+        if (pdm_ini_double_range(doc, s, e, 0, 1e300, &x) == 0)
+            a->running_hysteresis = x;
+        break;
+    case 3:
+        if (pdm_ini_int(doc, s, e, 0, 3600, &i) == 0)
+            a->running_debounce_s = (int)i;
+        break;
+    case 4:
+        if (strcmp(e->value, "run_hours") == 0)
+            a->age_from_run_hours = 1;
+        else if (strcmp(e->value, "installed") != 0)
+            pdm_ini_error(doc, e->line, s, e->key, "expected installed or run_hours, got '%s'",
+                          e->value);
+        break;
+    case 5:
+        if (pdm_ini_double_range(doc, s, e, 0, 1e6, &x) == 0)
+            a->service_every_hours = x;
+        break;
+    case 6:
+        if (pdm_ini_int(doc, s, e, 0, 100000000, &i) == 0)
+            a->service_every_starts = (int)i;
+        break;
+    case 7:
+        if (pdm_ini_int(doc, s, e, 0, 1200, &i) == 0)
+            a->service_every_months = (int)i;
+        break;
+    case 8:
+        parse_installed(c, s, e, &a->last_service_s);
+        break;
+    }
+    return 1;
+}
+
+/* The combinations: what each key needs from the others. */
+static void check_asset_usage(struct ctx *c, const struct pdm_ini_section *s,
+                              const struct pdm_asset_cfg *a)
+{
+    const struct pdm_ini_doc *doc = &c->doc;
+    const char *need_running[] = {"running_above", "running_hysteresis", "running_debounce_s",
+                                  "service_every_hours", "service_every_starts"};
+    const struct pdm_ini_entry *e;
+    if (a->has_running && !pdm_ini_get(s, "running_above"))
+        pdm_ini_error(doc, s->line, s, "running_above",
+                      "required key is missing: running_sensor needs the value above which the "
+                      "asset counts as running");
+    for (size_t k = 0; k < N_ELEMS(need_running); k++)
+        if (!pdm_ini_get(s, "running_sensor") && (e = pdm_ini_get(s, need_running[k])))
+            pdm_ini_error(doc, e->line, s, e->key,
+                          "needs 'running_sensor = SENSOR' (which reading says the asset runs)");
+    if (a->age_from_run_hours && !pdm_ini_get(s, "running_sensor"))
+        pdm_ini_error(doc, pdm_ini_get(s, "age_from")->line, s, "age_from",
+                      "run_hours needs 'running_sensor = SENSOR' (run hours are counted from it)");
+    if ((e = pdm_ini_get(s, "service_every_months")) && a->service_every_months > 0 &&
+        !pdm_ini_get(s, "last_service") && !pdm_ini_get(s, "installed"))
+        pdm_ini_error(doc, e->line, s, e->key,
+                      "months count from 'last_service = YYYY-MM-DD' (or 'installed'): set one");
+}
+
 static void load_asset(struct ctx *c, const struct pdm_ini_section *s, struct pdm_asset_cfg *a)
 {
     const struct pdm_config *cfg = c->cfg;
@@ -899,6 +1003,8 @@ static void load_asset(struct ctx *c, const struct pdm_ini_section *s, struct pd
             parse_installed(c, s, e, &a->installed_s);
             continue;
         }
+        if (asset_usage_key(c, s, e, a))
+            continue;
         if (strcmp(e->key, "age") == 0) {
             pdm_ini_error(doc, e->line, s, e->key,
                           "'age' is not read from a sensor: it comes from 'installed = "
@@ -954,6 +1060,9 @@ static void load_asset(struct ctx *c, const struct pdm_ini_section *s, struct pd
             p->line = e->line;
         }
     }
+    if (!pdm_ini_get(s, "running_debounce_s"))
+        a->running_debounce_s = 5;
+    check_asset_usage(c, s, a);
     if (!model_ok)
         return;
 
@@ -967,7 +1076,9 @@ static void load_asset(struct ctx *c, const struct pdm_ini_section *s, struct pd
         if (in->derive != PDM_DERIVE_NONE) {
             /* computed from the other inputs: no sensor */
         } else if (in->is_age) {
-            if (inst_e)
+            if (a->age_from_run_hours)
+                out->line = pdm_ini_get(s, "age_from")->line;
+            else if (inst_e)
                 out->line = inst_e->line;
             else
                 pdm_ini_error(doc, s->line, s, "installed",
@@ -1328,6 +1439,8 @@ static void set_defaults(struct pdm_config *cfg)
     cfg->commit_interval_ms = 1000;
     cfg->buffer_max_mb = 64;
     cfg->disk_reserve_mb = 8;
+    cfg->renotify_h = 24;
+    cfg->confirm_after_h = 72;
 }
 
 /* Counts, allocates and names the per-kind arrays so that any section can refer to any other. */

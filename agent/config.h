@@ -118,6 +118,19 @@ struct pdm_asset_cfg {
     uint32_t n_provides;
     int64_t installed_s; /* "installed = YYYY-MM-DD" as Unix seconds (UTC midnight); 0 = unset */
     int line;
+    /* Usage counters and maintenance (agent/usage.h, issue 6). The asset runs while
+     * running_sensor reads > running_above; it stops at <= running_above - running_hysteresis;
+     * either change counts after running_debounce_s. */
+    int has_running;           /* running_sensor is set */
+    int32_t running_sensor;    /* index into sensors */
+    double running_above;      /* required with running_sensor */
+    double running_hysteresis; /* >= 0, default 0 */
+    int running_debounce_s;    /* 0..3600, default 5 */
+    int age_from_run_hours; /* age_from = run_hours: the model's age (years) = run hours / 8766 */
+    double service_every_hours; /* run hours between services, 0 = off */
+    int service_every_starts;   /* starts between services, 0 = off */
+    int service_every_months;   /* calendar months between services, 0 = off */
+    int64_t last_service_s;     /* "last_service = YYYY-MM-DD" (Unix s, UTC), 0 = unset */
 };
 
 struct pdm_config {
@@ -134,6 +147,11 @@ struct pdm_config {
     /* PEM file of the public key(s) that sign model updates (agent/modelsig.h); "" = model
      * updates are refused. Checked at load: readable, 1..4 EC P-256 public keys. */
     char model_pubkey[PDM_PATH_MAX];
+    /* closed service loop (issue 6): an unacknowledged open alert is sent again as UPDATED every
+     * renotify_h hours (0 = never; default 24); a recorded service visit is judged
+     * confirm_after_h hours later (default 72). Both 0..8760, fractions allowed. */
+    double renotify_h;
+    double confirm_after_h;
 
     /* [mqtt] */
     char uri[512]; /* mqtts://host:port (or mqtt:// with allow_plaintext) */

@@ -21,7 +21,7 @@
  * escaping included (names 64 bytes, reasons 48, numbers %.6g). */
 #define RESP_BASE       2048 /* header, buffer, broker */
 #define RESP_PER_SENSOR 512
-#define RESP_PER_ASSET  1024
+#define RESP_PER_ASSET  2048 /* 1 KiB + usage and maintenance (issue 6): 1 KiB */
 #define RESP_PER_INPUT  256
 #define RESP_PER_ERROR  (2 * PDM_CONTROL_ERROR_LEN + 64)
 
@@ -167,7 +167,25 @@ static void render_json(struct out *o, const struct pdm_ctl_snapshot *s,
         put(o, ",\"alert\":{\"active\":%s,\"severity\":\"%s\",\"alert_id\":",
             x->severity != PDM_SEV_NONE ? "true" : "false", pdm_severity_name(x->severity));
         put_jstr(o, x->severity != PDM_SEV_NONE ? x->alert_id : "");
-        put(o, "},\"thresholds\":{\"warning\":");
+        put(o, "}");
+        if (x->has_usage) { /* issue 6: usage counters and maintenance */
+            const struct pdm_ctl_usage *u = &x->usage;
+            put(o, ",\"usage\":{\"run_hours\":");
+            put_jnum(o, u->run_hours);
+            put(o, ",\"starts\":%llu,\"running\":%s,\"run_hours_since_service\":",
+                (unsigned long long)u->starts, u->running ? "true" : "false");
+            put_jnum(o, u->hours_since_service);
+            put(o,
+                ",\"starts_since_service\":%llu,\"last_service_ms\":%lld,"
+                "\"outcome_due_ms\":%lld,\"maintenance_alert_id\":",
+                (unsigned long long)u->starts_since_service, (long long)u->last_service_ms,
+                (long long)u->outcome_due_ms);
+            put_jstr(o, u->alert_id);
+            put(o, ",\"maintenance_due\":");
+            put_jstr(o, u->due);
+            put(o, "}");
+        }
+        put(o, ",\"thresholds\":{\"warning\":");
         put_jnum(o, x->model->warning);
         put(o, ",\"critical\":");
         put_jnum(o, x->model->critical);
@@ -289,6 +307,21 @@ static void render_text(struct out *o, const struct pdm_ctl_snapshot *s,
             put(o, "  alert: %s, alert_id %s\n", pdm_severity_name(x->severity), x->alert_id);
         else
             put(o, "  alert: none\n");
+        if (x->has_usage) {
+            const struct pdm_ctl_usage *u = &x->usage;
+            put(o,
+                "  usage: %s, %.2f run hours, %llu starts; since service: %.2f h, %llu "
+                "starts%s%s\n",
+                u->running ? "running" : "stopped", u->run_hours, (unsigned long long)u->starts,
+                u->hours_since_service, (unsigned long long)u->starts_since_service,
+                u->last_service_ms ? ", last visit " : "",
+                u->last_service_ms ? ago(t, sizeof(t), s->now_ms, u->last_service_ms) : "");
+            if (u->alert_id[0])
+                put(o, "  maintenance due: alert_id %s: %s\n", u->alert_id, u->due);
+            if (u->outcome_due_ms)
+                put(o, "  service outcome due in %.1f h\n",
+                    (double)(u->outcome_due_ms - s->now_ms) / 3600000.0);
+        }
         put(o, "  thresholds: WARNING at P >= %.2f, CRITICAL at P >= %.2f, clears below %.2f\n",
             x->model->warning, x->model->critical, x->model->clear);
         put(o, "  %-16s %-20s %-7s %12s %18s %9s %13s\n", "input", "sensor", "stat", "value",

@@ -57,6 +57,16 @@ struct pdm_ctl_sensor {
     char last_error[48]; /* the last failure's reason ("" if none) */
 };
 
+/* Usage counters and maintenance of an asset (issue 6, agent/usage.h). */
+struct pdm_ctl_usage {
+    double run_hours, hours_since_service;
+    uint64_t starts, starts_since_service;
+    int running;
+    int64_t last_service_ms, outcome_due_ms; /* wall clock, 0 = none */
+    char alert_id[PDM_ALERT_ID_MAX];         /* open MAINTENANCE_DUE, "" if none */
+    char due[256];                           /* why it is due */
+};
+
 /* One asset: the last evaluation's inputs and the alert state. */
 struct pdm_ctl_asset {
     const char *name;                               /* borrowed from the config */
@@ -69,6 +79,8 @@ struct pdm_ctl_asset {
     int64_t score_ms;           /* wall clock of the score */
     enum pdm_severity severity; /* NONE when no alert is open */
     char alert_id[PDM_ALERT_ID_MAX];
+    int has_usage; /* running_sensor or a maintenance limit configured, or a visit recorded */
+    struct pdm_ctl_usage usage;
 };
 
 struct pdm_ctl_error {

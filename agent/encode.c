@@ -127,6 +127,7 @@ int pdm_encode_alert(const struct pdm_alert_msg *m, uint8_t *buf, size_t cap)
     a.inputs = icp;
     a.kind = PDM__V1__ALERT_KIND__FAULT_RISK;
     a.logit = m->score->logit;
+    a.reminder = m->reminder ? 1 : 0;
 
     struct out o = {buf, cap, 0};
     int rc = put_fields(&o, &a.base);
@@ -151,6 +152,7 @@ int pdm_encode_sensor_fault(const struct pdm_sensor_fault_msg *m, uint8_t *buf, 
     a.kind = PDM__V1__ALERT_KIND__SENSOR_FAULT;
     a.sensor = str(m->sensor);
     a.reason = str(m->reason);
+    a.reminder = m->reminder ? 1 : 0;
 
     struct out o = {buf, cap, 0};
     int rc = put_fields(&o, &a.base);
@@ -373,4 +375,166 @@ int pdm_encode_mark_replay(uint8_t *buf, size_t len, size_t cap)
     buf[len] = 0x78;
     buf[len + 1] = 0x01;
     return (int)(len + 2);
+}
+
+/* ---- closed service loop (issue 6) --------------------------------------------------------- */
+
+static void usage_msg(const struct pdm_usage_view *u, Pdm__V1__AssetUsage *m)
+{
+    pdm__v1__asset_usage__init(m);
+    m->asset = str(u->asset);
+    m->run_hours = u->run_hours;
+    m->starts = u->starts;
+    m->running = u->running ? 1 : 0;
+    m->run_hours_since_service = u->hours_since_service;
+    m->starts_since_service = u->starts_since_service;
+    m->last_service_ms = u->last_service_ms;
+    m->maintenance_due = str(u->maintenance_due);
+    m->outcome_due_ms = u->outcome_due_ms;
+    m->maintenance_alert_id = str(u->alert_id);
+}
+
+int pdm_encode_service_alert(const struct pdm_service_alert_msg *m, uint8_t *buf, size_t cap)
+{
+    if (!m || (!buf && cap))
+        return -EINVAL;
+    Pdm__V1__AssetUsage u;
+    Pdm__V1__Alert a = PDM__V1__ALERT__INIT;
+    a.device_id = str(m->device_id);
+    a.asset = str(m->asset);
+    a.alert_id = str(m->alert_id);
+    a.seq = m->seq;
+    a.state = (Pdm__V1__AlertState)m->state;
+    a.severity = (Pdm__V1__Severity)m->severity;
+    a.model_id = str(NULL);
+    a.ts_ms = m->ts_ms;
+    a.kind = (Pdm__V1__AlertKind)m->kind;
+    a.sensor = str(NULL);
+    a.reason = str(m->reason);
+    a.probability = m->probability;
+    if (m->usage) {
+        usage_msg(m->usage, &u);
+        a.usage = &u;
+    }
+    a.outcome = (Pdm__V1__ServiceOutcome)m->outcome;
+    a.visit_id = m->visit_id;
+    a.reminder = m->reminder ? 1 : 0;
+    struct out o = {buf, cap, 0};
+    int rc = put_fields(&o, &a.base);
+    return rc ? rc : finish(&o);
+}
+
+int pdm_encode_status_usage(const struct pdm_usage_view *u, size_t n, uint8_t *buf, size_t len,
+                            size_t cap)
+{
+    struct out o = {buf, cap, len};
+    for (size_t i = 0; i < n; i++) {
+        Pdm__V1__AssetUsage m;
+        usage_msg(&u[i], &m);
+        int rc = put_sub(&o, 18, &m.base);
+        if (rc)
+            return rc;
+    }
+    return finish(&o);
+}
+
+static void summary_msg(const struct pdm_report_alert *r, Pdm__V1__AlertSummary *m)
+{
+    pdm__v1__alert_summary__init(m);
+    m->alert_id = str(r->alert_id);
+    m->kind = (Pdm__V1__AlertKind)r->kind;
+    m->state = (Pdm__V1__AlertState)r->state;
+    m->severity = (Pdm__V1__Severity)r->severity;
+    m->ts_ms = r->ts_ms;
+    m->seq = r->seq;
+    m->acknowledged = r->acknowledged ? 1 : 0;
+}
+
+/* Each asset is packed on its own (framed with put_sub), so only one asset's element structs
+ * are needed at a time: 2 x 64 alert summaries and 32 inputs, on the stack. */
+#define REPORT_ALERTS_MAX 64
+
+int pdm_encode_report(const struct pdm_report_msg *m, uint8_t *buf, size_t cap)
+{
+    if (!m || (!buf && cap))
+        return -EINVAL;
+    struct out o = {buf, cap, 0};
+    int rc;
+    Pdm__V1__CheckupReport head = PDM__V1__CHECKUP_REPORT__INIT;
+    head.device_id = str(m->device_id);
+    head.request_id = str(m->request_id);
+    head.ts_ms = m->ts_ms;
+    head.agent_version = str(m->agent_version);
+    if ((rc = put_fields(&o, &head.base)) != 0)
+        return rc;
+    for (size_t i = 0; i < m->n_assets; i++) {
+        const struct pdm_report_asset *ra = &m->assets[i];
+        Pdm__V1__AssetCheckup ac = PDM__V1__ASSET_CHECKUP__INIT;
+        Pdm__V1__InputContribution ic[PDM_MODEL_MAX_INPUTS], *icp[PDM_MODEL_MAX_INPUTS];
+        Pdm__V1__AlertSummary op[REPORT_ALERTS_MAX], re[REPORT_ALERTS_MAX];
+        Pdm__V1__AlertSummary *opp[REPORT_ALERTS_MAX], *rep[REPORT_ALERTS_MAX];
+        Pdm__V1__AssetUsage u;
+        ac.asset = str(ra->asset);
+        ac.model_id = str(ra->model ? ra->model->id : NULL);
+        ac.model_version = ra->model ? ra->model->version : 0;
+        ac.scored = ra->scored ? 1 : 0;
+        if (ra->scored && ra->score && ra->model) {
+            ac.probability = ra->score->probability;
+            ac.health_score = ra->score->health;
+            ac.score_ts_ms = ra->score_ts_ms;
+            uint32_t order[PDM_MODEL_MAX_INPUTS];
+            struct pdm_score ranked = *ra->score;
+            uint32_t n =
+                ra->model->n_inputs < ranked.n_inputs ? ra->model->n_inputs : ranked.n_inputs;
+            n = n > PDM_MODEL_MAX_INPUTS ? PDM_MODEL_MAX_INPUTS : n;
+            ranked.n_inputs = n;
+            pdm_score_rank(&ranked, order);
+            for (uint32_t k = 0; k < n; k++) {
+                uint32_t j = order[k];
+                pdm__v1__input_contribution__init(&ic[k]);
+                ic[k].name = str(ra->model->inputs[j].name);
+                ic[k].value = ra->score->in[j].value;
+                ic[k].z = ra->score->in[j].z;
+                ic[k].contribution = ra->score->in[j].contribution;
+                ic[k].sensor = str(ra->input_sensors ? ra->input_sensors[j] : NULL);
+                ic[k].center = ra->model->inputs[j].center;
+                icp[k] = &ic[k];
+            }
+            ac.n_inputs = n;
+            ac.inputs = icp;
+        }
+        if (ra->usage) {
+            usage_msg(ra->usage, &u);
+            ac.usage = &u;
+        }
+        size_t no = ra->n_open < REPORT_ALERTS_MAX ? ra->n_open : REPORT_ALERTS_MAX;
+        size_t nr = ra->n_recent < REPORT_ALERTS_MAX ? ra->n_recent : REPORT_ALERTS_MAX;
+        for (size_t k = 0; k < no; k++) {
+            summary_msg(&ra->open[k], &op[k]);
+            opp[k] = &op[k];
+        }
+        for (size_t k = 0; k < nr; k++) {
+            summary_msg(&ra->recent[k], &re[k]);
+            rep[k] = &re[k];
+        }
+        ac.n_open_alerts = no;
+        ac.open_alerts = no ? opp : NULL;
+        ac.n_recent_alerts = nr;
+        ac.recent_alerts = nr ? rep : NULL;
+        if ((rc = put_sub(&o, 5, &ac.base)) != 0)
+            return rc;
+    }
+    for (size_t i = 0; i < m->n_sensors; i++) {
+        const struct pdm_status_sensor *s = &m->sensors[i];
+        Pdm__V1__SensorHealth sh = PDM__V1__SENSOR_HEALTH__INIT;
+        sh.sensor = str(s->sensor);
+        sh.ok = s->ok ? 1 : 0;
+        sh.reads = s->reads;
+        sh.errors = s->errors;
+        sh.last_error = str(s->last_error);
+        sh.last_ok_ms = s->last_ok_ms;
+        if ((rc = put_sub(&o, 6, &sh.base)) != 0)
+            return rc;
+    }
+    return finish(&o);
 }

@@ -18,6 +18,7 @@ struct pdm_alert_msg {
     const struct pdm_model *model;
     const struct pdm_score *score;
     const char *const *input_sensors; /* per model input: sensor name, or NULL (age) */
+    int reminder;                     /* UPDATED re-sent for renotify_h (Alert.reminder) */
 };
 
 /* Returns the packed length, or -ENOSPC if cap is too small. Inputs are written largest
@@ -28,8 +29,9 @@ int pdm_encode_alert(const struct pdm_alert_msg *m, uint8_t *buf, size_t cap);
 struct pdm_sensor_fault_msg {
     const char *device_id, *asset, *alert_id, *sensor, *reason;
     uint64_t seq;
-    enum pdm_alert_state state; /* RAISED or CLEARED */
+    enum pdm_alert_state state; /* RAISED or CLEARED (UPDATED with reminder) */
     int64_t ts_ms;
+    int reminder;
 };
 int pdm_encode_sensor_fault(const struct pdm_sensor_fault_msg *m, uint8_t *buf, size_t cap);
 
@@ -78,6 +80,68 @@ struct pdm_status_msg {
     int store_recovered, store_write_failing;
 };
 int pdm_encode_status(const struct pdm_status_msg *m, uint8_t *buf, size_t cap);
+
+/* ---- closed service loop (issue 6) ---- */
+
+/* pdm.v1.AssetUsage */
+struct pdm_usage_view {
+    const char *asset;
+    double run_hours, hours_since_service;
+    uint64_t starts, starts_since_service;
+    int running;
+    int64_t last_service_ms, outcome_due_ms;
+    const char *maintenance_due, *alert_id; /* "" when none */
+};
+
+/* A MAINTENANCE_DUE or SERVICE_OUTCOME alert (kind: enum values of pdm.v1.AlertKind). */
+enum { PDM_KIND_MAINTENANCE_DUE = 2, PDM_KIND_SERVICE_OUTCOME = 3 };
+struct pdm_service_alert_msg {
+    const char *device_id, *asset, *alert_id, *reason;
+    uint64_t seq;
+    int kind;
+    enum pdm_alert_state state;
+    enum pdm_severity severity;
+    int64_t ts_ms;
+    const struct pdm_usage_view *usage;
+    int outcome; /* pdm.v1.ServiceOutcome */
+    uint64_t visit_id;
+    double probability; /* SERVICE_OUTCOME: highest since the visit */
+    int reminder;
+};
+int pdm_encode_service_alert(const struct pdm_service_alert_msg *m, uint8_t *buf, size_t cap);
+
+/* Status.usage (field 18): appended to an encoded Status of len bytes. Returns the new length
+ * or -ENOSPC. */
+int pdm_encode_status_usage(const struct pdm_usage_view *u, size_t n, uint8_t *buf, size_t len,
+                            size_t cap);
+
+/* pdm.v1.CheckupReport, built from these (main loop only: static scratch). */
+struct pdm_report_alert {
+    const char *alert_id;
+    int kind, state, severity, acknowledged;
+    int64_t ts_ms;
+    uint64_t seq;
+};
+struct pdm_report_asset {
+    const char *asset;
+    const struct pdm_model *model;
+    int scored;
+    const struct pdm_score *score;    /* when scored */
+    const char *const *input_sensors; /* per model input */
+    int64_t score_ts_ms;
+    const struct pdm_usage_view *usage; /* NULL without running_sensor */
+    const struct pdm_report_alert *open, *recent;
+    size_t n_open, n_recent;
+};
+struct pdm_report_msg {
+    const char *device_id, *request_id, *agent_version;
+    int64_t ts_ms;
+    const struct pdm_report_asset *assets;
+    size_t n_assets;
+    const struct pdm_status_sensor *sensors;
+    size_t n_sensors;
+};
+int pdm_encode_report(const struct pdm_report_msg *m, uint8_t *buf, size_t cap);
 
 /* Turns an encoded Alert of len bytes in buf into one with replay = true (appends 2 bytes).
  * Returns the new length or -ENOSPC. */

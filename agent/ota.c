@@ -87,7 +87,7 @@ int pdm_ota_map_inputs(const struct pdm_asset_cfg *a, const struct pdm_model *m,
     for (uint32_t k = 0; k < m->n_inputs && k < PDM_MODEL_MAX_INPUTS; k++) {
         const struct pdm_model_input *in = &m->inputs[k];
         sensor[k] = -1;
-        if (in->is_age && a->installed_s)
+        if (in->is_age && (a->installed_s || a->age_from_run_hours))
             continue;
         if (!in->is_age && !pdm_model_input_has_sensor(in))
             continue;

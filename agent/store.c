@@ -119,6 +119,21 @@ static const char HAS_QUALITY_SQL[] =
 static const char ADD_QUALITY_SQL[] =
     "ALTER TABLE rows ADD COLUMN quality INTEGER NOT NULL DEFAULT 0";
 
+/* Usage counters and service visits (issue 6), also added to version-1 files made before it:
+ * new tables an older agent never touches. usage: one row per asset, rewritten with the
+ * readings' commits when it changed. services: one row per recorded visit, with its outcome
+ * once judged (0 pending, 1 fix confirmed, 2 fault persists). acks: acknowledged alert ids. */
+static const char USAGE_SQL[] =
+    "CREATE TABLE IF NOT EXISTS usage(asset TEXT PRIMARY KEY, run_ms INTEGER, starts INTEGER,"
+    " running INTEGER, svc_run_ms INTEGER, svc_starts INTEGER, svc_ts_ms INTEGER,"
+    " confirm_ts_ms INTEGER, obs_max_p REAL, obs_evals INTEGER, visit INTEGER);"
+    "CREATE TABLE IF NOT EXISTS services(id INTEGER PRIMARY KEY, asset TEXT, ts_ms INTEGER,"
+    " visit_ref TEXT, technician TEXT, note TEXT, run_ms INTEGER, starts INTEGER,"
+    " outcome INTEGER NOT NULL DEFAULT 0, outcome_ts_ms INTEGER, max_p REAL);"
+    "CREATE INDEX IF NOT EXISTS services_by_asset ON services(asset, id);"
+    "CREATE TABLE IF NOT EXISTS acks(alert_id TEXT PRIMARY KEY, ts_ms INTEGER);"
+    "CREATE INDEX IF NOT EXISTS alerts_by_id ON alerts(alert_id, seq);";
+
 enum stmt_id {
     ST_BEGIN,
     ST_COMMIT,
@@ -139,6 +154,14 @@ enum stmt_id {
     ST_EVICT_UNDELIVERED,
     ST_PAGE_COUNT,
     ST_FREELIST,
+    ST_PUT_USAGE,
+    ST_GET_USAGE,
+    ST_PUT_VISIT,
+    ST_SET_OUTCOME,
+    ST_PUT_ACK,
+    ST_GET_ACK,
+    ST_ALERT_STATE,
+    ST_RECENT_ALERTS,
     ST_COUNT
 };
 
@@ -185,6 +208,21 @@ static const char *const STMT_SQL[ST_COUNT] = {
     /* both read the database header: O(1) */
     [ST_PAGE_COUNT] = "PRAGMA page_count",
     [ST_FREELIST] = "PRAGMA freelist_count",
+    [ST_PUT_USAGE] = "INSERT OR REPLACE INTO usage(asset, run_ms, starts, running, svc_run_ms,"
+                     " svc_starts, svc_ts_ms, confirm_ts_ms, obs_max_p, obs_evals, visit)"
+                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [ST_GET_USAGE] = "SELECT run_ms, starts, running, svc_run_ms, svc_starts, svc_ts_ms,"
+                     " confirm_ts_ms, obs_max_p, obs_evals, visit FROM usage WHERE asset = ?1",
+    [ST_PUT_VISIT] = "INSERT INTO services(asset, ts_ms, visit_ref, technician, note, run_ms,"
+                     " starts) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_SET_OUTCOME] = "UPDATE services SET outcome = ?2, outcome_ts_ms = ?3, max_p = ?4"
+                       " WHERE id = ?1",
+    [ST_PUT_ACK] = "INSERT OR REPLACE INTO acks(alert_id, ts_ms) VALUES(?1, ?2)",
+    [ST_GET_ACK] = "SELECT ts_ms FROM acks WHERE alert_id = ?1",
+    [ST_ALERT_STATE] = "SELECT state FROM alerts WHERE alert_id = ?1 ORDER BY seq DESC LIMIT 1",
+    [ST_RECENT_ALERTS] = "SELECT seq, asset, alert_id, state, severity, ts_ms FROM alerts"
+                         " WHERE asset IN (?1, 'maint:' || ?1, 'service:' || ?1)"
+                         " ORDER BY seq DESC LIMIT ?2",
 };
 
 /* Totals kept in the meta table, each written in the transaction that changes it. */
@@ -254,6 +292,12 @@ struct pdm_store {
     int evicting, low_disk, alerts_only;
     int64_t full_logged_ms;
     uint64_t dropped_logged;
+
+    /* Usage counters (pdm_store_usage_*): per asset slot, the staged copy and the copy last
+     * committed; a slot is written when they differ. Allocated once by pdm_store_usage_slots. */
+    struct pdm_usage_counts *usage, *usage_disk;
+    char (*usage_asset)[ASSET_MAX_LEN + 1];
+    uint32_t n_usage;
 
     struct name_ent *names;
     size_t n_names, cap_names;
@@ -609,6 +653,36 @@ static int insert_row(struct pdm_store *s, const struct held_row *r)
     return exec_stmt(s, st, "storing a reading");
 }
 
+static int usage_dirty(const struct pdm_store *s)
+{
+    return s->n_usage && memcmp(s->usage, s->usage_disk, s->n_usage * sizeof(*s->usage)) != 0;
+}
+
+/* The usage rows that changed since the last commit, inside the open transaction. */
+static int write_usage(struct pdm_store *s)
+{
+    int ret = 0;
+    for (uint32_t i = 0; ret == 0 && i < s->n_usage; i++) {
+        const struct pdm_usage_counts *c = &s->usage[i];
+        if (!s->usage_asset[i][0] || memcmp(c, &s->usage_disk[i], sizeof(*c)) == 0)
+            continue;
+        sqlite3_stmt *st = s->st[ST_PUT_USAGE];
+        sqlite3_bind_text(st, 1, s->usage_asset[i], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)c->run_ms);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)c->starts);
+        sqlite3_bind_int(st, 4, c->running);
+        sqlite3_bind_int64(st, 5, (sqlite3_int64)c->svc_run_ms);
+        sqlite3_bind_int64(st, 6, (sqlite3_int64)c->svc_starts);
+        sqlite3_bind_int64(st, 7, c->svc_wall_ms);
+        sqlite3_bind_int64(st, 8, c->confirm_ms);
+        sqlite3_bind_double(st, 9, c->obs_max_p);
+        sqlite3_bind_int64(st, 10, (sqlite3_int64)c->obs_evals);
+        sqlite3_bind_int64(st, 11, (sqlite3_int64)c->visit);
+        ret = exec_stmt(s, st, "storing usage counters");
+    }
+    return ret;
+}
+
 /* Writes everything staged or held (alerts first, then rows, then seq_hw and totals) and
  * commits. On failure nothing is lost from memory: the rows stay staged, the alerts held, and
  * the next call retries. */
@@ -624,6 +698,8 @@ static int write_pending(struct pdm_store *s, const char *what)
     }
     for (size_t i = 0; ret == 0 && i < s->ring_n; i++)
         ret = insert_row(s, ring_at(s, i));
+    if (ret == 0)
+        ret = write_usage(s);
     if (ret == 0)
         ret = write_meta(s);
     if (ret == 0) {
@@ -642,6 +718,8 @@ static int write_pending(struct pdm_store *s, const char *what)
     }
     size_t rows = s->ring_n, alerts = s->n_held;
     meta_written(s);
+    if (s->n_usage)
+        memcpy(s->usage_disk, s->usage, s->n_usage * sizeof(*s->usage));
     txn_reset(s);
     ring_clear(s);
     s->n_held = 0;
@@ -864,6 +942,8 @@ static int open_db(struct pdm_store *s, int64_t *hw_out, int64_t *top_out)
         ret = exec_sql(s, SCHEMA_SQL, "creating the tables");
     if (ret == 0)
         ret = exec_sql(s, DELIVERED_INDEX_SQL, "creating the tables");
+    if (ret == 0)
+        ret = exec_sql(s, USAGE_SQL, "creating the usage and service tables");
     int64_t has_quality = 0;
     if (ret == 0)
         ret = query_int(s, HAS_QUALITY_SQL, &has_quality, "checking the rows table");
@@ -957,6 +1037,9 @@ static void free_store(struct pdm_store *s)
     free(s->names);
     free(s->ring);
     free(s->held);
+    free(s->usage);
+    free(s->usage_disk);
+    free(s->usage_asset);
     free(s);
 }
 
@@ -1373,7 +1456,7 @@ static int kind_ok(int kind)
 
 static int commit_all(struct pdm_store *s, const char *what)
 {
-    if (!s->in_txn && !s->ring_n && !s->n_held)
+    if (!s->in_txn && !s->ring_n && !s->n_held && !usage_dirty(s))
         return 0;
     int ret = write_pending(s, what);
     if (ret == 0)
@@ -1765,6 +1848,177 @@ int pdm_store_open_alerts(struct pdm_store *s, pdm_open_alert_cb cb, void *ctx)
     int ret = 0;
     if (rc != SQLITE_DONE)
         ret = fail(s, rc, "reading open alerts");
+    sqlite3_reset(st);
+    return ret;
+}
+
+/* ---- usage counters, service visits, acknowledgements (issue 6) ---------------------------- */
+
+int pdm_store_usage_slots(struct pdm_store *s, uint32_t n)
+{
+    if (s->usage)
+        return -EALREADY;
+    s->usage = calloc(n + 1, sizeof(*s->usage));
+    s->usage_disk = calloc(n + 1, sizeof(*s->usage_disk));
+    s->usage_asset = calloc(n + 1, sizeof(*s->usage_asset));
+    if (!s->usage || !s->usage_disk || !s->usage_asset)
+        return -ENOMEM;
+    s->n_usage = n;
+    return 0;
+}
+
+int pdm_store_usage_load(struct pdm_store *s, uint32_t slot, const char *asset,
+                         struct pdm_usage_counts *out)
+{
+    if (slot >= s->n_usage || !asset || strlen(asset) > ASSET_MAX_LEN)
+        return -EINVAL;
+    memset(out, 0, sizeof(*out));
+    sqlite3_stmt *st = s->st[ST_GET_USAGE];
+    sqlite3_bind_text(st, 1, asset, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int ret = 0;
+    if (rc == SQLITE_ROW) {
+        out->run_ms = (uint64_t)sqlite3_column_int64(st, 0);
+        out->starts = (uint64_t)sqlite3_column_int64(st, 1);
+        out->running = sqlite3_column_int(st, 2) != 0;
+        out->svc_run_ms = (uint64_t)sqlite3_column_int64(st, 3);
+        out->svc_starts = (uint64_t)sqlite3_column_int64(st, 4);
+        out->svc_wall_ms = sqlite3_column_int64(st, 5);
+        out->confirm_ms = sqlite3_column_int64(st, 6);
+        out->obs_max_p = sqlite3_column_double(st, 7);
+        out->obs_evals = (uint64_t)sqlite3_column_int64(st, 8);
+        out->visit = (uint64_t)sqlite3_column_int64(st, 9);
+    } else if (rc != SQLITE_DONE) {
+        ret = fail(s, rc, "reading usage counters");
+    }
+    sqlite3_reset(st);
+    snprintf(s->usage_asset[slot], sizeof(s->usage_asset[slot]), "%s", asset);
+    s->usage[slot] = s->usage_disk[slot] = *out;
+    return ret;
+}
+
+void pdm_store_usage_put(struct pdm_store *s, uint32_t slot, const struct pdm_usage_counts *c)
+{
+    if (slot < s->n_usage)
+        s->usage[slot] = *c;
+}
+
+/* Runs one prepared write in the open transaction and commits everything durably. */
+static int write_now(struct pdm_store *s, sqlite3_stmt *st, const char *what)
+{
+    int ret = txn_begin(s);
+    if (ret == 0)
+        ret = exec_stmt(s, st, what);
+    if (ret == 0)
+        return write_pending(s, what);
+    check_txn_alive(s);
+    return ret;
+}
+
+int pdm_store_add_visit(struct pdm_store *s, const char *asset, int64_t ts_ms, const char *ref,
+                        const char *technician, const char *note, const struct pdm_usage_counts *c,
+                        uint64_t *id)
+{
+    sqlite3_stmt *st = s->st[ST_PUT_VISIT];
+    sqlite3_bind_text(st, 1, asset, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, ts_ms);
+    sqlite3_bind_text(st, 3, ref ? ref : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, technician ? technician : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, note ? note : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, (sqlite3_int64)c->run_ms);
+    sqlite3_bind_int64(st, 7, (sqlite3_int64)c->starts);
+    int ret = txn_begin(s);
+    if (ret == 0)
+        ret = exec_stmt(s, st, "recording a service visit");
+    if (ret != 0) {
+        check_txn_alive(s);
+        return ret;
+    }
+    *id = (uint64_t)sqlite3_last_insert_rowid(s->db);
+    return 0; /* committed by the caller's pdm_store_commit, with the usage row it changes */
+}
+
+int pdm_store_set_visit_outcome(struct pdm_store *s, uint64_t id, int outcome, int64_t ts_ms,
+                                double max_p)
+{
+    sqlite3_stmt *st = s->st[ST_SET_OUTCOME];
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+    sqlite3_bind_int(st, 2, outcome);
+    sqlite3_bind_int64(st, 3, ts_ms);
+    sqlite3_bind_double(st, 4, max_p);
+    return write_now(s, st, "recording a service outcome");
+}
+
+int pdm_store_put_ack(struct pdm_store *s, const char *alert_id, int64_t ts_ms)
+{
+    sqlite3_stmt *st = s->st[ST_PUT_ACK];
+    sqlite3_bind_text(st, 1, alert_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, ts_ms);
+    return write_now(s, st, "recording an acknowledgement");
+}
+
+int pdm_store_acked(struct pdm_store *s, const char *alert_id, int64_t *ts_ms)
+{
+    sqlite3_stmt *st = s->st[ST_GET_ACK];
+    sqlite3_bind_text(st, 1, alert_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int ret = 0;
+    if (rc == SQLITE_ROW) {
+        ret = 1;
+        if (ts_ms)
+            *ts_ms = sqlite3_column_int64(st, 0);
+    } else if (rc != SQLITE_DONE) {
+        ret = fail(s, rc, "reading acknowledgements");
+    }
+    sqlite3_reset(st);
+    return ret;
+}
+
+int pdm_store_alert_state(struct pdm_store *s, const char *alert_id, int *state)
+{
+    sqlite3_stmt *st = s->st[ST_ALERT_STATE];
+    sqlite3_bind_text(st, 1, alert_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int ret = -ENOENT;
+    if (rc == SQLITE_ROW) {
+        *state = sqlite3_column_int(st, 0);
+        ret = 0;
+    } else if (rc != SQLITE_DONE) {
+        ret = fail(s, rc, "looking up an alert");
+    }
+    sqlite3_reset(st);
+    /* held alerts (writes failing) are newer than anything on disk */
+    uint64_t best = 0;
+    for (size_t i = 0; i < s->n_held; i++)
+        if (strcmp(s->held[i].alert_id, alert_id) == 0 && s->held[i].seq > best) {
+            best = s->held[i].seq;
+            *state = s->held[i].state;
+            ret = 0;
+        }
+    return ret;
+}
+
+int pdm_store_recent_alerts(struct pdm_store *s, const char *asset, int max, pdm_recent_alert_cb cb,
+                            void *ctx)
+{
+    sqlite3_stmt *st = s->st[ST_RECENT_ALERTS];
+    sqlite3_bind_text(st, 1, asset, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, max);
+    int rc, n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct pdm_stored_alert a = {
+            .seq = (uint64_t)sqlite3_column_int64(st, 0),
+            .state = sqlite3_column_int(st, 3),
+            .severity = sqlite3_column_int(st, 4),
+        };
+        const char *k = (const char *)sqlite3_column_text(st, 1);
+        const char *id = (const char *)sqlite3_column_text(st, 2);
+        snprintf(a.asset, sizeof(a.asset), "%s", k ? k : "");
+        snprintf(a.alert_id, sizeof(a.alert_id), "%s", id ? id : "");
+        cb(ctx, &a, sqlite3_column_int64(st, 5));
+        n++;
+    }
+    int ret = rc == SQLITE_DONE ? n : fail(s, rc, "reading recent alerts");
     sqlite3_reset(st);
     return ret;
 }

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "usage.h"
+
 enum pdm_row_kind {
     PDM_ROW_READING = 0, /* ref = sensor id, value = scaled sensor value */
     PDM_ROW_SCORE = 1,   /* ref = asset id, value = probability */
@@ -129,5 +131,37 @@ int pdm_store_open_alerts(struct pdm_store *s, pdm_open_alert_cb cb, void *ctx);
 /* Deletes delivered rows beyond the newest keep_rows delivered ones (bounds the file), oldest
  * first and at most 20,000 per call so that one call stays short; call it periodically. */
 int pdm_store_prune(struct pdm_store *s, uint64_t keep_rows);
+
+/* ---- usage counters, service visits, acknowledgements (issue 6) ----------------------------
+ * Tables usage (one row per asset), services (one row per recorded visit) and acks. */
+
+/* Allocates n usage slots (once, at start-up). */
+int pdm_store_usage_slots(struct pdm_store *s, uint32_t n);
+/* Binds slot to asset and reads its stored counters into out (zero when none). */
+int pdm_store_usage_load(struct pdm_store *s, uint32_t slot, const char *asset,
+                         struct pdm_usage_counts *out);
+/* Stages the slot's counters: written (if changed) with the next commit, the readings' or an
+ * alert's. Copies only: no SQL, no allocation (sample path). */
+void pdm_store_usage_put(struct pdm_store *s, uint32_t slot, const struct pdm_usage_counts *c);
+/* Inserts a service visit (c: the counters at the visit) into the open transaction and returns
+ * its id; the caller stages the reset counters and calls pdm_store_commit, so the visit and the
+ * reset reach the disk together or not at all. */
+int pdm_store_add_visit(struct pdm_store *s, const char *asset, int64_t ts_ms, const char *ref,
+                        const char *technician, const char *note, const struct pdm_usage_counts *c,
+                        uint64_t *id);
+/* outcome: 1 fix confirmed, 2 fault persists. Commits durably. */
+int pdm_store_set_visit_outcome(struct pdm_store *s, uint64_t id, int outcome, int64_t ts_ms,
+                                double max_p);
+/* Records an acknowledgement durably. */
+int pdm_store_put_ack(struct pdm_store *s, const char *alert_id, int64_t ts_ms);
+/* 1 if alert_id was acknowledged (ts_ms: when), 0 if not, or -errno. */
+int pdm_store_acked(struct pdm_store *s, const char *alert_id, int64_t *ts_ms);
+/* The state of alert_id's newest stored event: 0, or -ENOENT when no such alert was stored. */
+int pdm_store_alert_state(struct pdm_store *s, const char *alert_id, int *state);
+/* The newest max alert events of asset (its FAULT_RISK, "maint:" and "service:" keys), newest
+ * first (what is on disk). Returns how many, or -errno. */
+typedef void (*pdm_recent_alert_cb)(void *ctx, const struct pdm_stored_alert *a, int64_t ts_ms);
+int pdm_store_recent_alerts(struct pdm_store *s, const char *asset, int max, pdm_recent_alert_cb cb,
+                            void *ctx);
 
 #endif

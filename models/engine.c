@@ -196,6 +196,8 @@ static int evaluate(struct pdm_engine *e, uint32_t idx, int64_t now_mono_ms, int
     for (uint32_t k = 0; k < m->n_inputs; k++) {
         if (m->inputs[k].derive != PDM_DERIVE_NONE) {
             x[k] = 0.0; /* pdm_model_score derives it from the window statistics of the others */
+        } else if (m->inputs[k].is_age && ea->cfg->age_from_run_hours) {
+            x[k] = ea->run_years; /* kept current by the agent's usage counters */
         } else if (m->inputs[k].is_age) {
             x[k] = ((double)now_wall_ms / 1000.0 - (double)ea->cfg->installed_s) / SECONDS_PER_YEAR;
         } else if (pdm_window_stat(&ea->in[k].win, m->inputs[k].stat, now_mono_ms, &x[k]) == 0) {

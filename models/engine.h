@@ -30,7 +30,13 @@ struct pdm_engine_asset {
     uint64_t evals, skipped_stale; /* evaluations done / skipped because an input had no data */
     struct pdm_score last;         /* last score, valid when evals > 0 */
     int64_t last_ts_ms;            /* wall clock of the last score */
+    /* age_from = run_hours: the asset's run time in years (run hours / PDM_HOURS_PER_YEAR), set
+     * by the caller from its usage counters (agent/usage.h); the age input reads it */
+    double run_years;
 };
+
+#define PDM_HOURS_PER_YEAR                                                                         \
+    (365.2425 * 24.0) /* the mean Gregorian year of the age input, in hours */
 
 /* Result of one evaluation, handed to the caller's callback. */
 struct pdm_eval {

@@ -1516,6 +1516,131 @@ static void test_model_update_keys(void)
     pdm_config_free(&cfg);
 }
 
+/* [asset] usage and maintenance keys, [agent] renotify_h / confirm_after_h (issue 6). */
+#define USAGE_CONF                                                                                 \
+    "[agent]\n"                                                                                    \
+    "device_id = gw-1\n"                                                                           \
+    "data_dir = data\n"                                                                            \
+    "%s"                                                                                           \
+    "\n"                                                                                           \
+    "[mqtt]\n"                                                                                     \
+    "uri = mqtts://127.0.0.1:8883\n"                                                               \
+    "ca_file = tls/ca.pem\n"                                                                       \
+    "cert_file = tls/device.pem\n"                                                                 \
+    "key_file = tls/device.key\n"                                                                  \
+    "\n"                                                                                           \
+    "[bus b]\n"                                                                                    \
+    "driver = modbus-tcp\n"                                                                        \
+    "host = 127.0.0.1\n"                                                                           \
+    "\n"                                                                                           \
+    "[sensor t]\n"                                                                                 \
+    "bus = b\n"                                                                                    \
+    "address = 0\n"                                                                                \
+    "type = u16\n"                                                                                 \
+    "\n"                                                                                           \
+    "[asset c]\n"                                                                                  \
+    "model = models/compressor.model\n"                                                            \
+    "temperature = t\n"                                                                            \
+    "vibration = t\n"                                                                              \
+    "power = t\n"                                                                                  \
+    "%s"
+
+static void test_usage_keys(void)
+{
+    copy_example("examples/models/compressor.model", "u/models/compressor.model");
+    write_tls("u");
+    char text[4096], path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/u/agent.conf", g_dir);
+    static struct pdm_config cfg;
+    char *out = NULL;
+
+    /* good: age from the run hours (no installed date needed), every limit */
+    snprintf(text, sizeof(text), USAGE_CONF, "renotify_h = 0.5\nconfirm_after_h = 48\n",
+             "running_sensor = t\nrunning_above = 50\nrunning_hysteresis = 5\n"
+             "running_debounce_s = 2\nage_from = run_hours\nservice_every_hours = 400\n"
+             "service_every_starts = 1000\nservice_every_months = 12\n"
+             "last_service = 2024-03-01\n");
+    write_file("u/agent.conf", text);
+    CHECK_INT(load(path, &cfg, &out), 0);
+    check_output(out, "");
+    CHECK_NEAR(cfg.renotify_h, 0.5, 0);
+    CHECK_NEAR(cfg.confirm_after_h, 48, 0);
+    if (cfg.n_assets == 1) {
+        const struct pdm_asset_cfg *a = &cfg.assets[0];
+        CHECK_INT(a->has_running, 1);
+        CHECK_INT(a->running_sensor, 0);
+        CHECK_NEAR(a->running_above, 50, 0);
+        CHECK_NEAR(a->running_hysteresis, 5, 0);
+        CHECK_INT(a->running_debounce_s, 2);
+        CHECK_INT(a->age_from_run_hours, 1);
+        CHECK_NEAR(a->service_every_hours, 400, 0);
+        CHECK_INT(a->service_every_starts, 1000);
+        CHECK_INT(a->service_every_months, 12);
+        CHECK_INT(a->last_service_s, 1709251200); /* 2024-03-01 */
+        CHECK_INT(a->installed_s, 0);
+    }
+    free(out);
+    pdm_config_free(&cfg);
+
+    /* defaults */
+    snprintf(text, sizeof(text), USAGE_CONF, "", "installed = 2019-06-01\n");
+    write_file("u/agent.conf", text);
+    CHECK_INT(load(path, &cfg, &out), 0);
+    CHECK_NEAR(cfg.renotify_h, 24, 0);
+    CHECK_NEAR(cfg.confirm_after_h, 72, 0);
+    if (cfg.n_assets == 1)
+        CHECK_INT(cfg.assets[0].has_running, 0);
+    free(out);
+    pdm_config_free(&cfg);
+
+    /* mistakes, each with FILE:LINE */
+    snprintf(text, sizeof(text), USAGE_CONF, "renotify_h = -1\nconfirm_after_h = x\n",
+             "running_sensor = nosuch\nrunning_debounce_s = 9999\nage_from = years\n"
+             "service_every_months = 6\nlast_service = 2024-02-30\n");
+    write_file("u/agent.conf", text);
+    CHECK_INT(load(path, &cfg, &out), 7);
+    /* the range check comes after every key was read as a number: renotify_h is second */
+    check_output(out,
+                 "@/u/agent.conf:5: agent.confirm_after_h: expected a finite number, got 'x'\n"
+                 "@/u/agent.conf:4: agent.renotify_h: expected a number from 0 to 8760, got '-1'\n"
+                 "@/u/agent.conf:27: asset.c.running_sensor: no [sensor nosuch] section: the "
+                 "sensor whose reading says the asset runs\n"
+                 "@/u/agent.conf:28: asset.c.running_debounce_s: expected an integer from 0 to "
+                 "3600, got '9999'\n"
+                 "@/u/agent.conf:29: asset.c.age_from: expected installed or run_hours, got "
+                 "'years'\n"
+                 "@/u/agent.conf:31: asset.c.last_service: '2024-02-30' is not a real date\n"
+                 "@/u/agent.conf:22: asset.c.installed: required key is missing: model "
+                 "'compressor' has an 'age' input\n");
+    free(out);
+    pdm_config_free(&cfg);
+
+    /* combinations */
+    snprintf(text, sizeof(text), USAGE_CONF, "",
+             "running_above = 10\nage_from = run_hours\nservice_every_hours = 5\n"
+             "service_every_months = 6\n");
+    write_file("u/agent.conf", text);
+    CHECK_INT(load(path, &cfg, &out), 4);
+    check_output(out, "@/u/agent.conf:25: asset.c.running_above: needs 'running_sensor = SENSOR' "
+                      "(which reading says the asset runs)\n"
+                      "@/u/agent.conf:27: asset.c.service_every_hours: needs 'running_sensor = "
+                      "SENSOR' (which reading says the asset runs)\n"
+                      "@/u/agent.conf:26: asset.c.age_from: run_hours needs 'running_sensor = "
+                      "SENSOR' (run hours are counted from it)\n"
+                      "@/u/agent.conf:28: asset.c.service_every_months: months count from "
+                      "'last_service = YYYY-MM-DD' (or 'installed'): set one\n");
+    free(out);
+    pdm_config_free(&cfg);
+
+    snprintf(text, sizeof(text), USAGE_CONF, "", "running_sensor = t\ninstalled = 2019-06-01\n");
+    write_file("u/agent.conf", text);
+    CHECK_INT(load(path, &cfg, &out), 1);
+    check_output(out, "@/u/agent.conf:20: asset.c.running_above: required key is missing: "
+                      "running_sensor needs the value above which the asset counts as running\n");
+    free(out);
+    pdm_config_free(&cfg);
+}
+
 int main(void)
 {
     char tmpl[] = "/tmp/pdm-test-config-XXXXXX", real[PATH_MAX];
@@ -1541,6 +1666,7 @@ int main(void)
     test_shipped_profiles();
     test_device_profile_errors();
     test_model_update_keys();
+    test_usage_keys();
 
     nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return check_summary("test_config");

@@ -13,6 +13,8 @@
 #include "agent/config.h"
 #include "check.h"
 #include "models/engine.h"
+#include "agent/store.h"
+#include "agent/usage.h"
 
 #include "alloc_count.h"
 
@@ -227,11 +229,54 @@ static void test_scoring_path_does_not_allocate(void)
     pdm_engine_free(&e);
 }
 
+/* Usage counters on every power sample (issue 6): counting and staging them into the store
+ * (the copy the next commit writes) allocate nothing. The store is opened and committed outside
+ * the counted span: SQLite allocates there, on the commit path, not on the sample path. */
+static void test_usage_path_does_not_allocate(void)
+{
+    char dir[] = "/tmp/pdm-test-noalloc-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    struct pdm_store *st = NULL;
+    char err[256];
+    CHECK_INT(pdm_store_open(&st, dir, err, sizeof(err)), 0);
+    if (!st)
+        return;
+    CHECK_INT(pdm_store_usage_slots(st, 2), 0);
+    struct pdm_usage u[2];
+    memset(u, 0, sizeof(u));
+    CHECK_INT(pdm_store_usage_load(st, 0, "a", &u[0].c), 0);
+    CHECK_INT(pdm_store_usage_load(st, 1, "b", &u[1].c), 0);
+    pdm_usage_init(&u[0], 500.0, 50.0, 2000, 10000);
+    pdm_usage_init(&u[1], 0.5, 0, 0, 10000);
+
+    n_alloc = n_free = 0;
+    counting = 1;
+    /* 10 minutes at 100 ms: power cycling every 60 s, a flag toggling every 7 s */
+    for (int64_t now = 100; now <= 600000; now += 100) {
+        pdm_usage_sample(&u[0], (now / 30000) % 2 ? 1000.0 : 0.0, now);
+        pdm_usage_sample(&u[1], (now / 7000) % 2 ? 1.0 : 0.0, now);
+        pdm_store_usage_put(st, 0, &u[0].c);
+        pdm_store_usage_put(st, 1, &u[1].c);
+    }
+    counting = 0;
+    CHECK_MSG(n_alloc == 0, "%lu heap allocations on the usage path", n_alloc);
+    CHECK_MSG(n_free == 0, "%lu frees on the usage path", n_free);
+    CHECK_INT(u[0].c.starts, 10);
+    CHECK_INT(u[1].c.starts, 43);
+    CHECK_NEAR((double)u[0].c.run_ms, 300000, 2000);
+    CHECK_INT(pdm_store_commit(st), 0);
+    pdm_store_close(st);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    CHECK_INT(system(cmd), 0);
+}
+
 int main(void)
 {
     CHECK_INT(install_counter(), 0);
     test_counter_sees_allocations();
     test_scoring_path_does_not_allocate();
+    test_usage_path_does_not_allocate();
     /* the allocator still counts after the long run (no hook was lost on the way) */
     test_counter_sees_allocations();
     return check_summary("test_noalloc");

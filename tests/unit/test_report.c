@@ -415,32 +415,59 @@ static void test_week_in_store(void)
     pdm_config_free(&cfg);
 }
 
-/* A later agent's counters table is shown, this asset's rows only. */
+/* The agent's usage counters and service visits (written by the store itself) are shown, this
+ * asset's only. */
 static void test_maintenance_table(void)
 {
-    char path[256];
-    snprintf(path, sizeof(path), "%s/week/data/pdm-agent.db", g_base);
-    sqlite3 *db = NULL;
-    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
-    CHECK(sqlite3_exec(db,
-                       "CREATE TABLE counters(asset TEXT, name TEXT, value INTEGER);"
-                       "INSERT INTO counters VALUES('pump-1', 'run_hours', 1234),"
-                       "('pump-1', 'starts', 56), ('other', 'run_hours', 9)",
-                       NULL, NULL, NULL) == SQLITE_OK);
-    sqlite3_close(db);
+    char dir[256], path[300], err[512];
+    snprintf(dir, sizeof(dir), "%s/usage", g_base);
+    mkdir(dir, 0700);
+    struct pdm_store *st = NULL;
+    CHECK_INT(pdm_store_open(&st, dir, err, sizeof(err)), 0);
+    if (!st)
+        return;
+    CHECK_INT(pdm_store_usage_slots(st, 2), 0);
+    struct pdm_usage_counts c;
+    CHECK_INT(pdm_store_usage_load(st, 0, "pump-1", &c), 0);
+    c.run_ms = 1234ULL * 3600000;
+    c.starts = 56;
+    c.running = 1;
+    uint64_t visit = 0;
+    CHECK_INT(
+        pdm_store_add_visit(st, "pump-1", 1735689600000LL, "WO-1", "ann", "new seal", &c, &visit),
+        0);
+    c.svc_run_ms = 1200ULL * 3600000;
+    c.svc_starts = 50;
+    c.svc_wall_ms = 1735689600000LL;
+    c.visit = visit;
+    pdm_store_usage_put(st, 0, &c);
+    struct pdm_usage_counts other;
+    CHECK_INT(pdm_store_usage_load(st, 1, "other", &other), 0);
+    other.run_ms = 9;
+    pdm_store_usage_put(st, 1, &other);
+    CHECK_INT(pdm_store_commit(st), 0);
+    CHECK_INT(pdm_store_set_visit_outcome(st, visit, 1, 1735700000000LL, 0.1), 0);
+    pdm_store_close(st);
+
+    snprintf(path, sizeof(path), "%s/pdm-agent.db", dir);
     struct pdm_store_reader *r = NULL;
-    char err[512];
     CHECK_INT(pdm_store_reader_open(&r, path, err, sizeof(err)), 0);
     static struct report rep;
     static struct pdm_asset_cfg asset = {.name = "pump-1"};
     rep.asset = &asset;
     CHECK_INT(report_read_maintenance(&rep, r, err, sizeof(err)), 0);
     pdm_store_reader_close(r);
-    CHECK_STR(rep.maint_source ? rep.maint_source : "", "counters table");
-    CHECK_INT(rep.n_counters, 2);
-    CHECK_STR(rep.counters[0].name, "run_hours");
-    CHECK_STR(rep.counters[0].value, "1234");
-    CHECK_STR(rep.counters[1].name, "starts");
+    CHECK_STR(rep.maint_source ? rep.maint_source : "", "usage and services tables");
+    CHECK_INT(rep.n_counters, 7);
+    CHECK_STR(rep.counters[0].name, "run hours");
+    CHECK_STR(rep.counters[0].value, "1234.0");
+    CHECK_STR(rep.counters[1].value, "56");
+    CHECK_STR(rep.counters[3].name, "run hours since service");
+    CHECK_STR(rep.counters[3].value, "34.0");
+    CHECK_STR(rep.counters[4].value, "6");
+    CHECK_STR(rep.counters[5].value, "2025-01-01 00:00 UTC");
+    CHECK_STR(rep.counters[6].name, "last visit");
+    CHECK_STR(rep.counters[6].value, "2025-01-01 00:00 UTC, ann, new seal: fix confirmed");
 }
 
 static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)

@@ -25,6 +25,11 @@ static const struct {
     [PDM_MSG_STATUS] = {"status", &pdm__v1__status__descriptor},
     [PDM_MSG_CMD_RESULT] = {"cmd_result", &pdm__v1__command_result__descriptor},
     [PDM_MSG_MODEL_UPDATE] = {"model", &pdm__v1__model_update__descriptor},
+    [PDM_MSG_REPORT] = {"report", &pdm__v1__checkup_report__descriptor},
+    [PDM_MSG_ACK] = {"ack", &pdm__v1__ack_alert__descriptor},
+    [PDM_MSG_SERVICE_VISIT] = {"service", &pdm__v1__service_visit__descriptor},
+    [PDM_MSG_STATUS_REQUEST] = {"status_request", &pdm__v1__status_request__descriptor},
+    [PDM_MSG_REPORT_REQUEST] = {"report_request", &pdm__v1__report_request__descriptor},
 };
 
 enum pdm_msg_type pdm_msg_type_from_name(const char *name)
@@ -48,6 +53,13 @@ const char *pdm_msg_proto_name(enum pdm_msg_type t)
 enum pdm_msg_type pdm_msg_type_from_topic(const char *topic)
 {
     const char *last = topic ? strrchr(topic, '/') : NULL;
+    /* a command's topic: .../cmd/NAME, where status and report name the requests */
+    if (last && last - topic >= 4 && strncmp(last - 4, "/cmd", 4) == 0) {
+        if (strcmp(last + 1, "status") == 0)
+            return PDM_MSG_STATUS_REQUEST;
+        if (strcmp(last + 1, "report") == 0)
+            return PDM_MSG_REPORT_REQUEST;
+    }
     return pdm_msg_type_from_name(last ? last + 1 : topic);
 }
 
@@ -319,16 +331,33 @@ static void line_alert(FILE *f, const Pdm__V1__Alert *a)
         protobuf_c_enum_descriptor_get_value(&pdm__v1__severity__descriptor, a->severity);
     if (a->kind == PDM__V1__ALERT_KIND__SENSOR_FAULT) {
         /* no model, no probability: which sensor and what is wrong with it */
-        fprintf(f, "ALERT  %s/%s  SENSOR_FAULT %s  %s  sensor=%s  id=%s seq=%" PRIu64 "  %s%s\n",
-                a->device_id, a->asset, st ? st->name : "?", sv ? sv->name : "?", a->sensor,
-                a->alert_id, a->seq, a->reason, a->replay ? "  (replay)" : "");
+        fprintf(f, "ALERT  %s/%s  SENSOR_FAULT %s%s  %s  sensor=%s  id=%s seq=%" PRIu64 "  %s%s\n",
+                a->device_id, a->asset, st ? st->name : "?", a->reminder ? " (reminder)" : "",
+                sv ? sv->name : "?", a->sensor, a->alert_id, a->seq, a->reason,
+                a->replay ? "  (replay)" : "");
+        return;
+    }
+    if (a->kind == PDM__V1__ALERT_KIND__MAINTENANCE_DUE ||
+        a->kind == PDM__V1__ALERT_KIND__SERVICE_OUTCOME) {
+        /* the counters and the reason, no model */
+        const ProtobufCEnumValue *k =
+            protobuf_c_enum_descriptor_get_value(&pdm__v1__alert_kind__descriptor, a->kind);
+        fprintf(f, "ALERT  %s/%s  %s %s%s  id=%s seq=%" PRIu64, a->device_id, a->asset,
+                k ? k->name : "?", st ? st->name : "?", a->reminder ? " (reminder)" : "",
+                a->alert_id, a->seq);
+        if (a->usage)
+            fprintf(f, "  run %.2f h, %" PRIu64 " starts (since service %.2f h, %" PRIu64 ")",
+                    a->usage->run_hours, a->usage->starts, a->usage->run_hours_since_service,
+                    a->usage->starts_since_service);
+        fprintf(f, "  %s%s\n", a->reason, a->replay ? "  (replay)" : "");
         return;
     }
     fprintf(f,
-            "ALERT  %s/%s  %s  %s  P=%.2f health=%" PRIu32 "  id=%s seq=%" PRIu64
+            "ALERT  %s/%s  %s%s  %s  P=%.2f health=%" PRIu32 "  id=%s seq=%" PRIu64
             " model=%s v%" PRIu32,
-            a->device_id, a->asset, st ? st->name : "?", sv ? sv->name : "?", a->probability,
-            a->health_score, a->alert_id, a->seq, a->model_id, a->model_version);
+            a->device_id, a->asset, st ? st->name : "?", a->reminder ? " (reminder)" : "",
+            sv ? sv->name : "?", a->probability, a->health_score, a->alert_id, a->seq, a->model_id,
+            a->model_version);
     /* The inputs come largest |contribution| first: the first few are what drove the score. */
     size_t n = a->n_inputs < 3 ? a->n_inputs : 3;
     for (size_t i = 0; i < n; i++) {
@@ -400,6 +429,27 @@ static void line_model_update(FILE *f, const Pdm__V1__ModelUpdate *u)
             u->request_id[0] ? u->request_id : "-");
 }
 
+/* A check-up report: per asset its health, usage and alerts in one line each. */
+static void line_report(FILE *f, const Pdm__V1__CheckupReport *r)
+{
+    fprintf(f, "REPORT %s  request=%s  %zu %s, %zu %s\n", r->device_id,
+            r->request_id[0] ? r->request_id : "-", r->n_assets,
+            plural(r->n_assets, "asset", "assets"), r->n_sensors,
+            plural(r->n_sensors, "sensor", "sensors"));
+    for (size_t i = 0; i < r->n_assets; i++) {
+        const Pdm__V1__AssetCheckup *a = r->assets[i];
+        fprintf(f, "  %s  model %s v%" PRIu32, a->asset, a->model_id, a->model_version);
+        if (a->scored)
+            fprintf(f, "  P=%.2f health=%" PRIu32, a->probability, a->health_score);
+        else
+            fputs("  not scored yet", f);
+        if (a->usage)
+            fprintf(f, "  run %.2f h, %" PRIu64 " starts", a->usage->run_hours, a->usage->starts);
+        fprintf(f, "  %zu open %s, %zu recent\n", a->n_open_alerts,
+                plural(a->n_open_alerts, "alert", "alerts"), a->n_recent_alerts);
+    }
+}
+
 /* ---- entry point ----------------------------------------------------------------------------- */
 
 static void print_other(FILE *f, const char *topic, const uint8_t *buf, size_t len,
@@ -468,7 +518,13 @@ int pdm_print_payload(FILE *f, enum pdm_msg_type t, const char *topic, const uin
             line_cmd_result(f, (const Pdm__V1__CommandResult *)m);
         else if (t == PDM_MSG_MODEL_UPDATE)
             line_model_update(f, (const Pdm__V1__ModelUpdate *)m);
-        else
+        else if (t == PDM_MSG_REPORT)
+            line_report(f, (const Pdm__V1__CheckupReport *)m);
+        else if (t >= PDM_MSG_ACK) { /* a command as sent: every field on one line */
+            fprintf(f, "COMMAND %s ", types[t].name);
+            print_fields(f, m, 1, 0, 0);
+            fputc('\n', f);
+        } else
             line_status(f, (const Pdm__V1__Status *)m);
         break;
     }

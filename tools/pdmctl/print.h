@@ -13,7 +13,13 @@ enum pdm_msg_type {
     PDM_MSG_STATUS,
     PDM_MSG_CMD_RESULT,   /* {prefix}/{device}/cmd_result: pdm.v1.CommandResult */
     PDM_MSG_MODEL_UPDATE, /* {prefix}/{device|fleet}/cmd/model: pdm.v1.ModelUpdate */
-    PDM_MSG_LAST = PDM_MSG_MODEL_UPDATE,
+    /* closed service loop (issue 6) */
+    PDM_MSG_REPORT,         /* {prefix}/{device}/report: pdm.v1.CheckupReport */
+    PDM_MSG_ACK,            /* .../cmd/ack: pdm.v1.AckAlert */
+    PDM_MSG_SERVICE_VISIT,  /* .../cmd/service: pdm.v1.ServiceVisit */
+    PDM_MSG_STATUS_REQUEST, /* .../cmd/status: pdm.v1.StatusRequest */
+    PDM_MSG_REPORT_REQUEST, /* .../cmd/report: pdm.v1.ReportRequest */
+    PDM_MSG_LAST = PDM_MSG_REPORT_REQUEST,
 };
 
 enum pdm_print_style {
@@ -30,7 +36,7 @@ const char *pdm_msg_type_name(enum pdm_msg_type t);
 /* "pdm.v1.Alert", "pdm.v1.TelemetryBatch", "pdm.v1.Status", NULL for OTHER */
 const char *pdm_msg_proto_name(enum pdm_msg_type t);
 /* Message type from a topic's last level ({prefix}/{device}/alert -> ALERT,
- * .../cmd/model -> MODEL_UPDATE). */
+ * .../cmd/model -> MODEL_UPDATE; below cmd/: ack, service, status, report are the commands). */
 enum pdm_msg_type pdm_msg_type_from_topic(const char *topic);
 
 /* Decodes buf as type t and prints it to f in the given style, ending with a newline. topic may

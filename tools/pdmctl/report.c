@@ -2,6 +2,9 @@
 #include "report.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -359,60 +362,89 @@ int report_gather(struct report *rep, const struct pdm_config *cfg,
 }
 
 /* ---- maintenance counters ------------------------------------------------------------------
- * The agent keeps no usage counters yet (run hours, starts, last service come with a later
- * version). This reads what a store may hold, without knowing its exact shape:
- *  - a table `counters`: each row is one counter; a column `asset` (if any) must name this
- *    asset; the counter's name is its `name` or `key` column, its value the `value` column, or
- *    else the row's other columns joined;
- *  - otherwise entries of the `meta` table whose key names the asset ("ASSET.", "ASSET:" or
- *    "ASSET/" in it); the store's own totals have no asset in their keys.
- * When the counters arrive, adjust this function to their table; nothing else depends on it. */
+ * The agent's usage counters (agent/usage.h, issue 6): the `usage` table, one row per asset,
+ * and the `services` table, one row per recorded service visit. Stores made by agents before
+ * them have neither: the section then says none are stored. */
 
-static int counter_row(void *ctx, int ncol, const char *const *names, const char *const *values)
+static void add_counter(struct report *rep, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void add_counter(struct report *rep, const char *name, const char *fmt, ...)
+{
+    if (rep->n_counters >= REPORT_MAX_COUNTER)
+        return;
+    struct report_counter *c = &rep->counters[rep->n_counters++];
+    copy_str(c->name, sizeof(c->name), name);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->value, sizeof(c->value), fmt, ap);
+    va_end(ap);
+}
+
+/* The column named name of a row, or "" */
+static const char *col(int ncol, const char *const *names, const char *const *values,
+                       const char *name)
+{
+    for (int i = 0; i < ncol; i++)
+        if (strcmp(names[i], name) == 0)
+            return values[i] ? values[i] : "";
+    return "";
+}
+
+static void fmt_date(char *out, size_t len, long long ms)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (ms <= 0 || !gmtime_r(&t, &tm))
+        snprintf(out, len, "-");
+    else
+        strftime(out, len, "%Y-%m-%d %H:%M UTC", &tm);
+}
+
+static int usage_row(void *ctx, int ncol, const char *const *names, const char *const *values)
 {
     struct report *rep = ctx;
-    const char *name = NULL, *value = NULL;
-    char rest[96] = "";
-    size_t used = 0;
-    for (int i = 0; i < ncol; i++) {
-        const char *v = values[i] ? values[i] : "";
-        if (strcmp(names[i], "asset") == 0) {
-            if (strcmp(v, rep->asset->name) != 0)
-                return 0;
-        } else if (strcmp(names[i], "name") == 0 || strcmp(names[i], "key") == 0) {
-            name = v;
-        } else if (strcmp(names[i], "value") == 0) {
-            value = v;
-        } else if (used < sizeof(rest)) {
-            used += (size_t)snprintf(rest + used, sizeof(rest) - used, "%s%s=%s", used ? ", " : "",
-                                     names[i], v);
-        }
+    if (strcmp(col(ncol, names, values, "asset"), rep->asset->name) != 0)
+        return 0;
+    double run_ms = atof(col(ncol, names, values, "run_ms"));
+    double svc_ms = atof(col(ncol, names, values, "svc_run_ms"));
+    long long starts = atoll(col(ncol, names, values, "starts"));
+    long long svc_starts = atoll(col(ncol, names, values, "svc_starts"));
+    long long svc_ts = atoll(col(ncol, names, values, "svc_ts_ms"));
+    long long confirm = atoll(col(ncol, names, values, "confirm_ts_ms"));
+    char d[40];
+    add_counter(rep, "run hours", "%.1f", run_ms / 3600000.0);
+    add_counter(rep, "starts", "%lld", starts);
+    add_counter(rep, "running at the last commit", "%s",
+                atoi(col(ncol, names, values, "running")) ? "yes" : "no");
+    add_counter(rep, "run hours since service", "%.1f",
+                (run_ms > svc_ms ? run_ms - svc_ms : 0) / 3600000.0);
+    add_counter(rep, "starts since service", "%lld", starts > svc_starts ? starts - svc_starts : 0);
+    fmt_date(d, sizeof(d), svc_ts);
+    add_counter(rep, "last service visit", "%s", svc_ts > 0 ? d : "none recorded");
+    if (confirm > 0) {
+        fmt_date(d, sizeof(d), confirm);
+        add_counter(rep, "service outcome due", "%s", d);
     }
-    if (rep->n_counters >= REPORT_MAX_COUNTER)
-        return 1;
-    struct report_counter *c = &rep->counters[rep->n_counters++];
-    copy_str(c->name, sizeof(c->name), name ? name : "(unnamed)");
-    copy_str(c->value, sizeof(c->value), value ? value : rest);
     return 0;
 }
 
-static int meta_row(void *ctx, int ncol, const char *const *names, const char *const *values)
+/* The newest visit of the asset (rows come in id order: the last one wins). */
+static int service_row(void *ctx, int ncol, const char *const *names, const char *const *values)
 {
-    (void)names;
     struct report *rep = ctx;
-    if (ncol < 2 || !values[0])
+    if (strcmp(col(ncol, names, values, "asset"), rep->asset->name) != 0)
         return 0;
-    const char *at = strstr(values[0], rep->asset->name);
-    size_t n = strlen(rep->asset->name);
-    int named = at && (at[n] == '.' || at[n] == ':' || at[n] == '/' ||
-                       (at > values[0] && (at[-1] == '.' || at[-1] == ':' || at[-1] == '/')));
-    if (!named)
-        return 0;
-    if (rep->n_counters >= REPORT_MAX_COUNTER)
-        return 1;
-    struct report_counter *c = &rep->counters[rep->n_counters++];
-    copy_str(c->name, sizeof(c->name), values[0]);
-    copy_str(c->value, sizeof(c->value), values[1] ? values[1] : "");
+    static const char *const outcome[] = {"pending", "fix confirmed", "fault persists"};
+    int o = atoi(col(ncol, names, values, "outcome"));
+    char d[40];
+    fmt_date(d, sizeof(d), atoll(col(ncol, names, values, "ts_ms")));
+    /* replaces the previous visit's entry, which is the last counter */
+    if (rep->n_counters > 0 && strcmp(rep->counters[rep->n_counters - 1].name, "last visit") == 0)
+        rep->n_counters--;
+    const char *tech = col(ncol, names, values, "technician");
+    const char *note = col(ncol, names, values, "note");
+    add_counter(rep, "last visit", "%s%s%.24s%s%.32s: %s", d, *tech ? ", " : "", tech,
+                *note ? ", " : "", note, o >= 0 && o <= 2 ? outcome[o] : "?");
     return 0;
 }
 
@@ -421,17 +453,15 @@ int report_read_maintenance(struct report *rep, struct pdm_store_reader *r, char
 {
     rep->n_counters = 0;
     rep->maint_source = NULL;
-    int ret = pdm_store_reader_table(r, "counters", counter_row, rep, err, errlen);
-    if (ret == 0) {
-        rep->maint_source = "counters table";
-        return 0;
-    }
-    if (ret != -ENOENT)
+    int ret = pdm_store_reader_table(r, "usage", usage_row, rep, err, errlen);
+    if (ret == -ENOENT)
+        return 0; /* a store from before the usage counters */
+    if (ret != 0)
         return ret;
-    ret = pdm_store_reader_table(r, "meta", meta_row, rep, err, errlen);
+    ret = pdm_store_reader_table(r, "services", service_row, rep, err, errlen);
     if (ret != 0 && ret != -ENOENT)
         return ret;
     if (rep->n_counters > 0)
-        rep->maint_source = "meta table";
+        rep->maint_source = "usage and services tables";
     return 0;
 }

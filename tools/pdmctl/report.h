@@ -140,7 +140,7 @@ struct report {
     int64_t risk_since_ms;         /* when that episode was RAISED (0: not stored) */
     /* buffer and maintenance */
     struct pdm_store_summary buf;
-    const char *maint_source; /* "counters table", "meta table" or NULL (none stored) */
+    const char *maint_source; /* "usage and services tables" or NULL (none stored) */
     struct report_counter counters[REPORT_MAX_COUNTER];
     int n_counters;
 };
@@ -153,8 +153,8 @@ int report_gather(struct report *rep, const struct pdm_config *cfg,
                   const struct pdm_asset_cfg *asset, struct pdm_store_reader *r,
                   const char *db_path, int days, int64_t now_ms, char *err, size_t errlen);
 
-/* The maintenance counters the store holds for the asset (none yet: usage counters come with a
- * later agent). Kept apart so that it can follow whatever table those counters go to. */
+/* The asset's usage counters and last service visit (the agent's usage and services tables);
+ * none for a store made before them or an asset without counters. */
 int report_read_maintenance(struct report *rep, struct pdm_store_reader *r, char *err,
                             size_t errlen);
 

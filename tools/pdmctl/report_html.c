@@ -755,15 +755,14 @@ static void quality_section(FILE *f, const struct report *rep)
                "</p></section>\n");
 }
 
-/* Kept apart: the usage counters (run hours, starts, months since service) come later and
- * only this and report_read_maintenance() need to follow them. */
+/* The usage counters as report_read_maintenance() found them (run hours, starts, service). */
 static void maintenance_section(FILE *f, const struct report *rep)
 {
     fprintf(f, "<section id=\"maintenance\"><h2>Maintenance counters</h2>");
     if (rep->n_counters == 0) {
-        fprintf(f, "<p id=\"no-counters\" class=\"muted\">None stored: this agent keeps no usage "
-                   "counters yet. Run hours, start counts and time since the last service will "
-                   "be shown here once it does.</p></section>\n");
+        fprintf(f, "<p id=\"no-counters\" class=\"muted\">None stored: run hours and starts are "
+                   "counted for assets with <code>running_sensor</code> in the agent's "
+                   "configuration, and service visits once one is recorded.</p></section>\n");
         return;
     }
     fprintf(f, "<p class=\"muted\">From the buffer's ");
