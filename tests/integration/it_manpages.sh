@@ -2,9 +2,9 @@
 # The man pages in docs/man/ render without a warning and still say what the code does:
 #  - groff -ww and man --warnings (as lintian runs it) are silent on every page;
 #  - every key the configuration reader accepts (the key tables in agent/config.c, the asset
-#    keys of load_asset, the model, input and train keys in models/model_file.c) is an item
-#    of its section in pdm-agent.conf(5), integer keys with the range the table gives, and
-#    every item there is a key the reader accepts;
+#    keys of load_asset and its usage_keys, the model, input and train keys in
+#    models/model_file.c) is an item of its section in pdm-agent.conf(5), integer keys with
+#    the range the table gives, and every item there is a key the reader accepts;
 #  - every subcommand `pdmctl --help` lists has its subsection in pdmctl(1), mentioning every
 #    option its --help shows, and every option an item there documents is one --help shows;
 #    the same for the OPTIONS of pdm-agent(8) and pdm-sim(1) against their --help;
@@ -148,8 +148,15 @@ m = re.search(r"\nstatic void load_asset\(.*?\n\}\n", config_c, re.S)
 asset_keys = re.findall(r'pdm_ini_get\(s, "([a-z0-9_]+)"\)', m.group(0)) if m else []
 if not asset_keys:
     problems.append("agent/config.c: cannot find the keys of load_asset(): update the test")
+# load_asset() hands the usage and maintenance keys to asset_usage_key(), which reads them from
+# the table usage_keys[]
+m = re.search(r"\busage_keys\[\] = \{([^}]*)\}", config_c)
+if not m or not strings(m.group(1)) or "asset_usage_key(" not in config_c:
+    problems.append("agent/config.c: cannot find usage_keys[] of asset_usage_key(): update the test")
+else:
+    asset_keys += strings(m.group(1))
 keys["asset"] = {k: None for k in asset_keys}
-origin["asset"] = "agent/config.c load_asset()"
+origin["asset"] = "agent/config.c load_asset(), usage_keys"
 for kind in ("model", "input", "train"):
     m = re.search(r"\b%s_keys\[\] = \{([^}]*)\}" % kind, model_c)
     if not m or not strings(m.group(1)):
