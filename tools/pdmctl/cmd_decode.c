@@ -1,4 +1,4 @@
-/* pdmctl decode alert|telemetry|status|cmd_result|model [FILE|-] [--json]
+/* pdmctl decode TYPE [FILE|-] [--json]
  *
  * Prints one payload (the raw protobuf bytes of an MQTT message, e.g. saved by
  * `pdmctl subscribe --save`) field by field, or as one JSON object. */
@@ -14,12 +14,15 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: pdmctl decode alert|telemetry|status|cmd_result|model [FILE|-] [--json]\n"
+    fprintf(f, "usage: pdmctl decode TYPE [FILE|-] [--json]\n"
                "  Reads one payload (raw protobuf bytes) from FILE, or stdin when FILE is - or\n"
                "  missing, and prints every field (protobuf text format), or with --json one\n"
-               "  compact JSON object. The type is the topic's last part: alert, telemetry,\n"
-               "  status, cmd_result (an answer to a command) or model (a signed model\n"
-               "  update from pdmctl sign-model, as published on .../cmd/model).\n");
+               "  compact JSON object. TYPE is the topic's last part:\n"
+               "    from the agent: alert, telemetry, status, cmd_result (an answer to a\n"
+               "      command), report (a check-up report)\n"
+               "    commands to it (.../cmd/NAME): model (a signed model update from pdmctl\n"
+               "      sign-model), baseline, ack, service, status_request (cmd/status),\n"
+               "      report_request (cmd/report)\n");
 }
 
 /* Reads all of f into a malloc'd buffer. 0 or -errno (-EFBIG beyond DECODE_MAX_BYTES). */
@@ -84,18 +87,14 @@ int cmd_decode(int argc, char **argv)
         }
     }
     if (!type) {
-        fprintf(
-            stderr,
-            "pdmctl decode: which message type? alert, telemetry, status, cmd_result or model\n");
+        fprintf(stderr, "pdmctl decode: which message type? (TYPE below)\n");
         usage(stderr);
         return PDMCTL_EXIT_USAGE;
     }
     enum pdm_msg_type t = pdm_msg_type_from_name(type);
     if (t == PDM_MSG_OTHER) {
-        fprintf(stderr,
-                "pdmctl decode: unknown message type '%s' (alert, telemetry, status, cmd_result "
-                "or model)\n",
-                type);
+        fprintf(stderr, "pdmctl decode: unknown message type '%s'\n", type);
+        usage(stderr);
         return PDMCTL_EXIT_USAGE;
     }
 

@@ -30,6 +30,7 @@ static const struct {
     [PDM_MSG_SERVICE_VISIT] = {"service", &pdm__v1__service_visit__descriptor},
     [PDM_MSG_STATUS_REQUEST] = {"status_request", &pdm__v1__status_request__descriptor},
     [PDM_MSG_REPORT_REQUEST] = {"report_request", &pdm__v1__report_request__descriptor},
+    [PDM_MSG_BASELINE] = {"baseline", &pdm__v1__baseline_request__descriptor},
 };
 
 enum pdm_msg_type pdm_msg_type_from_name(const char *name)

@@ -19,7 +19,8 @@ enum pdm_msg_type {
     PDM_MSG_SERVICE_VISIT,  /* .../cmd/service: pdm.v1.ServiceVisit */
     PDM_MSG_STATUS_REQUEST, /* .../cmd/status: pdm.v1.StatusRequest */
     PDM_MSG_REPORT_REQUEST, /* .../cmd/report: pdm.v1.ReportRequest */
-    PDM_MSG_LAST = PDM_MSG_REPORT_REQUEST,
+    PDM_MSG_BASELINE,       /* .../cmd/baseline: pdm.v1.BaselineRequest */
+    PDM_MSG_LAST = PDM_MSG_BASELINE,
 };
 
 enum pdm_print_style {
