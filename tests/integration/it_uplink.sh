@@ -8,6 +8,7 @@
 #  4. pdmctl decode on a payload saved by subscribe --save (and Google's protoc if installed)
 #  5. broker stopped under load: CONNECTION_LOST, in-flight count back to 0, publish -> ENOTCONN
 #  6. Last Will: a killed client leaves a retained, binary offline Status
+#  7. pdmctl subscribe --timeout of 30 days waits (in ms it does not fit a 32-bit long)
 source "$(dirname "$0")/lib.sh"
 : "${UPLINK_PROBE:?run through ctest}" "${PDMCTL:?}"
 
@@ -152,5 +153,18 @@ grep -q "^STATUS gw-test  offline agent probe" "$T/will.log" || fail "Last Will 
 # subscriber 3 saw the will too, and never anything from the rogue-broker attempt
 wait_for 10 file_has "$T/sub3.log" '"type":"status"' || fail "live subscriber missed the will"
 [ "$(count_lines "$T/sub3.log" '"type":"alert"')" -eq 0 ] || fail "alerts published during test 3"
+
+echo "== 7. subscribe --timeout 2592000 (30 days) waits instead of timing out at once"
+start_bg longwait "$PDMCTL" subscribe --uri "$URI" "${SUB[@]}" --topic pdm/v1/nobody/status \
+    --count 1 --timeout 2592000 --client-id longwait
+LONGWAIT=$LAST_PID
+gone() { ! kill -0 "$1" 2>/dev/null; }
+subscribed_or_gone() { file_has "$T/longwait.log" "subscribed to" || gone "$LONGWAIT"; }
+wait_for 15 subscribed_or_gone || fail "subscriber 7 did not subscribe"
+# nothing is published there: it must still be waiting, also 2 s later
+if gone "$LONGWAIT" || wait_for 2 gone "$LONGWAIT"; then
+    fail "subscribe --timeout 2592000 ended at once: $(cat "$T/longwait.log")"
+fi
+stop_pid "$LONGWAIT"
 
 echo "PASS"
