@@ -263,7 +263,8 @@ start_sim sim-single "$PORT" --scenario healthy --unit-id 1
 stop_pid "$SIM_PID"
 reads1=$(summary "$T/probe-single.log" comp_temp ok)
 holding1=$(fc_count "$T/sim-single.log" holding)
-[ "$holding1" -ge $((3 * reads1 - 1)) ] || fail "max_span 1: $holding1 requests for $reads1 periods"
+# the probe may stop counting right after the first of the last period's three requests
+[ "$holding1" -ge $((3 * reads1 - 2)) ] || fail "max_span 1: $holding1 requests for $reads1 periods"
 echo "ok: max_span 1: $reads1 periods, $holding1 requests (one per sensor)"
 
 # --- split on exception: a device that takes at most 2 registers per read --------------------

@@ -13,7 +13,7 @@ cmake --install "$PDM_BUILD_DIR" --prefix "$P" >"$T/install.log" 2>&1 ||
 
 for b in pdm-agent pdmctl pdm-sim; do
     [ -x "$P/bin/$b" ] || fail "bin/$b is not installed"
-    v=$("$P/bin/$b" --version) || fail "installed $b --version exited $?"
+    v=$(run_target "$P/bin/$b" --version) || fail "installed $b --version exited $?"
     printf '%s\n' "$v" | grep -Eq "^$b [0-9]+\.[0-9]+\.[0-9]+$" || fail "$b --version printed '$v'"
 done
 echo "ok: bin/pdm-agent, bin/pdmctl, bin/pdm-sim installed and report their version"
@@ -32,13 +32,13 @@ echo "ok: pdm.proto and the examples installed unchanged"
 # refuse it (so the positive check below proves something); with them it must pass.
 cp -r "$S/examples" "$T/site"
 rc=0
-"$P/bin/pdm-agent" --check -c "$T/site/agent.conf" >"$T/check-notls.out" 2>&1 || rc=$?
+run_target "$P/bin/pdm-agent" --check -c "$T/site/agent.conf" >"$T/check-notls.out" 2>&1 || rc=$?
 [ "$rc" -ne 0 ] || fail "--check passed although tls/ca.pem does not exist"
 grep -q "tls/ca.pem" "$T/check-notls.out" ||
     fail "--check without TLS files does not name them: $(cat "$T/check-notls.out")"
 "$PDM_SOURCE_DIR/scripts/pki.sh" "$T/site/tls" gw-0001 >/dev/null 2>&1 ||
     fail "scripts/pki.sh could not make the TLS files"
-out=$("$P/bin/pdm-agent" --check -c "$T/site/agent.conf" 2>&1) ||
+out=$(run_target "$P/bin/pdm-agent" --check -c "$T/site/agent.conf" 2>&1) ||
     fail "--check on the installed example failed: $out"
 [ "$out" = "configuration OK" ] || fail "unexpected --check output: $out"
 echo "ok: the installed example config passes pdm-agent --check"

@@ -10,6 +10,7 @@
 #  6. Last Will: a killed client leaves a retained, binary offline Status
 #  7. incoming commands: bounded slots, a too-large payload keeps its head (request id readable),
 #     messages beyond the slots are counted in the overflow slot, none is lost unaccounted
+#  8. pdmctl subscribe --timeout of 30 days waits (in ms it does not fit a 32-bit long)
 source "$(dirname "$0")/lib.sh"
 : "${UPLINK_PROBE:?run through ctest}" "${PDMCTL:?}"
 
@@ -164,5 +165,18 @@ cat "$T/probe7.log"
 grep -q "request big len 32768 full_len 40000 too_large 1" "$T/probe7.log" ||
     fail "the too-large message did not keep its head"
 grep -Eq "dropped [1-9]" "$T/probe7.log" || fail "no overflow event"
+
+echo "== 8. subscribe --timeout 2592000 (30 days) waits instead of timing out at once"
+start_bg longwait "$PDMCTL" subscribe --uri "$URI" "${SUB[@]}" --topic pdm/v1/nobody/status \
+    --count 1 --timeout 2592000 --client-id longwait
+LONGWAIT=$LAST_PID
+gone() { ! kill -0 "$1" 2>/dev/null; }
+subscribed_or_gone() { file_has "$T/longwait.log" "subscribed to" || gone "$LONGWAIT"; }
+wait_for 15 subscribed_or_gone || fail "subscriber 8 did not subscribe"
+# nothing is published there: it must still be waiting, also 2 s later
+if gone "$LONGWAIT" || wait_for 2 gone "$LONGWAIT"; then
+    fail "subscribe --timeout 2592000 ended at once: $(cat "$T/longwait.log")"
+fi
+stop_pid "$LONGWAIT"
 
 echo "PASS"

@@ -10,6 +10,22 @@ set -euo pipefail
 
 IT_PIDS=()
 
+# Cross builds (scripts/cross.sh) run the target's programs under qemu-user: $PDM_AGENT etc. are
+# wrappers then, and PDM_EMULATOR names the emulator (empty in a native build).
+: "${PDM_EMULATOR:=}"
+
+# run_target PROGRAM ARGS...: runs a program built by this build tree that is not behind a
+# wrapper (e.g. one installed by cmake --install), under the emulator in a cross build.
+run_target() {
+    if [ -n "$PDM_EMULATOR" ]; then
+        # word splitting on purpose: the emulator may come with options
+        # shellcheck disable=SC2086
+        $PDM_EMULATOR "$@"
+    else
+        "$@"
+    fi
+}
+
 it_setup() { # NAME
     T="$PDM_TEST_TMP/$1"
     rm -rf "$T"

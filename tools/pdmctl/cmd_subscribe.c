@@ -438,7 +438,8 @@ int cmd_subscribe(int argc, char **argv)
         goto out;
     }
 
-    int64_t deadline = timeout_s ? mono_ms() + timeout_s * 1000 : 0;
+    /* in 64 bits: long is 32-bit on armhf, and 2147484 s (24.9 days) of ms overflow it */
+    int64_t deadline = timeout_s ? mono_ms() + (int64_t)timeout_s * 1000 : 0;
     for (;;) {
         pthread_mutex_lock(&s.mu);
         int done = s.done, failed = s.failed;
