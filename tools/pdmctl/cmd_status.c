@@ -50,7 +50,7 @@ int pdmctl_control_query(const char *path, const char *request, char *buf, size_
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof(sa.sun_path)) {
-        snprintf(err, errlen, "%s: path too long for a UNIX socket", path);
+        snprintf(err, errlen, "%.200s: path too long for a UNIX socket", path);
         return -1;
     }
     memcpy(sa.sun_path, path, strlen(path) + 1);
