@@ -437,16 +437,19 @@ int pdm_ota_handle(struct pdm_ota *o, struct pdm_engine *e, const struct pdm_cmd
         goto out;
     }
 
-    /* allocate every swap before anything changes */
+    /* allocate every swap before anything changes; sw[0 .. np) in target order, each one's
+     * feed index counting the ones before it (committed in the same order below) */
+    size_t np = 0;
     for (size_t t = 0; t < n; t++) {
         if (!take[t])
             continue;
         char err[256];
-        rc = pdm_engine_swap_prepare(e, idx[t], &m, sensor[t], &sw[t], err, sizeof(err));
-        if (rc != 0) {
-            for (size_t j = 0; j < t; j++)
-                if (take[j])
-                    pdm_engine_swap_abort(&sw[j]);
+        rc = pdm_engine_swap_prepare(e, idx[t], &m, sensor[t], sw, np, &sw[np], err, sizeof(err));
+        if (rc == 0) {
+            np++;
+        } else {
+            for (size_t j = 0; j < np; j++)
+                pdm_engine_swap_abort(&sw[j]);
             pdm_cmd_set(res, rc == -ENOMEM ? PDM_CMD_INTERNAL_ERROR : PDM_CMD_MODEL_INVALID,
                         "asset %s: %s; nothing changed", cfg->assets[idx[t]].name, err);
             goto out;
@@ -457,9 +460,10 @@ int pdm_ota_handle(struct pdm_ota *o, struct pdm_engine *e, const struct pdm_cmd
     char done[PDM_CMD_TEXT_MAX / 2] = "";
     size_t off = 0;
     int store_failed = 0;
-    for (size_t t = 0; t < n; t++) {
+    for (size_t t = 0, p = 0; t < n; t++) {
         if (!take[t])
             continue;
+        struct pdm_engine_swap *s = &sw[p++];
         struct pdm_asset_cfg *a = &cfg->assets[idx[t]];
         struct ota_asset *st = &o->assets[idx[t]];
         char err[512];
@@ -474,13 +478,13 @@ int pdm_ota_handle(struct pdm_ota *o, struct pdm_engine *e, const struct pdm_cmd
             }
         }
         if (store_failed) {
-            pdm_engine_swap_abort(&sw[t]);
+            pdm_engine_swap_abort(s);
             continue;
         }
         char summary[256];
-        swap_summary(&sw[t], summary, sizeof(summary));
+        swap_summary(s, summary, sizeof(summary));
         uint32_t old_version = a->model.version;
-        pdm_engine_swap_commit(e, &sw[t], a, now_mono_ms);
+        pdm_engine_swap_commit(e, s, a, now_mono_ms);
         st->src = SRC_CURRENT;
         st->highest = m.version;
         memcpy(st->highest_sha, m.sha256, sizeof(st->highest_sha));
