@@ -457,8 +457,8 @@ int pdm_ota_handle(struct pdm_ota *o, struct pdm_engine *e, const struct pdm_cmd
     }
 
     /* durable first, then live: what runs is always on disk */
-    char done[PDM_CMD_TEXT_MAX / 2] = "";
-    size_t off = 0;
+    char done[PDM_CMD_TEXT_MAX / 2] = "", left[256] = "";
+    size_t off = 0, loff = 0;
     int store_failed = 0;
     for (size_t t = 0, p = 0; t < n; t++) {
         if (!take[t])
@@ -467,18 +467,35 @@ int pdm_ota_handle(struct pdm_ota *o, struct pdm_engine *e, const struct pdm_cmd
         struct pdm_asset_cfg *a = &cfg->assets[idx[t]];
         struct ota_asset *st = &o->assets[idx[t]];
         char err[512];
+        int installed = 0;
         if (!store_failed) {
             /* the running file becomes the fallback, unless it is the fallback already (the
              * newer one did not load) or the asset runs the configuration's file */
             rc = pdm_modelstore_install(&o->ms, a->name, model, mlen, m.version, m.sha256,
-                                        st->src == SRC_CURRENT, err, sizeof(err));
-            if (rc != 0) {
+                                        st->src == SRC_CURRENT, &installed, err, sizeof(err));
+            if (rc != 0 && installed) {
+                /* NAME.model is the new model already and the next start runs it
+                 * (pdm_ota_select raises the highest version from the file): running it now
+                 * keeps what runs and what starts next the same; the answer says what failed */
+                store_failed = 1;
+                snprintf(why, sizeof(why),
+                         "asset %s: %s, after the new model was written as its model file: "
+                         "v%u runs now and at the next start",
+                         a->name, err, m.version);
+                pdm_warn("asset %s: model %s v%u is in place in %s but %s; it runs now and "
+                         "the next start runs it too, unless a power cut before the folder "
+                         "reaches the disk brings back v%u",
+                         a->name, m.id, m.version, o->ms.dir, err, a->model.version);
+            } else if (rc != 0) {
                 store_failed = 1;
                 snprintf(why, sizeof(why), "asset %s: %s", a->name, err);
             }
         }
-        if (store_failed) {
+        if (store_failed && !installed) {
             pdm_engine_swap_abort(s);
+            int w = snprintf(left + loff, sizeof(left) - loff, "%s%s", loff ? ", " : "", a->name);
+            if (w > 0 && (size_t)w < sizeof(left) - loff)
+                loff += (size_t)w;
             continue;
         }
         char summary[256];
@@ -498,8 +515,9 @@ int pdm_ota_handle(struct pdm_ota *o, struct pdm_engine *e, const struct pdm_cmd
     }
     list_models(cfg, idx, n, res);
     if (store_failed)
-        pdm_cmd_set(res, PDM_CMD_STORAGE_FAILED, "%s; %s", why,
-                    swapped ? "installed on the others" : "nothing changed");
+        pdm_cmd_set(res, PDM_CMD_STORAGE_FAILED, "%s; %s%s%s%s", why,
+                    swapped ? "runs on " : "nothing changed", swapped ? done : "",
+                    left[0] ? "; not installed on " : "", left);
     else
         pdm_cmd_set(res, PDM_CMD_OK, "model %s v%u (sha256 %.16s...) runs on %s", m.id, m.version,
                     m.sha256, done);
