@@ -117,12 +117,19 @@ static int load_model(const char *path, const char *label, struct pdm_model *m, 
     char *text = NULL;
     size_t tlen = 0;
     FILE *f = open_memstream(&text, &tlen);
+    /* without a stream (out of memory) the loader only counts: the verdict still holds, only
+     * its reasons are lost, and why says so */
     struct pdm_diag diag = {.out = f, .errors = 0};
     int errors = pdm_model_load(path, m, &diag);
     if (f)
         fclose(f);
     size_t off = 0, plen = strlen(path);
     why[0] = '\0';
+    if (!f && errors) {
+        snprintf(why, len, "%s: %d error%s (no memory to keep the loader's messages)", label,
+                 errors, errors == 1 ? "" : "s");
+        return errors;
+    }
     for (const char *p = text; p && *p && off + 1 < len;) {
         if (strncmp(p, path, plen) == 0) {
             int w = snprintf(why + off, len - off, "%s", label);
