@@ -309,6 +309,38 @@ static void swap_summary(const struct pdm_engine_swap *sw, char *out, size_t len
     }
 }
 
+/* Whether every target of an update whose model file has SHA-256 sha runs exactly that file
+ * at that version; the targets go to idx[0 .. *n). The same bytes are the same model id, so a
+ * fleet update's targets are the assets running the id of an asset that runs sha. */
+static int already_runs(const struct pdm_config *cfg, const char *asset, const char *sha,
+                        uint32_t version, uint32_t *idx, size_t *n)
+{
+    int found = -1;
+    for (uint32_t i = 0; i < cfg->n_assets && found < 0; i++)
+        if ((!asset[0] || strcmp(cfg->assets[i].name, asset) == 0) &&
+            strcmp(cfg->assets[i].model.sha256, sha) == 0 &&
+            cfg->assets[i].model.version == version)
+            found = (int)i;
+    if (found < 0)
+        return 0;
+    *n = 0;
+    if (asset[0]) {
+        idx[(*n)++] = (uint32_t)found;
+        return 1;
+    }
+    const char *id = cfg->assets[found].model.id;
+    for (uint32_t i = 0; i < cfg->n_assets; i++) {
+        if (strcmp(cfg->assets[i].model.id, id) != 0)
+            continue;
+        if (strcmp(cfg->assets[i].model.sha256, sha) != 0) {
+            *n = 0; /* one of them takes the update: the full path decides */
+            return 0;
+        }
+        idx[(*n)++] = i;
+    }
+    return 1;
+}
+
 int pdm_ota_handle(struct pdm_ota *o, struct pdm_engine *e, const struct pdm_cmd *cmd,
                    struct pdm_cmd_result *res, int64_t now_mono_ms)
 {
@@ -363,6 +395,21 @@ int pdm_ota_handle(struct pdm_ota *o, struct pdm_engine *e, const struct pdm_cmd
     }
     if (mlen == 0) {
         pdm_cmd_set(res, PDM_CMD_MODEL_INVALID, "the update carries no model file");
+        goto out;
+    }
+    /* The same bytes already running (a retained fleet update at every reconnect, a command
+     * delivered twice): answered before the flash write and the model load. The signature is
+     * still checked above: it costs about a millisecond, and skipping it would answer OK to an
+     * unsigned or wrongly signed message carrying a known model, where the full check refuses
+     * it; so every answer stays what the full path would give, and an update that does not
+     * verify is always refused. */
+    if (already_runs(cfg, asset, sha, u->version, idx, &n)) {
+        const struct pdm_model *run = &cfg->assets[idx[0]].model;
+        char list[256];
+        names(cfg, idx, n, list, sizeof(list));
+        list_models(cfg, idx, n, res);
+        pdm_cmd_set(res, PDM_CMD_OK, "model %s v%u (sha256 %.16s...) already runs on %s", run->id,
+                    run->version, run->sha256, list);
         goto out;
     }
     int rc = pdm_modelstore_scratch(&o->ms, model, mlen);
