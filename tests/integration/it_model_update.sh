@@ -242,8 +242,16 @@ grep -q "asset compressor-1: the accepted model update .*/compressor-1.model doe
 grep -q "runs the previous accepted model update compressor v2 .*because the newer one does not load" \
     "$T/agent3.log" || fail "no log line for the fallback to v2"
 [ "$(asset_field model_version)" = 2 ] || fail "not running v2 after the fallback"
-# the damaged v3 can be sent again (same version, same bytes as accepted before)
-send 0 reinstall "$DEV_TOPIC/model" --file "$T/v3.bin"
+# the damaged v3 can be sent again (same version, same bytes as accepted before); the version
+# record cannot be replaced this time (its name taken by a folder): the model file is already
+# the new one, so v3 runs, and the answer says what failed instead of "nothing changed"
+H="$T/data/models/compressor-1.highest"
+mv "$H" "$H.keep" && mkdir "$H" && touch "$H/x"
+send 1 reinstall "$DEV_TOPIC/model" --file "$T/v3.bin"
+rm -r "$H" && mv "$H.keep" "$H"
+grep -q "REFUSED STORAGE_FAILED  asset compressor-1: cannot rename .*compressor-1.highest: Is a directory, after the new model was written as its model file: v3 runs now and at the next start; runs on compressor-1" \
+    "$T/reinstall.out" || fail "reinstall: the answer does not say that v3 runs although its record failed"
+grep -q "nothing changed" "$T/reinstall.out" && fail "reinstall: 'nothing changed' although v3 is in place"
 [ "$(asset_field model_version)" = 3 ] || fail "v3 not reinstalled"
 stop_pid "$AGENT_PID"
 sed -i 's/^hold = 3 /hold = three /' "$T/data/models/compressor-1.model"
