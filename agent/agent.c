@@ -46,10 +46,23 @@
 #define REPLAY_INFLIGHT   8
 #define SQLITE_HEAP_LIMIT (16 * 1024 * 1024) /* bytes: bounds SQLite's own memory */
 /* Command answers waiting for room in the in-flight window (they are not stored: a backend
- * that misses one sends the command again). 8 x 4 KiB. */
-#define PENDING_RESULTS  8
-#define RESULT_MAX_BYTES 4096
-#define SERVICE_TICK_MS  1000 /* maintenance limits, service outcomes and reminders checked */
+ * that misses one sends the command again). 8 x 4.6 KiB. */
+#define PENDING_RESULTS 8
+/* The largest CommandResult (pdm.proto) pdm_cmd_encode_result can make, so that no answer is
+ * ever too big to queue: every string at its longest, 16 ModelInfo. A string field costs its
+ * tag (1 byte), its length (up to 2 bytes below 16 KiB) and its bytes; a varint up to 10. */
+#define PB_STR(n)    (1 + 2 + (n))
+#define PB_VARINT    (1 + 10)
+#define MODEL_ID_MAX (sizeof(((struct pdm_model *)0)->id) - 1)
+#define MODEL_INFO_MAX                                                                             \
+    (PB_STR(PDM_NAME_MAX) + PB_STR(MODEL_ID_MAX) + PB_VARINT + PB_STR(64)) /* sha256 in hex */
+#define RESULT_MAX_BYTES                                                                           \
+    (PB_STR(PDM_CMD_REQUEST_ID_MAX) + PB_STR(PDM_CMD_NAME_MAX) + PB_VARINT /* ok */ +              \
+     PB_VARINT /* reason */ + PB_STR(PDM_CMD_TEXT_MAX - 1) + PB_STR(PDM_NAME_MAX) /* device */ +   \
+     PB_VARINT /* ts_ms */ + PB_VARINT /* fleet */ + PDM_CMD_MAX_MODELS * PB_STR(MODEL_INFO_MAX))
+_Static_assert(PB_STR(MODEL_INFO_MAX) < 16384 && RESULT_MAX_BYTES < 16384,
+               "two-byte length prefixes assumed above");
+#define SERVICE_TICK_MS 1000 /* maintenance limits, service outcomes and reminders checked */
 
 enum inflight_kind { IF_FREE = 0, IF_ALERT, IF_ROWS, IF_STATUS, IF_RESULT };
 

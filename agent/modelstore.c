@@ -139,13 +139,47 @@ int pdm_modelstore_read_highest(const struct pdm_modelstore *ms, const char *ass
     return 0;
 }
 
+/* Makes a copy of src at dst (created or truncated, fsynced). 0, or -errno. */
+static int copy_file(const char *src, const char *dst)
+{
+    FILE *f = fopen(src, "rb");
+    if (!f)
+        return -errno;
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int rc = 0;
+    for (;;) {
+        if (len == cap) {
+            char *nb = cap < (64u << 20) ? realloc(buf, cap ? cap * 2 : 65536) : NULL;
+            if (!nb) {
+                rc = -ENOMEM;
+                break;
+            }
+            buf = nb;
+            cap = cap ? cap * 2 : 65536;
+        }
+        size_t r = fread(buf + len, 1, cap - len, f);
+        len += r;
+        if (r == 0) {
+            rc = ferror(f) ? -EIO : 0;
+            break;
+        }
+    }
+    fclose(f);
+    if (rc == 0)
+        rc = write_file(dst, buf, len, 1);
+    free(buf);
+    return rc;
+}
+
 int pdm_modelstore_install(const struct pdm_modelstore *ms, const char *asset, const void *model,
-                           size_t len, uint32_t version, const char *sha, int rotate, char *err,
-                           size_t errlen)
+                           size_t len, uint32_t version, const char *sha, int rotate,
+                           int *installed, char *err, size_t errlen)
 {
     char cur[PDM_PATH_MAX], prev[PDM_PATH_MAX], high[PDM_PATH_MAX];
-    char cur_tmp[PDM_PATH_MAX + 8], high_tmp[PDM_PATH_MAX + 8];
+    char cur_tmp[PDM_PATH_MAX + 8], prev_tmp[PDM_PATH_MAX + 8], high_tmp[PDM_PATH_MAX + 8];
     char line[96];
+    *installed = 0;
     int n = snprintf(line, sizeof(line), "%u %s\n", (unsigned)version, sha);
     int rc = n > 0 && (size_t)n < sizeof(line) ? 0 : -EINVAL;
     if (rc == 0)
@@ -156,6 +190,8 @@ int pdm_modelstore_install(const struct pdm_modelstore *ms, const char *asset, c
         rc = pdm_modelstore_path(ms, asset, PDM_MS_HIGHEST, high, sizeof(high));
     if (rc == 0)
         rc = tmp_name(cur, cur_tmp, sizeof(cur_tmp));
+    if (rc == 0)
+        rc = tmp_name(prev, prev_tmp, sizeof(prev_tmp));
     if (rc == 0)
         rc = tmp_name(high, high_tmp, sizeof(high_tmp));
     if (rc != 0) {
@@ -172,14 +208,32 @@ int pdm_modelstore_install(const struct pdm_modelstore *ms, const char *asset, c
         unlink(cur_tmp);
         return rc;
     }
-    if (rotate && rename(cur, prev) != 0 && errno != ENOENT) {
-        rc = -errno;
-        snprintf(err, errlen, "cannot keep %s as %s: %s", cur, prev, strerror(-rc));
+    /* The running file becomes the fallback without leaving its name: a second name (a hard
+     * link, or a copy where the file system has none) is renamed over NAME.model.prev, and
+     * NAME.model is only ever replaced by the rename below, so it is always the old or the new
+     * model, never missing. */
+    if (rotate) {
+        unlink(prev_tmp); /* left by a crash */
+        if (link(cur, prev_tmp) != 0) {
+            rc = -errno;
+            if (rc == -EPERM || rc == -EOPNOTSUPP || rc == -EXDEV || rc == -EMLINK)
+                rc = copy_file(cur, prev_tmp);
+        }
+        if (rc == 0 && rename(prev_tmp, prev) != 0)
+            rc = -errno;
+        if (rc == -ENOENT) {
+            rc = 0; /* no NAME.model yet: nothing to keep */
+        } else if (rc != 0) {
+            snprintf(err, errlen, "cannot keep %s as %s: %s", cur, prev, strerror(-rc));
+            unlink(prev_tmp);
+        }
     }
     if (rc == 0 && rename(cur_tmp, cur) != 0) {
         rc = -errno;
         snprintf(err, errlen, "cannot rename %s to %s: %s", cur_tmp, cur, strerror(-rc));
     }
+    if (rc == 0)
+        *installed = 1;
     if (rc == 0 && rename(high_tmp, high) != 0) {
         rc = -errno;
         snprintf(err, errlen, "cannot rename %s to %s: %s", high_tmp, high, strerror(-rc));

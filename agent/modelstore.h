@@ -38,12 +38,13 @@ int pdm_modelstore_scratch(const struct pdm_modelstore *ms, const void *buf, siz
 /* The recorded highest accepted version: 0, -ENOENT (none yet), -EBADMSG (damaged). */
 int pdm_modelstore_read_highest(const struct pdm_modelstore *ms, const char *asset,
                                 uint32_t *version, char sha[65]);
-/* Installs an accepted model for asset: with rotate, the current NAME.model becomes
+/* Installs an accepted model for asset: with rotate, a copy of the current NAME.model becomes
  * NAME.model.prev; the new bytes become NAME.model and (version, sha) NAME.highest. Durable
  * when it returns 0; on failure -errno with the reason in err, and NAME.model is either the
- * old or the new file. */
+ * old or the new file: *installed says which (1: the new one, e.g. NAME.highest or the folder
+ * sync failed after it; the next start then runs it, see ota.c). */
 int pdm_modelstore_install(const struct pdm_modelstore *ms, const char *asset, const void *model,
-                           size_t len, uint32_t version, const char *sha, int rotate, char *err,
-                           size_t errlen);
+                           size_t len, uint32_t version, const char *sha, int rotate,
+                           int *installed, char *err, size_t errlen);
 
 #endif

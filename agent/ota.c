@@ -117,12 +117,19 @@ static int load_model(const char *path, const char *label, struct pdm_model *m, 
     char *text = NULL;
     size_t tlen = 0;
     FILE *f = open_memstream(&text, &tlen);
+    /* without a stream (out of memory) the loader only counts: the verdict still holds, only
+     * its reasons are lost, and why says so */
     struct pdm_diag diag = {.out = f, .errors = 0};
     int errors = pdm_model_load(path, m, &diag);
     if (f)
         fclose(f);
     size_t off = 0, plen = strlen(path);
     why[0] = '\0';
+    if (!f && errors) {
+        snprintf(why, len, "%s: %d error%s (no memory to keep the loader's messages)", label,
+                 errors, errors == 1 ? "" : "s");
+        return errors;
+    }
     for (const char *p = text; p && *p && off + 1 < len;) {
         if (strncmp(p, path, plen) == 0) {
             int w = snprintf(why + off, len - off, "%s", label);
@@ -302,6 +309,38 @@ static void swap_summary(const struct pdm_engine_swap *sw, char *out, size_t len
     }
 }
 
+/* Whether every target of an update whose model file has SHA-256 sha runs exactly that file
+ * at that version; the targets go to idx[0 .. *n). The same bytes are the same model id, so a
+ * fleet update's targets are the assets running the id of an asset that runs sha. */
+static int already_runs(const struct pdm_config *cfg, const char *asset, const char *sha,
+                        uint32_t version, uint32_t *idx, size_t *n)
+{
+    int found = -1;
+    for (uint32_t i = 0; i < cfg->n_assets && found < 0; i++)
+        if ((!asset[0] || strcmp(cfg->assets[i].name, asset) == 0) &&
+            strcmp(cfg->assets[i].model.sha256, sha) == 0 &&
+            cfg->assets[i].model.version == version)
+            found = (int)i;
+    if (found < 0)
+        return 0;
+    *n = 0;
+    if (asset[0]) {
+        idx[(*n)++] = (uint32_t)found;
+        return 1;
+    }
+    const char *id = cfg->assets[found].model.id;
+    for (uint32_t i = 0; i < cfg->n_assets; i++) {
+        if (strcmp(cfg->assets[i].model.id, id) != 0)
+            continue;
+        if (strcmp(cfg->assets[i].model.sha256, sha) != 0) {
+            *n = 0; /* one of them takes the update: the full path decides */
+            return 0;
+        }
+        idx[(*n)++] = i;
+    }
+    return 1;
+}
+
 int pdm_ota_handle(struct pdm_ota *o, struct pdm_engine *e, const struct pdm_cmd *cmd,
                    struct pdm_cmd_result *res, int64_t now_mono_ms)
 {
@@ -356,6 +395,21 @@ int pdm_ota_handle(struct pdm_ota *o, struct pdm_engine *e, const struct pdm_cmd
     }
     if (mlen == 0) {
         pdm_cmd_set(res, PDM_CMD_MODEL_INVALID, "the update carries no model file");
+        goto out;
+    }
+    /* The same bytes already running (a retained fleet update at every reconnect, a command
+     * delivered twice): answered before the flash write and the model load. The signature is
+     * still checked above: it costs about a millisecond, and skipping it would answer OK to an
+     * unsigned or wrongly signed message carrying a known model, where the full check refuses
+     * it; so every answer stays what the full path would give, and an update that does not
+     * verify is always refused. */
+    if (already_runs(cfg, asset, sha, u->version, idx, &n)) {
+        const struct pdm_model *run = &cfg->assets[idx[0]].model;
+        char list[256];
+        names(cfg, idx, n, list, sizeof(list));
+        list_models(cfg, idx, n, res);
+        pdm_cmd_set(res, PDM_CMD_OK, "model %s v%u (sha256 %.16s...) already runs on %s", run->id,
+                    run->version, run->sha256, list);
         goto out;
     }
     int rc = pdm_modelstore_scratch(&o->ms, model, mlen);
@@ -437,16 +491,19 @@ int pdm_ota_handle(struct pdm_ota *o, struct pdm_engine *e, const struct pdm_cmd
         goto out;
     }
 
-    /* allocate every swap before anything changes */
+    /* allocate every swap before anything changes; sw[0 .. np) in target order, each one's
+     * feed index counting the ones before it (committed in the same order below) */
+    size_t np = 0;
     for (size_t t = 0; t < n; t++) {
         if (!take[t])
             continue;
         char err[256];
-        rc = pdm_engine_swap_prepare(e, idx[t], &m, sensor[t], &sw[t], err, sizeof(err));
-        if (rc != 0) {
-            for (size_t j = 0; j < t; j++)
-                if (take[j])
-                    pdm_engine_swap_abort(&sw[j]);
+        rc = pdm_engine_swap_prepare(e, idx[t], &m, sensor[t], sw, np, &sw[np], err, sizeof(err));
+        if (rc == 0) {
+            np++;
+        } else {
+            for (size_t j = 0; j < np; j++)
+                pdm_engine_swap_abort(&sw[j]);
             pdm_cmd_set(res, rc == -ENOMEM ? PDM_CMD_INTERNAL_ERROR : PDM_CMD_MODEL_INVALID,
                         "asset %s: %s; nothing changed", cfg->assets[idx[t]].name, err);
             goto out;
@@ -454,33 +511,51 @@ int pdm_ota_handle(struct pdm_ota *o, struct pdm_engine *e, const struct pdm_cmd
     }
 
     /* durable first, then live: what runs is always on disk */
-    char done[PDM_CMD_TEXT_MAX / 2] = "";
-    size_t off = 0;
+    char done[PDM_CMD_TEXT_MAX / 2] = "", left[256] = "";
+    size_t off = 0, loff = 0;
     int store_failed = 0;
-    for (size_t t = 0; t < n; t++) {
+    for (size_t t = 0, p = 0; t < n; t++) {
         if (!take[t])
             continue;
+        struct pdm_engine_swap *s = &sw[p++];
         struct pdm_asset_cfg *a = &cfg->assets[idx[t]];
         struct ota_asset *st = &o->assets[idx[t]];
         char err[512];
+        int installed = 0;
         if (!store_failed) {
             /* the running file becomes the fallback, unless it is the fallback already (the
              * newer one did not load) or the asset runs the configuration's file */
             rc = pdm_modelstore_install(&o->ms, a->name, model, mlen, m.version, m.sha256,
-                                        st->src == SRC_CURRENT, err, sizeof(err));
-            if (rc != 0) {
+                                        st->src == SRC_CURRENT, &installed, err, sizeof(err));
+            if (rc != 0 && installed) {
+                /* NAME.model is the new model already and the next start runs it
+                 * (pdm_ota_select raises the highest version from the file): running it now
+                 * keeps what runs and what starts next the same; the answer says what failed */
+                store_failed = 1;
+                snprintf(why, sizeof(why),
+                         "asset %s: %s, after the new model was written as its model file: "
+                         "v%u runs now and at the next start",
+                         a->name, err, m.version);
+                pdm_warn("asset %s: model %s v%u is in place in %s but %s; it runs now and "
+                         "the next start runs it too, unless a power cut before the folder "
+                         "reaches the disk brings back v%u",
+                         a->name, m.id, m.version, o->ms.dir, err, a->model.version);
+            } else if (rc != 0) {
                 store_failed = 1;
                 snprintf(why, sizeof(why), "asset %s: %s", a->name, err);
             }
         }
-        if (store_failed) {
-            pdm_engine_swap_abort(&sw[t]);
+        if (store_failed && !installed) {
+            pdm_engine_swap_abort(s);
+            int w = snprintf(left + loff, sizeof(left) - loff, "%s%s", loff ? ", " : "", a->name);
+            if (w > 0 && (size_t)w < sizeof(left) - loff)
+                loff += (size_t)w;
             continue;
         }
         char summary[256];
-        swap_summary(&sw[t], summary, sizeof(summary));
+        swap_summary(s, summary, sizeof(summary));
         uint32_t old_version = a->model.version;
-        pdm_engine_swap_commit(e, &sw[t], a, now_mono_ms);
+        pdm_engine_swap_commit(e, s, a, now_mono_ms);
         st->src = SRC_CURRENT;
         st->highest = m.version;
         memcpy(st->highest_sha, m.sha256, sizeof(st->highest_sha));
@@ -494,8 +569,9 @@ int pdm_ota_handle(struct pdm_ota *o, struct pdm_engine *e, const struct pdm_cmd
     }
     list_models(cfg, idx, n, res);
     if (store_failed)
-        pdm_cmd_set(res, PDM_CMD_STORAGE_FAILED, "%s; %s", why,
-                    swapped ? "installed on the others" : "nothing changed");
+        pdm_cmd_set(res, PDM_CMD_STORAGE_FAILED, "%s; %s%s%s%s", why,
+                    swapped ? "runs on " : "nothing changed", swapped ? done : "",
+                    left[0] ? "; not installed on " : "", left);
     else
         pdm_cmd_set(res, PDM_CMD_OK, "model %s v%u (sha256 %.16s...) runs on %s", m.id, m.version,
                     m.sha256, done);

@@ -254,9 +254,22 @@ int64_t pdm_engine_tick(struct pdm_engine *e, int64_t now_mono_ms, int64_t now_w
  * Everything that can fail or allocate happens in prepare; commit only moves, frees and copies.
  * Neither runs on the sample -> score path: the agent calls them while handling a command. */
 
+/* Sensor feeding slot k of asset i once sw and the earlier pending swaps are committed. */
+static int32_t slot_sensor(const struct pdm_engine *e, const struct pdm_engine_swap *sw,
+                           const struct pdm_engine_swap *earlier, size_t n_earlier, uint32_t i,
+                           uint32_t k)
+{
+    if (i == sw->asset)
+        return sw->sensor[k];
+    for (size_t j = n_earlier; j-- > 0;) /* the latest pending swap of asset i wins */
+        if (earlier[j].asset == i)
+            return earlier[j].sensor[k];
+    return e->assets[i].in[k].sensor;
+}
+
 int pdm_engine_swap_prepare(const struct pdm_engine *e, uint32_t asset, const struct pdm_model *m,
-                            const int32_t *sensor, struct pdm_engine_swap *sw, char *err,
-                            size_t errlen)
+                            const int32_t *sensor, const struct pdm_engine_swap *earlier,
+                            size_t n_earlier, struct pdm_engine_swap *sw, char *err, size_t errlen)
 {
     memset(sw, 0, sizeof(*sw));
     sw->asset = asset;
@@ -312,8 +325,9 @@ int pdm_engine_swap_prepare(const struct pdm_engine *e, uint32_t asset, const st
             snprintf(err, errlen, "out of memory for the window of input %s", in->name);
     }
 
-    /* The feed index as it will be after commit: windows stay at their addresses inside
-     * e->assets, only which sensor feeds which slot of the swapped asset changes. */
+    /* The feed index as it will be after this commit and the earlier pending ones: windows stay
+     * at their addresses inside e->assets, only which sensor feeds which slot of the swapped
+     * assets changes. */
     uint32_t ns = e->cfg->n_sensors, total = 0;
     if (rc == 0) {
         sw->feed_start = calloc((size_t)ns + 1, sizeof(*sw->feed_start));
@@ -321,7 +335,7 @@ int pdm_engine_swap_prepare(const struct pdm_engine *e, uint32_t asset, const st
     }
     for (uint32_t i = 0; rc == 0 && i < e->n_assets; i++) {
         for (uint32_t k = 0; k < PDM_MODEL_MAX_INPUTS; k++) {
-            int32_t s = i == asset ? sw->sensor[k] : e->assets[i].in[k].sensor;
+            int32_t s = slot_sensor(e, sw, earlier, n_earlier, i, k);
             if (s >= 0) {
                 sw->feed_start[s + 1]++;
                 total++;
@@ -337,7 +351,7 @@ int pdm_engine_swap_prepare(const struct pdm_engine *e, uint32_t asset, const st
             sw->feed_start[s + 1] += sw->feed_start[s];
         for (uint32_t i = 0; i < e->n_assets; i++) {
             for (uint32_t k = 0; k < PDM_MODEL_MAX_INPUTS; k++) {
-                int32_t s = i == asset ? sw->sensor[k] : e->assets[i].in[k].sensor;
+                int32_t s = slot_sensor(e, sw, earlier, n_earlier, i, k);
                 if (s >= 0)
                     sw->feeds[sw->feed_start[s]++] = &e->assets[i].in[k].win;
             }

@@ -92,10 +92,14 @@ struct pdm_engine_swap {
     struct pdm_window **feeds;
 };
 
-/* sensor[k]: index into cfg->sensors of the sensor feeding input k of m (ignored for age). */
+/* sensor[k]: index into cfg->sensors of the sensor feeding input k of m (ignored for age).
+ * Swapping several assets at once: earlier[0 .. n_earlier) are the swaps already prepared and
+ * not yet committed (NULL, 0 for none); the feed index built here counts them as committed,
+ * so commit the swaps in the order prepared: after each commit the index matches every asset
+ * swapped so far (stopping after any prefix leaves a correct engine; abort the rest). */
 int pdm_engine_swap_prepare(const struct pdm_engine *e, uint32_t asset, const struct pdm_model *m,
-                            const int32_t *sensor, struct pdm_engine_swap *sw, char *err,
-                            size_t errlen);
+                            const int32_t *sensor, const struct pdm_engine_swap *earlier,
+                            size_t n_earlier, struct pdm_engine_swap *sw, char *err, size_t errlen);
 /* a must be &cfg->assets[sw->asset] of the config the engine was built from. */
 void pdm_engine_swap_commit(struct pdm_engine *e, struct pdm_engine_swap *sw,
                             struct pdm_asset_cfg *a, int64_t now_mono_ms);

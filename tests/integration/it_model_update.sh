@@ -209,6 +209,9 @@ grep -q "CMD_RESULT gw-test  model  request=fleet-3 (fleet)  OK COMMAND_OK  mode
 
 echo "== 4. restart: v3 still runs, v2 is still a rollback"
 stop_pid "$AGENT_PID"
+# a model already running is answered without the scratch write to flash (nor a model load):
+# the scratch file's name taken by a folder makes that write fail, even as root
+mkdir "$T/data/models/incoming.tmp"
 start_agent 2
 grep -q "asset compressor-1: runs the accepted model update compressor v3 .* instead of the configuration's v1" \
     "$T/agent2.log" || fail "no log line: accepted v3 instead of the configuration's v1"
@@ -216,6 +219,7 @@ grep -q "asset compressor-1: runs the accepted model update compressor v3 .* ins
 # the retained fleet update reaches the agent again at its new connection: nothing to do
 wait_for 10 file_has "$T/agent2.log" "command model, request fleet-3 (fleet topic): COMMAND_OK: .* already runs" ||
     fail "the retained fleet update was not delivered (or not answered) after the restart"
+rmdir "$T/data/models/incoming.tmp"
 # remove the retained update; the empty message that clears it is not answered
 n_results=$(count_lines "$T/sub.log" '"type":"cmd_result"')
 "$PDMCTL" publish "${BACKEND[@]}" --topic "$FLEET_TOPIC/model" --message '' --retain 2>/dev/null ||
@@ -238,8 +242,16 @@ grep -q "asset compressor-1: the accepted model update .*/compressor-1.model doe
 grep -q "runs the previous accepted model update compressor v2 .*because the newer one does not load" \
     "$T/agent3.log" || fail "no log line for the fallback to v2"
 [ "$(asset_field model_version)" = 2 ] || fail "not running v2 after the fallback"
-# the damaged v3 can be sent again (same version, same bytes as accepted before)
-send 0 reinstall "$DEV_TOPIC/model" --file "$T/v3.bin"
+# the damaged v3 can be sent again (same version, same bytes as accepted before); the version
+# record cannot be replaced this time (its name taken by a folder): the model file is already
+# the new one, so v3 runs, and the answer says what failed instead of "nothing changed"
+H="$T/data/models/compressor-1.highest"
+mv "$H" "$H.keep" && mkdir "$H" && touch "$H/x"
+send 1 reinstall "$DEV_TOPIC/model" --file "$T/v3.bin"
+rm -r "$H" && mv "$H.keep" "$H"
+grep -q "REFUSED STORAGE_FAILED  asset compressor-1: cannot rename .*compressor-1.highest: Is a directory, after the new model was written as its model file: v3 runs now and at the next start; runs on compressor-1" \
+    "$T/reinstall.out" || fail "reinstall: the answer does not say that v3 runs although its record failed"
+grep -q "nothing changed" "$T/reinstall.out" && fail "reinstall: 'nothing changed' although v3 is in place"
 [ "$(asset_field model_version)" = 3 ] || fail "v3 not reinstalled"
 stop_pid "$AGENT_PID"
 sed -i 's/^hold = 3 /hold = three /' "$T/data/models/compressor-1.model"

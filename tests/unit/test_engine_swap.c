@@ -150,7 +150,7 @@ static void test_swap(void)
 
     struct pdm_engine_swap sw;
     char err[256];
-    CHECK_INT(pdm_engine_swap_prepare(&e, 0, &v2, sensor, &sw, err, sizeof(err)), 0);
+    CHECK_INT(pdm_engine_swap_prepare(&e, 0, &v2, sensor, NULL, 0, &sw, err, sizeof(err)), 0);
     CHECK_INT(sw.keep[0], -1); /* vibration: window_s changed */
     CHECK_INT(sw.keep[1], 0);  /* temperature: from old slot 0 */
     CHECK_INT(sw.keep[2], -1); /* power: new */
@@ -204,24 +204,83 @@ static void test_swap(void)
     add_input(&v3, "fast", PDM_STAT_MEAN, 86400, 0, 1, 1); /* 8.64 M samples of a 10 ms sensor */
     int32_t s3[] = {S_FAST};
     err[0] = '\0';
-    CHECK_INT(pdm_engine_swap_prepare(&e, 0, &v3, s3, &sw, err, sizeof(err)), -E2BIG);
+    CHECK_INT(pdm_engine_swap_prepare(&e, 0, &v3, s3, NULL, 0, &sw, err, sizeof(err)), -E2BIG);
     CHECK(strstr(err, "input fast: a 86400 s window of sensor fast") != NULL);
     int32_t none[] = {-1};
-    CHECK_INT(pdm_engine_swap_prepare(&e, 0, &v3, none, &sw, err, sizeof(err)), -EINVAL);
+    CHECK_INT(pdm_engine_swap_prepare(&e, 0, &v3, none, NULL, 0, &sw, err, sizeof(err)), -EINVAL);
     CHECK_STR(err, "input fast has no sensor");
-    CHECK_INT(pdm_engine_swap_prepare(&e, 7, &v3, s3, &sw, err, sizeof(err)), -EINVAL);
+    CHECK_INT(pdm_engine_swap_prepare(&e, 7, &v3, s3, NULL, 0, &sw, err, sizeof(err)), -EINVAL);
     CHECK_INT(assets[0].model.version, 2);
     CHECK_INT(win(&e, 0, 0)->count, 20);
 
     /* a prepared swap can be dropped */
-    CHECK_INT(pdm_engine_swap_prepare(&e, 0, &v2, sensor, &sw, err, sizeof(err)), 0);
+    CHECK_INT(pdm_engine_swap_prepare(&e, 0, &v2, sensor, NULL, 0, &sw, err, sizeof(err)), 0);
     pdm_engine_swap_abort(&sw);
     CHECK_INT(assets[0].model.version, 2);
+    pdm_engine_free(&e);
+}
+
+struct per_asset {
+    int n[2];
+    double logit[2];
+};
+
+static void on_eval_both(void *ctx, const struct pdm_eval *ev)
+{
+    struct per_asset *pa = ctx;
+    if (ev->asset < 2) {
+        pa->n[ev->asset]++;
+        pa->logit[ev->asset] = ev->score->logit;
+    }
+}
+
+/* A fleet update swaps two assets running the same model at once, v2 reordering the inputs and
+ * adding one: after both commits every window of both assets is fed by its own sensor (the
+ * feed index of the second swap must include the first), and both score with v2. */
+static void test_swap_two_assets(void)
+{
+    build();
+    assets[1].model = assets[0].model;
+    memcpy(assets[1].inputs, assets[0].inputs, sizeof(assets[1].inputs));
+    assets[1].n_inputs = assets[0].n_inputs;
+    struct pdm_engine e;
+    CHECK_INT(pdm_engine_init(&e, &cfg, 0), 0);
+    feed(&e, 0, 6001);
+
+    struct pdm_model v2;
+    model_head(&v2, 2, -3);
+    add_input(&v2, "vibration", PDM_STAT_RMS, 4, 2, 1, 1.0);
+    add_input(&v2, "temperature", PDM_STAT_MAX, 2, 45, 10, 1.5);
+    add_input(&v2, "power", PDM_STAT_MEAN, 3, 800, 100, 0.5);
+    int32_t sensor[] = {S_VIB, S_TEMP, S_POWER};
+    struct pdm_engine_swap sw[2];
+    char err[256];
+    CHECK_INT(pdm_engine_swap_prepare(&e, 0, &v2, sensor, NULL, 0, &sw[0], err, sizeof(err)), 0);
+    CHECK_INT(pdm_engine_swap_prepare(&e, 1, &v2, sensor, sw, 1, &sw[1], err, sizeof(err)), 0);
+    pdm_engine_swap_commit(&e, &sw[0], &assets[0], 6000);
+    pdm_engine_swap_commit(&e, &sw[1], &assets[1], 6000);
+
+    install_counter();
+    n_alloc = n_free = 0;
+    counting = 1;
+    feed(&e, 7000, 9000);
+    struct per_asset pa = {{0}, {0}};
+    pdm_engine_tick(&e, 9000, WALL0_MS + 9000, on_eval_both, &pa);
+    counting = 0;
+    CHECK_MSG(n_alloc == 0 && n_free == 0, "%lu allocations, %lu frees after the swaps", n_alloc,
+              n_free);
+    for (uint32_t i = 0; i < 2; i++) {
+        CHECK_INT(win(&e, i, 0)->count, 20); /* vibration: 2 s of a 100 ms sensor */
+        CHECK_INT(win(&e, i, 2)->count, 2);  /* power: the new input is fed */
+        CHECK_INT(pa.n[i], 1);
+        CHECK_NEAR(pa.logit[i], -3 + 1.0 + 6.75 + 0.5, 1e-9);
+    }
     pdm_engine_free(&e);
 }
 
 int main(void)
 {
     test_swap();
+    test_swap_two_assets();
     return check_summary("test_engine_swap");
 }

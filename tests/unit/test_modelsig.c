@@ -143,6 +143,21 @@ static void test_keyring(void)
     pdm_keyring_free(&kr);
 }
 
+/* Linked with -Wl,--wrap=rename (tests/CMakeLists.txt): a rename onto a name ending in
+ * g_fail_rename fails with EIO, as a failing flash or a full file system would. */
+static const char *g_fail_rename;
+int __real_rename(const char *from, const char *to);
+int __wrap_rename(const char *from, const char *to);
+int __wrap_rename(const char *from, const char *to)
+{
+    size_t n = strlen(to), k = g_fail_rename ? strlen(g_fail_rename) : 0;
+    if (k && n >= k && strcmp(to + n - k, g_fail_rename) == 0) {
+        errno = EIO;
+        return -1;
+    }
+    return __real_rename(from, to);
+}
+
 static int file_eq(const char *path, const char *want)
 {
     FILE *f = fopen(path, "r");
@@ -164,24 +179,28 @@ static void test_modelstore(void)
     pdm_modelstore_path(&ms, "pump-7", PDM_MS_CURRENT, cur, sizeof(cur));
     pdm_modelstore_path(&ms, "pump-7", PDM_MS_PREV, prev, sizeof(prev));
     uint32_t v = 0;
+    int inst = -1;
     char sha[65];
     CHECK_INT(pdm_modelstore_read_highest(&ms, "pump-7", &v, sha), -ENOENT);
 
     const char *sha2 = "2222222222222222222222222222222222222222222222222222222222222222";
     const char *sha3 = "3333333333333333333333333333333333333333333333333333333333333333";
-    CHECK_INT(pdm_modelstore_install(&ms, "pump-7", "v2\n", 3, 2, sha2, 1, err, sizeof(err)), 0);
+    CHECK_INT(pdm_modelstore_install(&ms, "pump-7", "v2\n", 3, 2, sha2, 1, &inst, err, sizeof(err)),
+              0);
     CHECK(file_eq(cur, "v2\n"));
     CHECK(access(prev, F_OK) != 0); /* nothing to keep yet */
     CHECK_INT(pdm_modelstore_read_highest(&ms, "pump-7", &v, sha), 0);
     CHECK_INT(v, 2);
     CHECK_STR(sha, sha2);
-    CHECK_INT(pdm_modelstore_install(&ms, "pump-7", "v3\n", 3, 3, sha3, 1, err, sizeof(err)), 0);
+    CHECK_INT(pdm_modelstore_install(&ms, "pump-7", "v3\n", 3, 3, sha3, 1, &inst, err, sizeof(err)),
+              0);
     CHECK(file_eq(cur, "v3\n"));
     CHECK(file_eq(prev, "v2\n"));
     CHECK_INT(pdm_modelstore_read_highest(&ms, "pump-7", &v, sha), 0);
     CHECK_INT(v, 3);
     /* without rotation the fallback stays what it was */
-    CHECK_INT(pdm_modelstore_install(&ms, "pump-7", "v4\n", 3, 4, sha3, 0, err, sizeof(err)), 0);
+    CHECK_INT(pdm_modelstore_install(&ms, "pump-7", "v4\n", 3, 4, sha3, 0, &inst, err, sizeof(err)),
+              0);
     CHECK(file_eq(cur, "v4\n"));
     CHECK(file_eq(prev, "v2\n"));
     struct stat st;
@@ -190,11 +209,36 @@ static void test_modelstore(void)
     char tmp[PATH_MAX + 8];
     snprintf(tmp, sizeof(tmp), "%s.tmp", cur);
     CHECK(access(tmp, F_OK) != 0);
+    CHECK_INT(inst, 1);
+
+    /* the new model cannot take the name: NAME.model stays the old model, never missing */
+    const char *sha5 = "5555555555555555555555555555555555555555555555555555555555555555";
+    g_fail_rename = ".model";
+    err[0] = '\0';
+    CHECK_INT(pdm_modelstore_install(&ms, "pump-7", "v5\n", 3, 5, sha5, 1, &inst, err, sizeof(err)),
+              -EIO);
+    g_fail_rename = NULL;
+    CHECK_INT(inst, 0);
+    CHECK_MSG(file_eq(cur, "v4\n"), "%s after a failed install: %s", cur, err);
+    CHECK(strstr(err, "cannot rename") != NULL);
+    CHECK(access(tmp, F_OK) != 0);
+    CHECK_INT(pdm_modelstore_read_highest(&ms, "pump-7", &v, sha), 0);
+    CHECK_INT(v, 4);
+    /* the model is in place but its record is not: installed says so */
+    g_fail_rename = ".highest";
+    CHECK_INT(pdm_modelstore_install(&ms, "pump-7", "v5\n", 3, 5, sha5, 1, &inst, err, sizeof(err)),
+              -EIO);
+    g_fail_rename = NULL;
+    CHECK_INT(inst, 1);
+    CHECK(file_eq(cur, "v5\n"));
+    CHECK(file_eq(prev, "v4\n"));
 
     /* a damaged record is reported as such, not read as version 0 */
     char high[PATH_MAX];
     pdm_modelstore_path(&ms, "pump-7", PDM_MS_HIGHEST, high, sizeof(high));
     CHECK(file_eq(high, "4 3333333333333333333333333333333333333333333333333333333333333333\n"));
+    snprintf(tmp, sizeof(tmp), "%s.tmp", high);
+    CHECK(access(tmp, F_OK) != 0);
     FILE *f = fopen(high, "w");
     fputs("4 33\n", f);
     fclose(f);
