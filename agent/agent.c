@@ -1215,8 +1215,10 @@ done:
 
 /* Every command the agent knows; later commands add a line here. */
 static const struct pdm_cmd_def commands[] = {
-    {"model", 1, cmd_model},     {"baseline", 0, cmd_baseline}, {"ack", 0, cmd_ack},
-    {"service", 0, cmd_service}, {"status", 1, cmd_status},     {"report", 0, cmd_report},
+    /* model and status are idempotent (an update already running is answered ok), so they work
+     * retained; the others would act again at every reconnect */
+    {"model", 1, cmd_model, 0},     {"baseline", 0, cmd_baseline, 1}, {"ack", 0, cmd_ack, 1},
+    {"service", 0, cmd_service, 1}, {"status", 1, cmd_status, 0},     {"report", 0, cmd_report, 1},
 };
 
 static void handle_command(struct agent *a, const struct pdm_uplink_event *ev)

@@ -16,7 +16,9 @@
 #  5. kill -9: run hours and starts survive within one commit interval, no start is counted for
 #     the restart, the open MAINTENANCE_DUE is resumed
 #  6. failing readings: a visit whose outcome is pending survives a kill -9 and ends in
-#     SERVICE_OUTCOME FAULT_PERSISTS
+#     SERVICE_OUTCOME FAULT_PERSISTS; a cmd/service published retained is done once (live) and
+#     refused RETAINED_REFUSED when the broker hands it over again after the restart: no second
+#     visit is recorded
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/agent_env.sh"
 it_setup service_loop
@@ -219,14 +221,34 @@ before=$(reminders compressor-1)
 sleep 8
 [ "$(reminders compressor-1)" = "$before" ] || fail "the acknowledgement did not survive the restart"
 
-echo "== 6. FAULT_PERSISTS across a kill -9"
+echo "== 6. FAULT_PERSISTS across a kill -9, a retained cmd/service done only once"
 kill -USR1 "$SIM_PID"
 wait_for 40 has_alert FAULT_RISK compressor-1 RAISED || fail "no fault-risk alert on failing readings"
 send 0 svc4 service 2=compressor-1 3=dave
 expect svc4 OK COMMAND_OK "MAINTENANCE_DUE $M1 cleared"
+# published retained while the agent is subscribed: delivered live (not flagged retained), done
+"${MKCMD[@]}" "$T/svcret.bin" 1=req-svcret 2=compressor-2 3=erin 5=WO-RET
+"$PDMCTL" publish "${BACKEND[@]}" --topic "$DEV_TOPIC/service" --file "$T/svcret.bin" --retain \
+    --wait 15 >"$T/svcret.out" 2>&1 || fail "retained service: $(cat "$T/svcret.out")"
+grep -q "request=req-svcret  OK COMMAND_OK  service visit" "$T/svcret.out" ||
+    fail "retained service not done live: $(cat "$T/svcret.out")"
+visits_ret() {
+    python3 -c "import sqlite3; print(sqlite3.connect('file:$T/data/pdm-agent.db?mode=ro', uri=True).execute(\"SELECT count(*) FROM services WHERE visit_ref = 'WO-RET'\").fetchone()[0])"
+}
+[ "$(visits_ret)" = 1 ] || fail "retained service: $(visits_ret) visits stored, expected 1"
 kill -9 "$AGENT_PID"
 wait "$AGENT_PID" 2>/dev/null || true
 start_agent
+# the broker hands the retained command over again at the reconnect: refused, not a new visit
+refused_ret() {
+    grep '"request_id":"req-svcret"' "$T/sub.log" | grep -q '"reason":"RETAINED_REFUSED"'
+}
+wait_for 15 refused_ret || fail "the retained cmd/service was not refused after the restart"
+grep -q "command service, request req-svcret: refused, RETAINED_REFUSED: 'service' is not done again from a retained message" \
+    "$T/agent$N.log" || fail "no log line for the refused retained cmd/service"
+[ "$(visits_ret)" = 1 ] || fail "the retained cmd/service recorded a visit again after the restart"
+"$PDMCTL" publish "${BACKEND[@]}" --topic "$DEV_TOPIC/service" --message '' --retain 2>/dev/null ||
+    fail "could not clear the retained cmd/service"
 grep -q "a service outcome is pending" "$T/agent$N.log" || fail "the pending outcome was not resumed"
 wait_for 40 has_alert SERVICE_OUTCOME compressor-1 CLEARED || fail "no SERVICE_OUTCOME after the restart"
 line=$(alerts SERVICE_OUTCOME compressor-1 CLEARED | sed -n 1p)
