@@ -639,20 +639,25 @@ struct svc_alert {
 };
 
 /* Stores and publishes a MAINTENANCE_DUE or SERVICE_OUTCOME alert of asset i. id: the episode's
- * id, or (for a new one) a buffer it is written to. Returns 0 or -errno (logged). */
+ * id, or (for a new one) a buffer it is written to once the alert is encoded: until then the
+ * episode is not open, so a failure is retried at the next check. Returns 0 or -errno (logged). */
 static int svc_emit(struct agent *a, uint32_t i, const struct svc_alert *ev, char *id, size_t idlen)
 {
     const char *asset = a->cfg->assets[i].name;
     int maint = ev->kind == PDM_KIND_MAINTENANCE_DUE;
     uint64_t seq = pdm_store_alloc_seq(a->store);
-    if (ev->state == PDM_ALERT_RAISED || !maint)
-        snprintf(id, idlen, "%s-%s-%" PRIu64, asset, maint ? "maint" : "service", seq);
+    int fresh = ev->state == PDM_ALERT_RAISED || !maint;
+    char nid[PDM_ALERT_ID_MAX];
+    if (fresh)
+        snprintf(nid, sizeof(nid), "%s-%s-%" PRIu64, asset, maint ? "maint" : "service", seq);
+    else
+        snprintf(nid, sizeof(nid), "%s", id);
     struct pdm_usage_view v;
     usage_view(a, i, &v);
     struct pdm_service_alert_msg m = {
         .device_id = a->cfg->device_id,
         .asset = asset,
-        .alert_id = id,
+        .alert_id = nid,
         .reason = ev->reason,
         .seq = seq,
         .kind = ev->kind,
@@ -667,17 +672,19 @@ static int svc_emit(struct agent *a, uint32_t i, const struct svc_alert *ev, cha
     };
     int len = pdm_encode_service_alert(&m, a->buf, a->buf_cap);
     if (len < 0) {
-        pdm_err("asset %s: cannot encode alert %s (%s)", asset, id, strerror(-len));
+        pdm_err("asset %s: cannot encode alert %s (%s)", asset, nid, strerror(-len));
         return len;
     }
+    if (fresh)
+        snprintf(id, idlen, "%s", nid);
     char key[PDM_NAME_MAX + 16];
     snprintf(key, sizeof(key), "%s%s", maint ? SVC_KEY_MAINT : SVC_KEY_OUTCOME, asset);
-    int rc = pdm_store_put_alert(a->store, seq, key, id, ev->state, ev->severity, m.ts_ms, a->buf,
+    int rc = pdm_store_put_alert(a->store, seq, key, nid, ev->state, ev->severity, m.ts_ms, a->buf,
                                  (size_t)len);
     if (rc != 0)
         pdm_err("asset %s: cannot write alert %s to the store (%s); it is kept in memory and "
                 "published meanwhile",
-                asset, id, strerror(-rc));
+                asset, nid, strerror(-rc));
     pump(a);
     return 0;
 }
