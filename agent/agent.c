@@ -784,6 +784,7 @@ static const char *rem_sync(struct agent *a, uint32_t k, int64_t now)
 static void rem_send(struct agent *a, uint32_t k)
 {
     uint32_t na = a->cfg->n_assets, ns = a->cfg->n_sensors;
+    int len = 0, rc = 0; /* encoded length or -errno; the store's answer */
     if (k < na) {
         struct pdm_engine_asset *ea = &a->engine.assets[k];
         if (!ea->evals)
@@ -803,10 +804,10 @@ static void rem_send(struct agent *a, uint32_t k)
             .input_sensors = &a->input_sensor_names[k * PDM_MODEL_MAX_INPUTS],
             .reminder = 1,
         };
-        int len = pdm_encode_alert(&m, a->buf, a->buf_cap);
-        if (len > 0)
-            pdm_store_put_alert(a->store, seq, ac->name, ea->fsm.alert_id, PDM_ALERT_UPDATED,
-                                ea->fsm.active, m.ts_ms, a->buf, (size_t)len);
+        len = pdm_encode_alert(&m, a->buf, a->buf_cap);
+        if (len >= 0)
+            rc = pdm_store_put_alert(a->store, seq, ac->name, ea->fsm.alert_id, PDM_ALERT_UPDATED,
+                                     ea->fsm.active, m.ts_ms, a->buf, (size_t)len);
     } else if (k < na + ns) {
         uint32_t si = k - na;
         const struct pdm_quality_sensor *q = &a->quality.s[si];
@@ -825,10 +826,10 @@ static void rem_send(struct agent *a, uint32_t k)
         };
         char key[PDM_NAME_MAX + 8];
         snprintf(key, sizeof(key), "sensor:%s", name);
-        int len = pdm_encode_sensor_fault(&m, a->buf, a->buf_cap);
-        if (len > 0)
-            pdm_store_put_alert(a->store, seq, key, q->alert_id, PDM_ALERT_UPDATED, PDM_SEV_WARNING,
-                                m.ts_ms, a->buf, (size_t)len);
+        len = pdm_encode_sensor_fault(&m, a->buf, a->buf_cap);
+        if (len >= 0)
+            rc = pdm_store_put_alert(a->store, seq, key, q->alert_id, PDM_ALERT_UPDATED,
+                                     PDM_SEV_WARNING, m.ts_ms, a->buf, (size_t)len);
     } else {
         uint32_t i = k - na - ns;
         struct svc_alert ev = {.kind = PDM_KIND_MAINTENANCE_DUE,
@@ -836,10 +837,26 @@ static void rem_send(struct agent *a, uint32_t k)
                                .severity = PDM_SEV_WARNING,
                                .reason = a->svc[i].due_why,
                                .reminder = 1};
-        svc_emit(a, i, &ev, a->svc[i].maint_id, sizeof(a->svc[i].maint_id));
+        /* logs its own failures; a store failure keeps the alert in memory and sends it */
+        if (svc_emit(a, i, &ev, a->svc[i].maint_id, sizeof(a->svc[i].maint_id)) != 0) {
+            pdm_err("alert %s: reminder not sent; the next one is due in %.4g h", a->rem[k].id,
+                    a->cfg->renotify_h);
+            return;
+        }
     }
-    pdm_info("alert %s: not acknowledged after %.4g h: reminder sent (UPDATED)", a->rem[k].id,
-             a->cfg->renotify_h);
+    if (len < 0)
+        pdm_err("alert %s: reminder not sent: cannot encode it (%s); the next one is due in "
+                "%.4g h",
+                a->rem[k].id,
+                len == -ENOSPC ? "message larger than the send buffer" : strerror(-len),
+                a->cfg->renotify_h);
+    else if (rc != 0)
+        pdm_err("alert %s: reminder not written to the store (%s); it is kept in memory and sent "
+                "meanwhile",
+                a->rem[k].id, strerror(-rc));
+    else
+        pdm_info("alert %s: not acknowledged after %.4g h: reminder sent (UPDATED)", a->rem[k].id,
+                 a->cfg->renotify_h);
     pump(a);
 }
 
@@ -1136,7 +1153,7 @@ static void cmd_report(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_resu
     struct pdm_report_alert *recent = calloc((size_t)(na + 1) * hist, sizeof(*recent));
     char(*ids)[PDM_ALERT_ID_MAX] = calloc((size_t)(na + 1) * hist, sizeof(*ids));
     struct pdm_status_sensor *sens = calloc(ns + 1, sizeof(*sens));
-    int len = -ENOMEM;
+    int len = -ENOMEM, hist_err = 0; /* hist_err: a store failure reading recent alerts */
     size_t n = 0;
     if (!ra || !uv || !open || !recent || !ids || !sens)
         goto done;
@@ -1175,7 +1192,13 @@ static void cmd_report(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_resu
             };
         }
         struct recent_ctx rc = {&recent[n * hist], 0, hist, &ids[n * hist]};
-        pdm_store_recent_alerts(a->store, cfg->assets[i].name, (int)hist, on_recent, &rc);
+        int hr = pdm_store_recent_alerts(a->store, cfg->assets[i].name, (int)hist, on_recent, &rc);
+        if (hr < 0) {
+            hist_err = hr;
+            pdm_warn("report %s: cannot read the recent alerts of asset %s from the store (%s); "
+                     "the report lists none for it",
+                     cmd->request_id, cfg->assets[i].name, strerror(-hr));
+        }
         r->recent = rc.out;
         r->n_recent = rc.n;
         n++;
@@ -1207,9 +1230,11 @@ done:
             pdm_cmd_set(res, PDM_CMD_INTERNAL_ERROR, "cannot publish the report (%s)",
                         strerror(-rc));
         else
-            pdm_cmd_set(res, PDM_CMD_OK,
-                        "check-up report of %zu asset%s (%d bytes) published on %s", n,
-                        n == 1 ? "" : "s", len, a->topic_report);
+            pdm_cmd_set(
+                res, PDM_CMD_OK, "check-up report of %zu asset%s (%d bytes) published on %s%s%s", n,
+                n == 1 ? "" : "s", len, a->topic_report,
+                hist_err ? "; without recent alerts: cannot read them from the store, " : "",
+                hist_err ? strerror(-hist_err) : "");
     }
     free(ra);
     free(uv);
