@@ -285,6 +285,15 @@ enum pdm_cmd_reason pdm_baselines_start(struct pdm_baselines *b, const struct pd
                  asset, (double)(now_mono_ms - s->start_mono_ms) / 1000.0, s->seconds);
         return PDM_CMD_BASELINE_RUNNING;
     }
+    if (s->state == FAILED && s->acc) {
+        /* ended (model replaced, alert) in this same drain: the tick has not answered its
+         * requester yet; starting now would overwrite that answer and leak acc */
+        snprintf(text, textlen,
+                 "asset %s: the previous learning just ended (%.200s) and its answer is not sent "
+                 "yet; send again",
+                 asset, s->message);
+        return PDM_CMD_BASELINE_RUNNING;
+    }
     if ((uint32_t)i < e->n_assets && e->assets[i].fsm.active != PDM_SEV_NONE && !force) {
         snprintf(text, textlen,
                  "asset %s has an open %s alert (%s): learning a faulty machine as healthy would "
