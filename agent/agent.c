@@ -77,9 +77,10 @@ struct sensor_health {
 struct svc_asset {
     struct pdm_usage u;
     struct pdm_service_limits lim;
-    int tracked;                     /* running_sensor or a maintenance limit configured */
-    char maint_id[PDM_ALERT_ID_MAX]; /* open MAINTENANCE_DUE alert, "" if none */
-    char due_why[256];               /* what made it due */
+    int tracked;                       /* running_sensor or a maintenance limit configured */
+    char maint_id[PDM_ALERT_ID_MAX];   /* open MAINTENANCE_DUE alert, "" if none */
+    char due_why[256];                 /* what made it due */
+    struct pdm_complaint outcome_fail; /* recording a visit's outcome fails (retried each check) */
 };
 
 /* Reminder state of one source of open alerts (renotify_h). */
@@ -286,11 +287,23 @@ static int encode_status(struct agent *a, int online, uint8_t *buf, size_t cap)
     return pdm_encode_status_usage(uv, nu, buf, (size_t)len, cap);
 }
 
+/* Why an encode failed: its -ENOSPC means the message did not fit the buffer (strerror's "No
+ * space left on device" would send a field engineer looking for a full disk). */
+static const char *enc_why(int rc, size_t cap, char *buf, size_t n)
+{
+    if (rc != -ENOSPC)
+        return strerror(-rc);
+    snprintf(buf, n, "message larger than %zu bytes", cap);
+    return buf;
+}
+
 static void publish_status(struct agent *a, int online)
 {
     int len = encode_status(a, online, a->buf, a->buf_cap);
     if (len < 0) {
-        pdm_err("status: cannot encode (%s); not published", strerror(-len));
+        char e[64];
+        pdm_err("status: cannot encode (%s); not published",
+                enc_why(len, a->buf_cap, e, sizeof(e)));
         return;
     }
     int rc = publish(a, IF_STATUS, a->topic_status, a->buf, (size_t)len, 1, 0, 0, 0);
@@ -672,7 +685,9 @@ static int svc_emit(struct agent *a, uint32_t i, const struct svc_alert *ev, cha
     };
     int len = pdm_encode_service_alert(&m, a->buf, a->buf_cap);
     if (len < 0) {
-        pdm_err("asset %s: cannot encode alert %s (%s)", asset, nid, strerror(-len));
+        char e[64];
+        pdm_err("asset %s: cannot encode alert %s (%s)", asset, nid,
+                enc_why(len, a->buf_cap, e, sizeof(e)));
         return len;
     }
     if (fresh)
@@ -735,11 +750,16 @@ static void svc_check_asset(struct agent *a, uint32_t i, int64_t wall)
                                .probability = c->obs_max_p};
         int rc = pdm_store_set_visit_outcome(a->store, c->visit, fixed ? 1 : 2, wall, c->obs_max_p);
         if (rc != 0) {
-            pdm_err("asset %s: cannot record the outcome of service visit %" PRIu64
-                    " (%s); retrying at the next check",
-                    ac->name, c->visit, strerror(-rc));
+            /* retried every check (SERVICE_TICK_MS): logged at growing intervals */
+            pdm_complain(&sa->outcome_fail, pdm_mono_ms(),
+                         "asset %s: cannot record the outcome of service visit %" PRIu64
+                         " (%s); retrying at the next check",
+                         ac->name, c->visit, strerror(-rc));
             return;
         }
+        pdm_release(&sa->outcome_fail,
+                    "asset %s: the outcome of service visit %" PRIu64 " is recorded now", ac->name,
+                    c->visit);
         c->confirm_ms = 0; /* before the alert: its commit carries the counters too */
         pdm_store_usage_put(a->store, i, c);
         if (svc_emit(a, i, &ev, id, sizeof(id)) == 0)
@@ -844,12 +864,11 @@ static void rem_send(struct agent *a, uint32_t k)
             return;
         }
     }
+    char e[64];
     if (len < 0)
         pdm_err("alert %s: reminder not sent: cannot encode it (%s); the next one is due in "
                 "%.4g h",
-                a->rem[k].id,
-                len == -ENOSPC ? "message larger than the send buffer" : strerror(-len),
-                a->cfg->renotify_h);
+                a->rem[k].id, enc_why(len, a->buf_cap, e, sizeof(e)), a->cfg->renotify_h);
     else if (rc != 0)
         pdm_err("alert %s: reminder not written to the store (%s); it is kept in memory and sent "
                 "meanwhile",
@@ -1221,7 +1240,9 @@ static void cmd_report(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_resu
     len = pdm_encode_report(&rm, a->buf, a->buf_cap);
 done:
     if (len < 0) {
-        pdm_cmd_set(res, PDM_CMD_INTERNAL_ERROR, "cannot build the report (%s)", strerror(-len));
+        char e[64];
+        pdm_cmd_set(res, PDM_CMD_INTERNAL_ERROR, "cannot build the report (%s)",
+                    enc_why(len, a->buf_cap, e, sizeof(e)));
     } else {
         int rc = publish(a, IF_RESULT, a->topic_report, a->buf, (size_t)len, 0, 0, 0, 0);
         if (rc == -EAGAIN)
@@ -1280,7 +1301,9 @@ static void queue_result(struct agent *a, const struct pdm_cmd *cmd,
     int len =
         pdm_cmd_encode_result(cmd, res, a->cfg->device_id, pdm_wall_ms(), r->buf, sizeof(r->buf));
     if (len <= 0) {
-        pdm_err("command %s: cannot encode its answer (%s)", cmd->name, strerror(-len));
+        char e[64];
+        pdm_err("command %s: cannot encode its answer (%s)", cmd->name,
+                len == 0 ? "empty" : enc_why(len, sizeof(r->buf), e, sizeof(e)));
         return;
     }
     r->len = (size_t)len;
@@ -1454,7 +1477,9 @@ static void on_eval(void *ctx, const struct pdm_eval *ev)
     };
     int len = pdm_encode_alert(&m, a->buf, a->buf_cap);
     if (len < 0) {
-        pdm_err("asset %s: cannot encode alert (%s)", asset->name, strerror(-len));
+        char e[64];
+        pdm_err("asset %s: cannot encode alert (%s)", asset->name,
+                enc_why(len, a->buf_cap, e, sizeof(e)));
         return;
     }
     rc = pdm_store_put_alert(a->store, aseq, asset->name, ev->fsm->alert_id, ev->alert.state,
@@ -1536,7 +1561,9 @@ static void on_quality(void *ctx, const struct pdm_quality_event *ev)
     };
     int len = pdm_encode_sensor_fault(&m, a->buf, a->buf_cap);
     if (len < 0) {
-        pdm_err("sensor %s: cannot encode its SENSOR_FAULT alert (%s)", name, strerror(-len));
+        char e[64];
+        pdm_err("sensor %s: cannot encode its SENSOR_FAULT alert (%s)", name,
+                enc_why(len, a->buf_cap, e, sizeof(e)));
         return;
     }
     char key[PDM_NAME_MAX + 8]; /* the store groups open alerts by this key */
