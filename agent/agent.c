@@ -975,14 +975,6 @@ static int service_restore(struct agent *a, const struct pdm_stored_alert *sa)
 
 /* ---- the commands of the service loop ---- */
 
-static int find_asset(const struct agent *a, const char *name)
-{
-    for (uint32_t i = 0; i < a->cfg->n_assets; i++)
-        if (strcmp(a->cfg->assets[i].name, name) == 0)
-            return (int)i;
-    return -1;
-}
-
 static void cmd_ack(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_result *res)
 {
     struct agent *a = ctx;
@@ -1042,7 +1034,7 @@ static void cmd_service(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_res
         pdm_cmd_set(res, PDM_CMD_BAD_PAYLOAD, "the payload is not a pdm.v1.ServiceVisit");
         return;
     }
-    int i = m->asset && *m->asset ? find_asset(a, m->asset) : -1;
+    int i = m->asset && *m->asset ? pdm_config_asset_index(a->cfg, m->asset) : -1;
     if (!m->asset || !*m->asset) {
         pdm_cmd_set(res, PDM_CMD_MISSING_FIELD, "asset is empty");
         goto out;
@@ -1157,7 +1149,7 @@ static void cmd_report(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_resu
     }
     const struct pdm_config *cfg = a->cfg;
     int only = -1;
-    if (m->asset && *m->asset && (only = find_asset(a, m->asset)) < 0) {
+    if (m->asset && *m->asset && (only = pdm_config_asset_index(a->cfg, m->asset)) < 0) {
         pdm_cmd_set(res, PDM_CMD_UNKNOWN_ASSET, "no asset %.64s on this device", m->asset);
         pdm__v1__report_request__free_unpacked(m, NULL);
         return;

@@ -255,20 +255,12 @@ void pdm_baselines_close(struct pdm_baselines *b)
 
 /* ---- learning ------------------------------------------------------------------------------- */
 
-static int find_asset(const struct pdm_baselines *b, const char *name)
-{
-    for (uint32_t i = 0; i < b->cfg->n_assets; i++)
-        if (strcmp(b->cfg->assets[i].name, name) == 0)
-            return (int)i;
-    return -1;
-}
-
 enum pdm_cmd_reason pdm_baselines_start(struct pdm_baselines *b, const struct pdm_engine *e,
                                         const char *asset, double seconds, int force,
                                         const char *request_id, int from_backend,
                                         int64_t now_mono_ms, char *text, size_t textlen)
 {
-    int i = find_asset(b, asset);
+    int i = pdm_config_asset_index(b->cfg, asset);
     if (i < 0) {
         snprintf(text, textlen, "no asset '%.64s' on this device", asset);
         return PDM_CMD_UNKNOWN_ASSET;
@@ -480,7 +472,7 @@ void pdm_baselines_sync(struct pdm_baselines *b)
 int pdm_baselines_describe(const struct pdm_baselines *b, const char *asset, int64_t now_mono_ms,
                            char *out, size_t cap)
 {
-    int i = find_asset(b, asset);
+    int i = pdm_config_asset_index(b->cfg, asset);
     if (i < 0)
         return -ENOENT;
     const struct asset_bl *s = &b->a[i];
