@@ -185,7 +185,7 @@ static void test_modelstore(void)
     CHECK(file_eq(cur, "v4\n"));
     CHECK(file_eq(prev, "v2\n"));
     struct stat st;
-    /* created 0640, less what the umask takes away (077 under a strict one): never world-readable */
+    /* created 0640 less what the umask takes away (077 under a strict one) */
     mode_t um = umask(0);
     umask(um);
     CHECK(stat(cur, &st) == 0 && (st.st_mode & 0777) == (0640 & ~um));
