@@ -90,9 +90,10 @@ struct sensor_health {
 struct svc_asset {
     struct pdm_usage u;
     struct pdm_service_limits lim;
-    int tracked;                     /* running_sensor or a maintenance limit configured */
-    char maint_id[PDM_ALERT_ID_MAX]; /* open MAINTENANCE_DUE alert, "" if none */
-    char due_why[256];               /* what made it due */
+    int tracked;                       /* running_sensor or a maintenance limit configured */
+    char maint_id[PDM_ALERT_ID_MAX];   /* open MAINTENANCE_DUE alert, "" if none */
+    char due_why[256];                 /* what made it due */
+    struct pdm_complaint outcome_fail; /* recording a visit's outcome fails (retried each check) */
 };
 
 /* Reminder state of one source of open alerts (renotify_h). */
@@ -299,11 +300,23 @@ static int encode_status(struct agent *a, int online, uint8_t *buf, size_t cap)
     return pdm_encode_status_usage(uv, nu, buf, (size_t)len, cap);
 }
 
+/* Why an encode failed: its -ENOSPC means the message did not fit the buffer (strerror's "No
+ * space left on device" would send a field engineer looking for a full disk). */
+static const char *enc_why(int rc, size_t cap, char *buf, size_t n)
+{
+    if (rc != -ENOSPC)
+        return strerror(-rc);
+    snprintf(buf, n, "message larger than %zu bytes", cap);
+    return buf;
+}
+
 static void publish_status(struct agent *a, int online)
 {
     int len = encode_status(a, online, a->buf, a->buf_cap);
     if (len < 0) {
-        pdm_err("status: cannot encode (%s); not published", strerror(-len));
+        char e[64];
+        pdm_err("status: cannot encode (%s); not published",
+                enc_why(len, a->buf_cap, e, sizeof(e)));
         return;
     }
     int rc = publish(a, IF_STATUS, a->topic_status, a->buf, (size_t)len, 1, 0, 0, 0);
@@ -652,20 +665,25 @@ struct svc_alert {
 };
 
 /* Stores and publishes a MAINTENANCE_DUE or SERVICE_OUTCOME alert of asset i. id: the episode's
- * id, or (for a new one) a buffer it is written to. Returns 0 or -errno (logged). */
+ * id, or (for a new one) a buffer it is written to once the alert is encoded: until then the
+ * episode is not open, so a failure is retried at the next check. Returns 0 or -errno (logged). */
 static int svc_emit(struct agent *a, uint32_t i, const struct svc_alert *ev, char *id, size_t idlen)
 {
     const char *asset = a->cfg->assets[i].name;
     int maint = ev->kind == PDM_KIND_MAINTENANCE_DUE;
     uint64_t seq = pdm_store_alloc_seq(a->store);
-    if (ev->state == PDM_ALERT_RAISED || !maint)
-        snprintf(id, idlen, "%s-%s-%" PRIu64, asset, maint ? "maint" : "service", seq);
+    int fresh = ev->state == PDM_ALERT_RAISED || !maint;
+    char nid[PDM_ALERT_ID_MAX];
+    if (fresh)
+        snprintf(nid, sizeof(nid), "%s-%s-%" PRIu64, asset, maint ? "maint" : "service", seq);
+    else
+        snprintf(nid, sizeof(nid), "%s", id);
     struct pdm_usage_view v;
     usage_view(a, i, &v);
     struct pdm_service_alert_msg m = {
         .device_id = a->cfg->device_id,
         .asset = asset,
-        .alert_id = id,
+        .alert_id = nid,
         .reason = ev->reason,
         .seq = seq,
         .kind = ev->kind,
@@ -680,17 +698,21 @@ static int svc_emit(struct agent *a, uint32_t i, const struct svc_alert *ev, cha
     };
     int len = pdm_encode_service_alert(&m, a->buf, a->buf_cap);
     if (len < 0) {
-        pdm_err("asset %s: cannot encode alert %s (%s)", asset, id, strerror(-len));
+        char e[64];
+        pdm_err("asset %s: cannot encode alert %s (%s)", asset, nid,
+                enc_why(len, a->buf_cap, e, sizeof(e)));
         return len;
     }
+    if (fresh)
+        snprintf(id, idlen, "%s", nid);
     char key[PDM_NAME_MAX + 16];
     snprintf(key, sizeof(key), "%s%s", maint ? SVC_KEY_MAINT : SVC_KEY_OUTCOME, asset);
-    int rc = pdm_store_put_alert(a->store, seq, key, id, ev->state, ev->severity, m.ts_ms, a->buf,
+    int rc = pdm_store_put_alert(a->store, seq, key, nid, ev->state, ev->severity, m.ts_ms, a->buf,
                                  (size_t)len);
     if (rc != 0)
         pdm_err("asset %s: cannot write alert %s to the store (%s); it is kept in memory and "
                 "published meanwhile",
-                asset, id, strerror(-rc));
+                asset, nid, strerror(-rc));
     pump(a);
     return 0;
 }
@@ -741,11 +763,16 @@ static void svc_check_asset(struct agent *a, uint32_t i, int64_t wall)
                                .probability = c->obs_max_p};
         int rc = pdm_store_set_visit_outcome(a->store, c->visit, fixed ? 1 : 2, wall, c->obs_max_p);
         if (rc != 0) {
-            pdm_err("asset %s: cannot record the outcome of service visit %" PRIu64
-                    " (%s); retrying at the next check",
-                    ac->name, c->visit, strerror(-rc));
+            /* retried every check (SERVICE_TICK_MS): logged at growing intervals */
+            pdm_complain(&sa->outcome_fail, pdm_mono_ms(),
+                         "asset %s: cannot record the outcome of service visit %" PRIu64
+                         " (%s); retrying at the next check",
+                         ac->name, c->visit, strerror(-rc));
             return;
         }
+        pdm_release(&sa->outcome_fail,
+                    "asset %s: the outcome of service visit %" PRIu64 " is recorded now", ac->name,
+                    c->visit);
         c->confirm_ms = 0; /* before the alert: its commit carries the counters too */
         pdm_store_usage_put(a->store, i, c);
         if (svc_emit(a, i, &ev, id, sizeof(id)) == 0)
@@ -790,6 +817,7 @@ static const char *rem_sync(struct agent *a, uint32_t k, int64_t now)
 static void rem_send(struct agent *a, uint32_t k)
 {
     uint32_t na = a->cfg->n_assets, ns = a->cfg->n_sensors;
+    int len = 0, rc = 0; /* encoded length or -errno; the store's answer */
     if (k < na) {
         struct pdm_engine_asset *ea = &a->engine.assets[k];
         if (!ea->evals)
@@ -809,10 +837,10 @@ static void rem_send(struct agent *a, uint32_t k)
             .input_sensors = &a->input_sensor_names[k * PDM_MODEL_MAX_INPUTS],
             .reminder = 1,
         };
-        int len = pdm_encode_alert(&m, a->buf, a->buf_cap);
-        if (len > 0)
-            pdm_store_put_alert(a->store, seq, ac->name, ea->fsm.alert_id, PDM_ALERT_UPDATED,
-                                ea->fsm.active, m.ts_ms, a->buf, (size_t)len);
+        len = pdm_encode_alert(&m, a->buf, a->buf_cap);
+        if (len >= 0)
+            rc = pdm_store_put_alert(a->store, seq, ac->name, ea->fsm.alert_id, PDM_ALERT_UPDATED,
+                                     ea->fsm.active, m.ts_ms, a->buf, (size_t)len);
     } else if (k < na + ns) {
         uint32_t si = k - na;
         const struct pdm_quality_sensor *q = &a->quality.s[si];
@@ -831,10 +859,10 @@ static void rem_send(struct agent *a, uint32_t k)
         };
         char key[PDM_NAME_MAX + 8];
         snprintf(key, sizeof(key), "sensor:%s", name);
-        int len = pdm_encode_sensor_fault(&m, a->buf, a->buf_cap);
-        if (len > 0)
-            pdm_store_put_alert(a->store, seq, key, q->alert_id, PDM_ALERT_UPDATED, PDM_SEV_WARNING,
-                                m.ts_ms, a->buf, (size_t)len);
+        len = pdm_encode_sensor_fault(&m, a->buf, a->buf_cap);
+        if (len >= 0)
+            rc = pdm_store_put_alert(a->store, seq, key, q->alert_id, PDM_ALERT_UPDATED,
+                                     PDM_SEV_WARNING, m.ts_ms, a->buf, (size_t)len);
     } else {
         uint32_t i = k - na - ns;
         struct svc_alert ev = {.kind = PDM_KIND_MAINTENANCE_DUE,
@@ -842,10 +870,25 @@ static void rem_send(struct agent *a, uint32_t k)
                                .severity = PDM_SEV_WARNING,
                                .reason = a->svc[i].due_why,
                                .reminder = 1};
-        svc_emit(a, i, &ev, a->svc[i].maint_id, sizeof(a->svc[i].maint_id));
+        /* logs its own failures; a store failure keeps the alert in memory and sends it */
+        if (svc_emit(a, i, &ev, a->svc[i].maint_id, sizeof(a->svc[i].maint_id)) != 0) {
+            pdm_err("alert %s: reminder not sent; the next one is due in %.4g h", a->rem[k].id,
+                    a->cfg->renotify_h);
+            return;
+        }
     }
-    pdm_info("alert %s: not acknowledged after %.4g h: reminder sent (UPDATED)", a->rem[k].id,
-             a->cfg->renotify_h);
+    char e[64];
+    if (len < 0)
+        pdm_err("alert %s: reminder not sent: cannot encode it (%s); the next one is due in "
+                "%.4g h",
+                a->rem[k].id, enc_why(len, a->buf_cap, e, sizeof(e)), a->cfg->renotify_h);
+    else if (rc != 0)
+        pdm_err("alert %s: reminder not written to the store (%s); it is kept in memory and sent "
+                "meanwhile",
+                a->rem[k].id, strerror(-rc));
+    else
+        pdm_info("alert %s: not acknowledged after %.4g h: reminder sent (UPDATED)", a->rem[k].id,
+                 a->cfg->renotify_h);
     pump(a);
 }
 
@@ -945,14 +988,6 @@ static int service_restore(struct agent *a, const struct pdm_stored_alert *sa)
 
 /* ---- the commands of the service loop ---- */
 
-static int find_asset(const struct agent *a, const char *name)
-{
-    for (uint32_t i = 0; i < a->cfg->n_assets; i++)
-        if (strcmp(a->cfg->assets[i].name, name) == 0)
-            return (int)i;
-    return -1;
-}
-
 static void cmd_ack(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_result *res)
 {
     struct agent *a = ctx;
@@ -1012,7 +1047,7 @@ static void cmd_service(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_res
         pdm_cmd_set(res, PDM_CMD_BAD_PAYLOAD, "the payload is not a pdm.v1.ServiceVisit");
         return;
     }
-    int i = m->asset && *m->asset ? find_asset(a, m->asset) : -1;
+    int i = m->asset && *m->asset ? pdm_config_asset_index(a->cfg, m->asset) : -1;
     if (!m->asset || !*m->asset) {
         pdm_cmd_set(res, PDM_CMD_MISSING_FIELD, "asset is empty");
         goto out;
@@ -1127,7 +1162,7 @@ static void cmd_report(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_resu
     }
     const struct pdm_config *cfg = a->cfg;
     int only = -1;
-    if (m->asset && *m->asset && (only = find_asset(a, m->asset)) < 0) {
+    if (m->asset && *m->asset && (only = pdm_config_asset_index(a->cfg, m->asset)) < 0) {
         pdm_cmd_set(res, PDM_CMD_UNKNOWN_ASSET, "no asset %.64s on this device", m->asset);
         pdm__v1__report_request__free_unpacked(m, NULL);
         return;
@@ -1142,7 +1177,7 @@ static void cmd_report(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_resu
     struct pdm_report_alert *recent = calloc((size_t)(na + 1) * hist, sizeof(*recent));
     char(*ids)[PDM_ALERT_ID_MAX] = calloc((size_t)(na + 1) * hist, sizeof(*ids));
     struct pdm_status_sensor *sens = calloc(ns + 1, sizeof(*sens));
-    int len = -ENOMEM;
+    int len = -ENOMEM, hist_err = 0; /* hist_err: a store failure reading recent alerts */
     size_t n = 0;
     if (!ra || !uv || !open || !recent || !ids || !sens)
         goto done;
@@ -1181,7 +1216,13 @@ static void cmd_report(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_resu
             };
         }
         struct recent_ctx rc = {&recent[n * hist], 0, hist, &ids[n * hist]};
-        pdm_store_recent_alerts(a->store, cfg->assets[i].name, (int)hist, on_recent, &rc);
+        int hr = pdm_store_recent_alerts(a->store, cfg->assets[i].name, (int)hist, on_recent, &rc);
+        if (hr < 0) {
+            hist_err = hr;
+            pdm_warn("report %s: cannot read the recent alerts of asset %s from the store (%s); "
+                     "the report lists none for it",
+                     cmd->request_id, cfg->assets[i].name, strerror(-hr));
+        }
         r->recent = rc.out;
         r->n_recent = rc.n;
         n++;
@@ -1204,7 +1245,9 @@ static void cmd_report(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_resu
     len = pdm_encode_report(&rm, a->buf, a->buf_cap);
 done:
     if (len < 0) {
-        pdm_cmd_set(res, PDM_CMD_INTERNAL_ERROR, "cannot build the report (%s)", strerror(-len));
+        char e[64];
+        pdm_cmd_set(res, PDM_CMD_INTERNAL_ERROR, "cannot build the report (%s)",
+                    enc_why(len, a->buf_cap, e, sizeof(e)));
     } else {
         int rc = publish(a, IF_RESULT, a->topic_report, a->buf, (size_t)len, 0, 0, 0, 0);
         if (rc == -EAGAIN)
@@ -1213,9 +1256,11 @@ done:
             pdm_cmd_set(res, PDM_CMD_INTERNAL_ERROR, "cannot publish the report (%s)",
                         strerror(-rc));
         else
-            pdm_cmd_set(res, PDM_CMD_OK,
-                        "check-up report of %zu asset%s (%d bytes) published on %s", n,
-                        n == 1 ? "" : "s", len, a->topic_report);
+            pdm_cmd_set(
+                res, PDM_CMD_OK, "check-up report of %zu asset%s (%d bytes) published on %s%s%s", n,
+                n == 1 ? "" : "s", len, a->topic_report,
+                hist_err ? "; without recent alerts: cannot read them from the store, " : "",
+                hist_err ? strerror(-hist_err) : "");
     }
     free(ra);
     free(uv);
@@ -1228,8 +1273,10 @@ done:
 
 /* Every command the agent knows; later commands add a line here. */
 static const struct pdm_cmd_def commands[] = {
-    {"model", 1, cmd_model},     {"baseline", 0, cmd_baseline}, {"ack", 0, cmd_ack},
-    {"service", 0, cmd_service}, {"status", 1, cmd_status},     {"report", 0, cmd_report},
+    /* model and status are idempotent (an update already running is answered ok), so they work
+     * retained; the others would act again at every reconnect */
+    {"model", 1, cmd_model, 0},     {"baseline", 0, cmd_baseline, 1}, {"ack", 0, cmd_ack, 1},
+    {"service", 0, cmd_service, 1}, {"status", 1, cmd_status, 0},     {"report", 0, cmd_report, 1},
 };
 
 static void handle_command(struct agent *a, const struct pdm_uplink_event *ev)
@@ -1259,7 +1306,9 @@ static void queue_result(struct agent *a, const struct pdm_cmd *cmd,
     int len =
         pdm_cmd_encode_result(cmd, res, a->cfg->device_id, pdm_wall_ms(), r->buf, sizeof(r->buf));
     if (len <= 0) {
-        pdm_err("command %s: cannot encode its answer (%s)", cmd->name, strerror(-len));
+        char e[64];
+        pdm_err("command %s: cannot encode its answer (%s)", cmd->name,
+                len == 0 ? "empty" : enc_why(len, sizeof(r->buf), e, sizeof(e)));
         return;
     }
     r->len = (size_t)len;
@@ -1433,7 +1482,9 @@ static void on_eval(void *ctx, const struct pdm_eval *ev)
     };
     int len = pdm_encode_alert(&m, a->buf, a->buf_cap);
     if (len < 0) {
-        pdm_err("asset %s: cannot encode alert (%s)", asset->name, strerror(-len));
+        char e[64];
+        pdm_err("asset %s: cannot encode alert (%s)", asset->name,
+                enc_why(len, a->buf_cap, e, sizeof(e)));
         return;
     }
     rc = pdm_store_put_alert(a->store, aseq, asset->name, ev->fsm->alert_id, ev->alert.state,
@@ -1515,7 +1566,9 @@ static void on_quality(void *ctx, const struct pdm_quality_event *ev)
     };
     int len = pdm_encode_sensor_fault(&m, a->buf, a->buf_cap);
     if (len < 0) {
-        pdm_err("sensor %s: cannot encode its SENSOR_FAULT alert (%s)", name, strerror(-len));
+        char e[64];
+        pdm_err("sensor %s: cannot encode its SENSOR_FAULT alert (%s)", name,
+                enc_why(len, a->buf_cap, e, sizeof(e)));
         return;
     }
     char key[PDM_NAME_MAX + 8]; /* the store groups open alerts by this key */

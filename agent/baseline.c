@@ -2,7 +2,6 @@
 #include "baseline.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,6 +13,7 @@
 #include "clock.h"
 #include "config.h"
 #include "log.h"
+#include "modelstore.h"
 
 enum learn_state { IDLE = 0, LEARNING, DONE, FAILED };
 
@@ -43,24 +43,14 @@ struct pdm_baselines {
 int pdm_baseline_save(const char *path, const char *asset, const struct pdm_baseline *bl, char *err,
                       size_t errlen)
 {
-    char tmp[PDM_PATH_MAX + 8];
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
-        snprintf(err, errlen, "path too long: %s", path);
-        return -ENAMETOOLONG;
-    }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0) {
-        int e = errno;
-        snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(e));
-        return -e;
-    }
-    FILE *f = fdopen(fd, "w");
+    /* formatted in memory, then written by the one durable writer (tmp, fsync, rename, folder
+     * fsync), so a short write is never renamed into place */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
     if (!f) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(e));
-        return -e;
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(ENOMEM));
+        return -ENOMEM;
     }
     fprintf(f,
             "# per-asset baseline learned by pdm-agent; relearn with pdmctl baseline, do not edit\n"
@@ -73,30 +63,17 @@ int pdm_baseline_save(const char *path, const char *asset, const struct pdm_base
                 pdm_stat_name(in->stat), in->window_s, in->center, in->scale, in->sd,
                 (unsigned long long)in->n);
     }
-    int rc = 0;
-    if (fflush(f) != 0 || ferror(f) || fsync(fd) != 0)
-        rc = -errno;
-    if (fclose(f) != 0 && rc == 0)
-        rc = -errno;
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = -errno;
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(-rc ? -rc : EIO));
-        unlink(tmp);
-        return rc ? rc : -EIO;
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad) {
+        free(text);
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(ENOMEM));
+        return -ENOMEM;
     }
-    /* the rename is durable once the folder is synced */
-    char dir[PDM_PATH_MAX];
-    snprintf(dir, sizeof(dir), "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash && slash != dir)
-        *slash = '\0';
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        if (fsync(dfd) != 0)
-            pdm_warn("baseline: cannot sync folder %s (%s); the file may not survive a power cut",
-                     dir, strerror(errno));
-        close(dfd);
+    int rc = pdm_write_durable(path, text, len);
+    free(text);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(-rc));
+        return rc;
     }
     return 0;
 }
@@ -278,20 +255,12 @@ void pdm_baselines_close(struct pdm_baselines *b)
 
 /* ---- learning ------------------------------------------------------------------------------- */
 
-static int find_asset(const struct pdm_baselines *b, const char *name)
-{
-    for (uint32_t i = 0; i < b->cfg->n_assets; i++)
-        if (strcmp(b->cfg->assets[i].name, name) == 0)
-            return (int)i;
-    return -1;
-}
-
 enum pdm_cmd_reason pdm_baselines_start(struct pdm_baselines *b, const struct pdm_engine *e,
                                         const char *asset, double seconds, int force,
                                         const char *request_id, int from_backend,
                                         int64_t now_mono_ms, char *text, size_t textlen)
 {
-    int i = find_asset(b, asset);
+    int i = pdm_config_asset_index(b->cfg, asset);
     if (i < 0) {
         snprintf(text, textlen, "no asset '%.64s' on this device", asset);
         return PDM_CMD_UNKNOWN_ASSET;
@@ -306,6 +275,15 @@ enum pdm_cmd_reason pdm_baselines_start(struct pdm_baselines *b, const struct pd
     if (s->state == LEARNING) {
         snprintf(text, textlen, "asset %s is already learning its baseline (%.0f of %.0f s done)",
                  asset, (double)(now_mono_ms - s->start_mono_ms) / 1000.0, s->seconds);
+        return PDM_CMD_BASELINE_RUNNING;
+    }
+    if (s->state == FAILED && s->acc) {
+        /* ended (model replaced, alert) in this same drain: the tick has not answered its
+         * requester yet; starting now would overwrite that answer and leak acc */
+        snprintf(text, textlen,
+                 "asset %s: the previous learning just ended (%.200s) and its answer is not sent "
+                 "yet; send again",
+                 asset, s->message);
         return PDM_CMD_BASELINE_RUNNING;
     }
     if ((uint32_t)i < e->n_assets && e->assets[i].fsm.active != PDM_SEV_NONE && !force) {
@@ -494,7 +472,7 @@ void pdm_baselines_sync(struct pdm_baselines *b)
 int pdm_baselines_describe(const struct pdm_baselines *b, const char *asset, int64_t now_mono_ms,
                            char *out, size_t cap)
 {
-    int i = find_asset(b, asset);
+    int i = pdm_config_asset_index(b->cfg, asset);
     if (i < 0)
         return -ENOENT;
     const struct asset_bl *s = &b->a[i];

@@ -170,6 +170,11 @@ int pdm_cmd_dispatch(const struct pdm_cmd_def *table, size_t n, void *ctx, const
         pdm_cmd_set(res, PDM_CMD_NOT_ON_FLEET_TOPIC,
                     "'%s' is accepted only on %s/%s/cmd/%s, not on the fleet topic", cmd->name,
                     prefix, device_id, cmd->name);
+    else if (cmd->retained && def->once)
+        pdm_cmd_set(res, PDM_CMD_RETAINED_REFUSED,
+                    "'%s' is not done again from a retained message (the broker delivers it at "
+                    "every reconnect); publish it without retain and clear the retained one",
+                    cmd->name);
     else
         def->fn(ctx, cmd, res);
 
@@ -236,5 +241,6 @@ _Static_assert(
         SAME(ASSET_ALERTING, ASSET_ALERTING) && SAME(NO_INPUT_DATA, NO_INPUT_DATA) &&
         SAME(BASELINE_DURATION, BASELINE_DURATION) && SAME(BASELINE_LEARNED, BASELINE_LEARNED) &&
         SAME(BASELINE_FAILED, BASELINE_FAILED) && SAME(UNKNOWN_ALERT, UNKNOWN_ALERT) &&
-        SAME(ALERT_NOT_ACTIVE, ALERT_NOT_ACTIVE) && SAME(MISSING_FIELD, MISSING_FIELD),
+        SAME(ALERT_NOT_ACTIVE, ALERT_NOT_ACTIVE) && SAME(MISSING_FIELD, MISSING_FIELD) &&
+        SAME(RETAINED_REFUSED, RETAINED_REFUSED),
     "enum pdm_cmd_reason differs from pdm.v1.CommandReason");

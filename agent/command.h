@@ -48,6 +48,7 @@ enum pdm_cmd_reason {
     PDM_CMD_UNKNOWN_ALERT = 50, /* cmd/ack, cmd/service (40-49: cmd/baseline) */
     PDM_CMD_ALERT_NOT_ACTIVE = 51,
     PDM_CMD_MISSING_FIELD = 52,
+    PDM_CMD_RETAINED_REFUSED = 53, /* a once-only command arrived as a retained message */
 };
 
 #define PDM_CMD_NAME_MAX       32  /* command names: [a-z_]{1,32} */
@@ -80,6 +81,8 @@ struct pdm_cmd_def {
     const char *name; /* the last topic level: "model" */
     int fleet_ok;     /* also accepted on {topic_prefix}/fleet/cmd/{name} */
     pdm_cmd_fn fn;
+    int once; /* not idempotent: refused when retained, since the broker hands a retained
+               * command over again at every reconnect (a new visit, learning restarted) */
 };
 
 /* Fills res (printf-style text) and returns it, for handlers: ok when reason is OK or

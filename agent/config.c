@@ -1698,6 +1698,14 @@ int pdm_config_sensor_index(const struct pdm_config *cfg, const char *name)
     return -1;
 }
 
+int pdm_config_asset_index(const struct pdm_config *cfg, const char *name)
+{
+    for (uint32_t i = 0; i < cfg->n_assets; i++)
+        if (strcmp(cfg->assets[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
 int pdm_config_bus_index(const struct pdm_config *cfg, const char *name)
 {
     for (uint32_t i = 0; i < cfg->n_buses; i++)

@@ -181,9 +181,10 @@ void pdm_config_free(struct pdm_config *cfg);
  * folder next to the configuration file. */
 const char *pdm_config_profile_dir(void);
 
-/* Index of a sensor/bus by name, or -1. A [device NAME] section's registers are sensors named
- * NAME.REGISTER. */
+/* Index of a sensor/asset/bus by name, or -1. A [device NAME] section's registers are sensors
+ * named NAME.REGISTER. */
 int pdm_config_sensor_index(const struct pdm_config *cfg, const char *name);
+int pdm_config_asset_index(const struct pdm_config *cfg, const char *name);
 int pdm_config_bus_index(const struct pdm_config *cfg, const char *name);
 
 #endif

@@ -249,14 +249,6 @@ void pdm_ota_select(struct pdm_ota *o)
 
 /* ---- cmd/model --------------------------------------------------------------------------- */
 
-static int find_asset(const struct pdm_config *cfg, const char *name)
-{
-    for (uint32_t i = 0; i < cfg->n_assets; i++)
-        if (strcmp(cfg->assets[i].name, name) == 0)
-            return (int)i;
-    return -1;
-}
-
 static void list_models(const struct pdm_config *cfg, const uint32_t *idx, size_t n,
                         struct pdm_cmd_result *res)
 {
@@ -435,7 +427,7 @@ int pdm_ota_handle(struct pdm_ota *o, struct pdm_engine *e, const struct pdm_cmd
 
     /* targets */
     if (asset[0]) {
-        int i = find_asset(cfg, asset);
+        int i = pdm_config_asset_index(cfg, asset);
         if (i < 0) {
             pdm_cmd_set(res, PDM_CMD_UNKNOWN_ASSET, "no asset '%.64s' on this device", asset);
             goto out;

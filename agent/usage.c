@@ -5,7 +5,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #define MS_PER_HOUR 3600000.0
 
@@ -68,22 +67,51 @@ uint64_t pdm_usage_starts_since_service(const struct pdm_usage_counts *c)
     return c->starts > c->svc_starts ? c->starts - c->svc_starts : 0;
 }
 
+/* Civil date <-> days since 1970-01-01 in int64, so dates after January 2038 work where time_t
+ * is 32 bits (armhf); proleptic Gregorian, eras of 400 years (146097 days). */
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = floor_div(y, 400);
+    int64_t yoe = y - era * 400;                                  /* 0..399 */
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1; /* from March 1 */
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;          /* 0..146096 */
+    return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+    z += 719468;
+    int64_t era = floor_div(z, 146097);
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153; /* 0 = March */
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
 int64_t pdm_add_months(int64_t t, uint32_t n)
 {
     static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (!gmtime_r(&tt, &tm))
-        return t;
-    int64_t m = (int64_t)tm.tm_mon + n;
-    int y = tm.tm_year + 1900 + (int)(m / 12);
-    tm.tm_year = y - 1900;
-    tm.tm_mon = (int)(m % 12);
+    int64_t days = floor_div(t, 86400), secs = t - days * 86400;
+    int64_t y;
+    int mon, d;
+    civil_from_days(days, &y, &mon, &d);
+    int64_t m = (int64_t)(mon - 1) + n;
+    y += m / 12;
+    mon = (int)(m % 12) + 1;
     int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    int last = mdays[tm.tm_mon] + (tm.tm_mon == 1 && leap);
-    if (tm.tm_mday > last)
-        tm.tm_mday = last;
-    return (int64_t)timegm(&tm);
+    int last = mdays[mon - 1] + (mon == 2 && leap);
+    if (d > last)
+        d = last;
+    return days_from_civil(y, mon, d) * 86400 + secs;
 }
 
 /* Appends "; "-separated sentences to why[len]; *off stops at len (text cut, never overrun). */

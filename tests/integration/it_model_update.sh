@@ -123,7 +123,15 @@ grep -q "request=req-7 " "$T/unknown.out" || fail "unknown command answered with
 send 1 otherkey "$DEV_TOPIC/model" --file "$T/otherkey.bin"
 expect_refused otherkey UNKNOWN_KEY "is not one of this device's model keys ($KEY_ID)"
 
-sign "$T/v2.bin" "$T/v2.model" --request-id up-2
+# --version is a check of the model file's version (parsed in 64 bits: long is 32 on armhf)
+for v in 3 0 -2 4294967296 2x; do
+    if "$PDMCTL" sign-model --key "$T/keys/backend.key" --model "$T/v2.model" --version "$v" \
+        -o "$T/x.bin" 2>"$T/signver.log"; then
+        fail "sign-model --version $v signed a v2 model"
+    fi
+done
+grep -q -- "--version 2x: expected 1..4294967295" "$T/signver.log" || fail "--version 2x: no reason"
+sign "$T/v2.bin" "$T/v2.model" --request-id up-2 --version 2
 # the same bytes with one digit of the model changed: the signature no longer matches
 python3 -c "import sys; d=open(sys.argv[1],'rb').read(); open(sys.argv[2],'wb').write(d.replace(b'weight = 1.6', b'weight = 9.6'))" \
     "$T/v2.bin" "$T/tampered.bin"

@@ -16,7 +16,9 @@
 #  5. kill -9: run hours and starts survive within one commit interval, no start is counted for
 #     the restart, the open MAINTENANCE_DUE is resumed
 #  6. failing readings: a visit whose outcome is pending survives a kill -9 and ends in
-#     SERVICE_OUTCOME FAULT_PERSISTS
+#     SERVICE_OUTCOME FAULT_PERSISTS; a cmd/service published retained is done once (live) and
+#     refused RETAINED_REFUSED when the broker hands it over again after the restart: no second
+#     visit is recorded
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/agent_env.sh"
 it_setup service_loop
@@ -111,8 +113,11 @@ echo "$line"
 M2=$(json_field "$line" alert_id)
 grep -q "asset compressor-1: alert $M1 RAISED MAINTENANCE_DUE: 1 starts since service" "$T/agent1.log" ||
     fail "no log line for $M1"
-# raised once: no second RAISED while it is open
-sleep 2
+# raised once: no second RAISED while it is open, checked once its first reminder has come
+# (renotify_h later: the check ran every second meanwhile)
+reminders() { alerts MAINTENANCE_DUE "$1" UPDATED | grep -c '"reminder":true' || true; }
+at_least() { [ "$("$@" | tail -1)" -ge "$N_MIN" ]; } # N_MIN=n at_least COMMAND...: output >= n
+N_MIN=1 wait_for 15 at_least reminders compressor-1 || fail "no reminder for $M1 after renotify_h"
 [ "$(alerts MAINTENANCE_DUE compressor-1 RAISED | wc -l)" = 1 ] || fail "MAINTENANCE_DUE raised twice"
 [ "$(usage_field 0 starts)" = 1 ] || fail "compressor-1: starts $(usage_field 0 starts), expected 1"
 [ "$(usage_field 0 running)" = True ] || fail "compressor-1 not running"
@@ -157,8 +162,6 @@ grep -q "ack  request=req-fleet (fleet)  REFUSED NOT_ON_FLEET_TOPIC" "$T/fleet2.
 grep -q "REFUSED BAD_PAYLOAD .*not a pdm.v1.AckAlert" "$T/garbage.out" || fail "garbage: $(cat "$T/garbage.out")"
 
 echo "== 3. reminders and cmd/ack"
-reminders() { alerts MAINTENANCE_DUE "$1" UPDATED | grep -c '"reminder":true' || true; }
-at_least() { [ "$("$@" | tail -1)" -ge "$N_MIN" ]; } # N_MIN=n at_least COMMAND...: output >= n
 N_MIN=1 wait_for 15 at_least reminders compressor-1 || fail "no reminder for $M1 after renotify_h"
 send 0 ack1 ack 2="$M1" 3=alice
 expect ack1 OK COMMAND_OK "alert $M1 acknowledged by alice: no more reminders"
@@ -199,7 +202,10 @@ raised2() { alerts MAINTENANCE_DUE compressor-2 RAISED | wc -l; }
 N_MIN=2 wait_for 20 at_least raised2 || fail "not due again after the visit"
 
 echo "== 5. kill -9"
-sleep 1
+# running on: more than one commit interval (0.5 s) of run time since this point
+hs=$(usage_field 0 run_hours)
+ran_on() { python3 -c "import sys; sys.exit(0 if $(usage_field 0 run_hours) > $hs + 0.6/3600 else 1)"; }
+wait_for 10 ran_on || fail "compressor-1 run hours do not grow"
 h0=$(usage_field 0 run_hours)
 s0=$(usage_field 0 starts)
 kill -9 "$AGENT_PID"
@@ -214,19 +220,42 @@ echo "run hours before kill $h0, after restart $h1; starts $s0 -> $s1"
 python3 -c "import sys; sys.exit(0 if $h1 >= $h0 - 0.6/3600 else 1)" || fail "run hours lost: $h0 -> $h1"
 [ "$s1" = "$s0" ] || fail "the restart counted a start: $s0 -> $s1"
 [ "$(alerts MAINTENANCE_DUE compressor-1 RAISED | wc -l)" = 1 ] || fail "MAINTENANCE_DUE raised again after the restart"
-# still acknowledged after the restart: no reminder in the next renotify period
+# still acknowledged after the restart: no reminder for it while compressor-2 (open, not
+# acknowledged) gets two, one renotify period apart
 before=$(reminders compressor-1)
-sleep 8
+before2=$(reminders compressor-2)
+N_MIN=$((before2 + 2)) wait_for 30 at_least reminders compressor-2 ||
+    fail "compressor-2: no reminders after the restart"
 [ "$(reminders compressor-1)" = "$before" ] || fail "the acknowledgement did not survive the restart"
 
-echo "== 6. FAULT_PERSISTS across a kill -9"
+echo "== 6. FAULT_PERSISTS across a kill -9, a retained cmd/service done only once"
 kill -USR1 "$SIM_PID"
 wait_for 40 has_alert FAULT_RISK compressor-1 RAISED || fail "no fault-risk alert on failing readings"
 send 0 svc4 service 2=compressor-1 3=dave
 expect svc4 OK COMMAND_OK "MAINTENANCE_DUE $M1 cleared"
+# published retained while the agent is subscribed: delivered live (not flagged retained), done
+"${MKCMD[@]}" "$T/svcret.bin" 1=req-svcret 2=compressor-2 3=erin 5=WO-RET
+"$PDMCTL" publish "${BACKEND[@]}" --topic "$DEV_TOPIC/service" --file "$T/svcret.bin" --retain \
+    --wait 15 >"$T/svcret.out" 2>&1 || fail "retained service: $(cat "$T/svcret.out")"
+grep -q "request=req-svcret  OK COMMAND_OK  service visit" "$T/svcret.out" ||
+    fail "retained service not done live: $(cat "$T/svcret.out")"
+visits_ret() {
+    python3 -c "import sqlite3; print(sqlite3.connect('file:$T/data/pdm-agent.db?mode=ro', uri=True).execute(\"SELECT count(*) FROM services WHERE visit_ref = 'WO-RET'\").fetchone()[0])"
+}
+[ "$(visits_ret)" = 1 ] || fail "retained service: $(visits_ret) visits stored, expected 1"
 kill -9 "$AGENT_PID"
 wait "$AGENT_PID" 2>/dev/null || true
 start_agent
+# the broker hands the retained command over again at the reconnect: refused, not a new visit
+refused_ret() {
+    grep '"request_id":"req-svcret"' "$T/sub.log" | grep -q '"reason":"RETAINED_REFUSED"'
+}
+wait_for 15 refused_ret || fail "the retained cmd/service was not refused after the restart"
+grep -q "command service, request req-svcret: refused, RETAINED_REFUSED: 'service' is not done again from a retained message" \
+    "$T/agent$N.log" || fail "no log line for the refused retained cmd/service"
+[ "$(visits_ret)" = 1 ] || fail "the retained cmd/service recorded a visit again after the restart"
+"$PDMCTL" publish "${BACKEND[@]}" --topic "$DEV_TOPIC/service" --message '' --retain 2>/dev/null ||
+    fail "could not clear the retained cmd/service"
 grep -q "a service outcome is pending" "$T/agent$N.log" || fail "the pending outcome was not resumed"
 wait_for 40 has_alert SERVICE_OUTCOME compressor-1 CLEARED || fail "no SERVICE_OUTCOME after the restart"
 line=$(alerts SERVICE_OUTCOME compressor-1 CLEARED | sed -n 1p)

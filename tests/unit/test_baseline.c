@@ -341,6 +341,11 @@ static void test_agent_learning(void)
               PDM_CMD_BASELINE_RUNNING);
     c.raise = 1;
     run(&e, &c, 2000, 3100);
+    /* failed but not answered yet: a new request waits, so req-1 still gets its final answer
+     * (and nothing leaks: ASan) */
+    CHECK_INT(pdm_baselines_start(c.b, &e, "comp-1", 5, 1, "req-2", 1, 3100, text, sizeof(text)),
+              PDM_CMD_BASELINE_RUNNING);
+    CHECK(strstr(text, "not sent yet") != NULL);
     struct pdm_baseline_done done;
     CHECK_INT(pdm_baselines_tick(c.b, &e, 3100, &done), 1);
     CHECK(!done.ok && strstr(done.text, "alert") != NULL);

@@ -186,6 +186,8 @@ static void test_good_example(void)
     if (cfg.n_assets == 1) {
         const struct pdm_asset_cfg *a = &cfg.assets[0];
         CHECK_STR(a->name, "compressor-1");
+        CHECK_INT(pdm_config_asset_index(&cfg, "compressor-1"), 0);
+        CHECK_INT(pdm_config_asset_index(&cfg, "compressor"), -1);
         CHECK_STR(a->model_path, join(want, sizeof(want), dir, "/models/compressor.model"));
         CHECK_INT(a->installed_s, 1559347200); /* 2019-06-01T00:00:00Z */
         const struct pdm_model *m = &a->model;

@@ -127,6 +127,19 @@ static void test_add_months(void)
     CHECK_INT(pdm_add_months(jan31, 1), 1709164800);
     CHECK_INT(pdm_add_months(jan31, 13), 1740700800);
     CHECK_INT(pdm_add_months(jan31, 0), jan31);
+    /* past January 2038 (beyond a 32-bit time_t, armhf): 2025-06-01 + 156 months =
+     * 2038-06-01, + 1200 = 2125-06-01; the time of day is kept, a year 2100 February has 28 */
+    int64_t jun1 = 1748736000; /* 2025-06-01T00:00:00Z */
+    CHECK_INT(pdm_add_months(jun1, 156), 2158963200LL);
+    CHECK_INT(pdm_add_months(jun1, 1200), 4904409600LL);
+    CHECK_INT(pdm_add_months(jan31 + 3723, 913), 4107456000LL + 3723); /* 2100-02-28 */
+    /* a schedule due after 2038 is not due in 2026 */
+    struct pdm_service_limits lim = {.every_months = 156, .since_s = jun1};
+    struct pdm_usage_counts c;
+    memset(&c, 0, sizeof(c));
+    char why[64];
+    CHECK_INT(pdm_usage_due(&lim, &c, 1780000000000LL, why, sizeof(why)), 0);
+    CHECK_INT(pdm_usage_due(&lim, &c, 2158963200000LL, why, sizeof(why)), PDM_DUE_MONTHS);
 }
 
 /* The store's usage table: what was staged and committed is read back after a reopen, per

@@ -6,6 +6,7 @@
  * to publish on {topic_prefix}/{device_id}/cmd/model or {topic_prefix}/fleet/cmd/model. For a
  * key kept in an HSM or a cloud KMS, --print-text prints what to sign and --signature takes
  * the DER signature made there. */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -136,7 +137,7 @@ int cmd_sign_model(int argc, char **argv)
 {
     const char *key = NULL, *model_path = NULL, *asset = "", *out_path = NULL;
     const char *request_id = NULL, *sig_path = NULL, *pub_path = NULL;
-    long version = -1;
+    uint64_t version = 0; /* 0 = no --version given */
     int print_text = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -156,8 +157,11 @@ int cmd_sign_model(int argc, char **argv)
         } else if (!strcmp(a, "--version") && i + 1 < argc) {
             char *end;
             errno = 0;
-            version = strtol(argv[++i], &end, 10);
-            if (errno || *end || version < 1 || version > (long)UINT32_MAX) {
+            /* 64 bits, not long: long is 32 bits on armhf, where UINT32_MAX does not fit */
+            const char *v = argv[++i];
+            version = strtoull(v, &end, 10);
+            if (errno || *end || end == v || !isdigit((unsigned char)v[0]) || version < 1 ||
+                version > UINT32_MAX) {
                 fprintf(stderr, "pdmctl sign-model: --version %s: expected 1..4294967295\n",
                         argv[i]);
                 return PDMCTL_EXIT_USAGE;
@@ -202,8 +206,9 @@ int cmd_sign_model(int argc, char **argv)
     char id[PDM_KEY_ID_LEN + 1];
     char text[PDM_MODELSIG_TEXT];
     uint8_t digest[32];
-    if (version >= 0 && (uint32_t)version != m.version) {
-        fprintf(stderr, "pdmctl sign-model: --version %ld, but %s says version = %u: not signed\n",
+    if (version && version != m.version) {
+        fprintf(stderr,
+                "pdmctl sign-model: --version %" PRIu64 ", but %s says version = %u: not signed\n",
                 version, model_path, m.version);
         goto out;
     }
