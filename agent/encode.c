@@ -71,6 +71,19 @@ static int put_sub(struct out *o, uint32_t field, const ProtobufCMessage *m)
     return 0;
 }
 
+/* One SensorHealth (in Status and in CheckupReport) as sub-message field of o. */
+static int put_sensor_health(struct out *o, uint32_t field, const struct pdm_status_sensor *s)
+{
+    Pdm__V1__SensorHealth sh = PDM__V1__SENSOR_HEALTH__INIT;
+    sh.sensor = str(s->sensor);
+    sh.ok = s->ok ? 1 : 0;
+    sh.reads = s->reads;
+    sh.errors = s->errors;
+    sh.last_error = str(s->last_error);
+    sh.last_ok_ms = s->last_ok_ms;
+    return put_sub(o, field, &sh.base);
+}
+
 static int finish(const struct out *o)
 {
     return o->len > (size_t)INT32_MAX ? -EOVERFLOW : (int)o->len;
@@ -333,18 +346,9 @@ int pdm_encode_status(const struct pdm_status_msg *m, uint8_t *buf, size_t cap)
     if ((rc = put_fields(&o, &mid.base)) != 0)
         return rc;
 
-    for (size_t i = 0; i < m->n_sensors; i++) {
-        const struct pdm_status_sensor *s = &m->sensors[i];
-        Pdm__V1__SensorHealth sh = PDM__V1__SENSOR_HEALTH__INIT;
-        sh.sensor = str(s->sensor);
-        sh.ok = s->ok ? 1 : 0;
-        sh.reads = s->reads;
-        sh.errors = s->errors;
-        sh.last_error = str(s->last_error);
-        sh.last_ok_ms = s->last_ok_ms;
-        if ((rc = put_sub(&o, 8, &sh.base)) != 0)
+    for (size_t i = 0; i < m->n_sensors; i++)
+        if ((rc = put_sensor_health(&o, 8, &m->sensors[i])) != 0)
             return rc;
-    }
 
     Pdm__V1__Status end = PDM__V1__STATUS__INIT; /* fields 9.. */
     end.device_id = end.agent_version = str(NULL);
@@ -524,17 +528,8 @@ int pdm_encode_report(const struct pdm_report_msg *m, uint8_t *buf, size_t cap)
         if ((rc = put_sub(&o, 5, &ac.base)) != 0)
             return rc;
     }
-    for (size_t i = 0; i < m->n_sensors; i++) {
-        const struct pdm_status_sensor *s = &m->sensors[i];
-        Pdm__V1__SensorHealth sh = PDM__V1__SENSOR_HEALTH__INIT;
-        sh.sensor = str(s->sensor);
-        sh.ok = s->ok ? 1 : 0;
-        sh.reads = s->reads;
-        sh.errors = s->errors;
-        sh.last_error = str(s->last_error);
-        sh.last_ok_ms = s->last_ok_ms;
-        if ((rc = put_sub(&o, 6, &sh.base)) != 0)
+    for (size_t i = 0; i < m->n_sensors; i++)
+        if ((rc = put_sensor_health(&o, 6, &m->sensors[i])) != 0)
             return rc;
-    }
     return finish(&o);
 }
