@@ -39,6 +39,7 @@
 #include "uplink.h"
 
 #include "clock.h"
+#include "lib/paho.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -57,12 +58,6 @@
 #define DESTROY_WAIT_MS 500
 #define MSG_SLOTS       PDM_UPLINK_MSG_SLOTS
 #define OVERFLOW        MSG_SLOTS /* index of the overflow slot */
-/* Paho's receive thread goes on working on a lost connection outside its lock after the
- * connectionLost callback (and a failed connect's onFailure) has returned; MQTTAsync_destroy
- * from our thread in that window freed the same memory twice ("double free or corruption":
- * 2 to 4 % of runs of it_uplink's lost-broker case under qemu-user on arm64 and armhf, none in
- * 200 native runs, none with destroy a second later). One receive cycle is 1000 ms. */
-#define PAHO_SETTLE_MS 1100
 
 enum slot_state { SLOT_FREE = 0, SLOT_SENT, SLOT_DONE };
 
@@ -93,10 +88,10 @@ struct ev_entry {
 };
 
 struct pdm_uplink {
-    MQTTAsync client;
-    char *uri;      /* as configured, for messages */
-    char *paho_uri; /* ssl:// or tcp:// */
-    char *hostport; /* for messages */
+    struct pdm_paho paho; /* the client; made and stopped by lib/paho.c only */
+    char *uri;            /* as configured, for messages */
+    char *paho_uri;       /* ssl:// or tcp:// */
+    char *hostport;       /* for messages */
     char *client_id, *ca_file, *cert_file, *key_file, *will_topic;
     void *will_payload;
     size_t will_len;
@@ -107,7 +102,6 @@ struct pdm_uplink {
     uint8_t *msg_mem; /* payload space of the message slots */
 
     pthread_mutex_t mu; /* everything below */
-    pthread_cond_t cond;
     int connected, connecting, disconnecting;
     uint32_t epoch;
     struct slot *slots;
@@ -121,9 +115,8 @@ struct pdm_uplink {
     struct msg_slot msgs[MSG_SLOTS + 1]; /* + the overflow slot */
     int msg_held;                        /* slot the loop holds, -1 if none */
     uint32_t lost_msgs;                  /* dropped while the overflow slot was held; see the top */
-    int64_t settle_until_ms; /* monotonic: no MQTTAsync_destroy before (PAHO_SETTLE_MS) */
-    char tls_err[200];       /* OpenSSL's text from the current connection attempt */
-    int name_mismatch;       /* Paho's host name check failed in the current attempt */
+    char tls_err[200];                   /* OpenSSL's text from the current connection attempt */
+    int name_mismatch;                   /* Paho's host name check failed in the current attempt */
 };
 
 #define NO_SLOT 0xffff
@@ -190,7 +183,6 @@ static void on_publish_ok(void *ctx, MQTTAsync_successData *resp)
     pthread_mutex_lock(&u->mu);
     if (s->state == SLOT_SENT)
         push_slot_event(u, s, PDM_UPLINK_DELIVERED);
-    pthread_cond_broadcast(&u->cond);
     pthread_mutex_unlock(&u->mu);
 }
 
@@ -202,7 +194,6 @@ static void on_publish_fail(void *ctx, MQTTAsync_failureData *resp)
     pthread_mutex_lock(&u->mu);
     if (s->state == SLOT_SENT)
         push_slot_event(u, s, PDM_UPLINK_SEND_FAILED);
-    pthread_cond_broadcast(&u->cond);
     pthread_mutex_unlock(&u->mu);
 }
 
@@ -313,7 +304,6 @@ static void on_connect_ok(void *ctx, MQTTAsync_successData *resp)
     u->connected = 1;
     u->connecting = 0;
     push_conn_event(u, PDM_UPLINK_CONNECTED, "connected to %s", u->hostport);
-    pthread_cond_broadcast(&u->cond);
     pthread_mutex_unlock(&u->mu);
 }
 
@@ -326,7 +316,6 @@ static void on_connect_fail(void *ctx, MQTTAsync_failureData *resp)
     pthread_mutex_lock(&u->mu);
     u->connecting = 0;
     u->connected = 0;
-    u->settle_until_ms = pdm_mono_ms() + PAHO_SETTLE_MS;
     if (u->tls_err[0])
         push_conn_event(u, PDM_UPLINK_CONNECT_FAILED,
                         "TLS handshake with %s failed: %s (Paho %d%s%s)", u->hostport, u->tls_err,
@@ -348,7 +337,6 @@ static void on_connect_fail(void *ctx, MQTTAsync_failureData *resp)
                         : MQTTAsync_strerror(code) ? MQTTAsync_strerror(code)
                                                    : "error",
                         code);
-    pthread_cond_broadcast(&u->cond);
     pthread_mutex_unlock(&u->mu);
 }
 
@@ -359,11 +347,9 @@ static void on_connection_lost(void *ctx, char *cause)
     int was = u->connected;
     u->connected = 0;
     u->epoch++;
-    u->settle_until_ms = pdm_mono_ms() + PAHO_SETTLE_MS;
     if (was)
         push_conn_event(u, PDM_UPLINK_CONNECTION_LOST, "connection to %s lost%s%s", u->hostport,
                         cause && *cause ? ": " : "", cause ? cause : "");
-    pthread_cond_broadcast(&u->cond);
     pthread_mutex_unlock(&u->mu);
     if (cause)
         MQTTAsync_free(cause);
@@ -450,22 +436,6 @@ static void on_subscribe_fail(void *ctx, MQTTAsync_failureData *resp)
     pthread_mutex_unlock(&u->mu);
 }
 
-static void on_disconnect_done(void *ctx, MQTTAsync_successData *resp)
-{
-    (void)resp;
-    struct pdm_uplink *u = ctx;
-    pthread_mutex_lock(&u->mu);
-    u->disconnecting = 0;
-    pthread_cond_broadcast(&u->cond);
-    pthread_mutex_unlock(&u->mu);
-}
-
-static void on_disconnect_fail(void *ctx, MQTTAsync_failureData *resp)
-{
-    (void)resp;
-    on_disconnect_done(ctx, NULL);
-}
-
 /* ---- API ------------------------------------------------------------------------------------- */
 
 static char *dup_or_null(const char *s, int *oom)
@@ -482,7 +452,6 @@ static void free_uplink(struct pdm_uplink *u)
 {
     if (u->efd >= 0)
         close(u->efd);
-    pthread_cond_destroy(&u->cond);
     pthread_mutex_destroy(&u->mu);
     free(u->uri);
     free(u->paho_uri);
@@ -583,7 +552,6 @@ int pdm_uplink_create(struct pdm_uplink **out, const struct pdm_uplink_cfg *cfg,
     }
     u->efd = -1;
     pthread_mutex_init(&u->mu, NULL);
-    pthread_cond_init(&u->cond, NULL);
     u->tls = schemes[si].tls;
     u->keepalive_s = cfg->keepalive_s ? cfg->keepalive_s : 30;
     u->max_inflight = cfg->max_inflight ? cfg->max_inflight : 64;
@@ -646,19 +614,17 @@ int pdm_uplink_create(struct pdm_uplink **out, const struct pdm_uplink_cfg *cfg,
     co.sendWhileDisconnected = 0;
     co.maxBufferedMessages = u->nslots; /* never Paho's limit before ours */
     co.MQTTVersion = MQTTVERSION_3_1_1;
-    rc = MQTTAsync_createWithOptions(&u->client, u->paho_uri, u->client_id,
-                                     MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
-    if (rc != MQTTASYNC_SUCCESS) {
-        snprintf(err, errlen, "MQTT uplink for %s: cannot create the Paho client: %s (%d)",
-                 cfg->uri, MQTTAsync_strerror(rc) ? MQTTAsync_strerror(rc) : "error", rc);
-        u->client = NULL;
+    char why[200];
+    rc = pdm_paho_create(&u->paho, u->paho_uri, u->client_id, &co, why, sizeof(why));
+    if (rc != 0) {
+        snprintf(err, errlen, "MQTT uplink for %s: %s", cfg->uri, why);
         free_uplink(u);
-        return rc == MQTTASYNC_SSL_NOT_SUPPORTED ? -EPROTONOSUPPORT : -EINVAL;
+        return rc;
     }
-    rc = MQTTAsync_setCallbacks(u->client, u, on_connection_lost, on_message, NULL);
+    rc = MQTTAsync_setCallbacks(u->paho.client, u, on_connection_lost, on_message, NULL);
     if (rc != MQTTASYNC_SUCCESS) {
         snprintf(err, errlen, "MQTT uplink for %s: cannot set Paho callbacks (%d)", cfg->uri, rc);
-        MQTTAsync_destroy(&u->client);
+        pdm_paho_destroy(&u->paho, 0);
         free_uplink(u);
         return -EINVAL;
     }
@@ -721,7 +687,7 @@ int pdm_uplink_connect(struct pdm_uplink *u)
         co.ssl = &ssl;
     }
     /* Paho copies the options, will and TLS settings during this call. */
-    int rc = MQTTAsync_connect(u->client, &co);
+    int rc = MQTTAsync_connect(u->paho.client, &co);
     if (rc != MQTTASYNC_SUCCESS) {
         trace_stop(u);
         pthread_mutex_lock(&u->mu);
@@ -747,25 +713,10 @@ void pdm_uplink_disconnect(struct pdm_uplink *u, int timeout_ms)
     if (!live)
         return;
 
-    MQTTAsync_disconnectOptions dopt = MQTTAsync_disconnectOptions_initializer;
-    dopt.timeout = timeout_ms;
-    dopt.onSuccess = on_disconnect_done;
-    dopt.onFailure = on_disconnect_fail;
-    dopt.context = u;
-    int rc = MQTTAsync_disconnect(u->client, &dopt);
+    /* Paho waits up to timeout_ms for PUBACKs, closes, and answers; we wait for its answer */
+    pdm_paho_disconnect(&u->paho, timeout_ms);
 
     pthread_mutex_lock(&u->mu);
-    if (rc == MQTTASYNC_SUCCESS) {
-        /* Paho waits up to timeout_ms for PUBACKs, then closes; allow it a second more. */
-        struct timespec dl;
-        clock_gettime(CLOCK_REALTIME, &dl);
-        long long ns = dl.tv_nsec + (long long)(timeout_ms + 1000) * 1000000LL;
-        dl.tv_sec += (time_t)(ns / 1000000000LL);
-        dl.tv_nsec = (long)(ns % 1000000000LL);
-        while (u->disconnecting)
-            if (pthread_cond_timedwait(&u->cond, &u->mu, &dl) == ETIMEDOUT)
-                break;
-    }
     u->disconnecting = 0;
     u->connected = 0;
     u->connecting = 0;
@@ -779,16 +730,8 @@ void pdm_uplink_destroy(struct pdm_uplink *u)
         return;
     pdm_uplink_disconnect(u, DESTROY_WAIT_MS);
     trace_stop(u);
-    pthread_mutex_lock(&u->mu);
-    int64_t settle = u->settle_until_ms - pdm_mono_ms();
-    pthread_mutex_unlock(&u->mu);
-    if (settle > 0) { /* at most PAHO_SETTLE_MS, only right after a loss */
-        struct timespec ts = {.tv_sec = settle / 1000, .tv_nsec = (settle % 1000) * 1000000};
-        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-            ;
-    }
     /* Fails whatever Paho still holds through our callbacks, so u must still be alive. */
-    MQTTAsync_destroy(&u->client);
+    pdm_paho_destroy(&u->paho, DESTROY_WAIT_MS);
     free_uplink(u);
 }
 
@@ -838,7 +781,7 @@ int pdm_uplink_publish(struct pdm_uplink *u, const char *topic, const void *payl
     ro.onSuccess = on_publish_ok;
     ro.onFailure = on_publish_fail;
     ro.context = s;
-    int rc = MQTTAsync_sendMessage(u->client, topic, &msg, &ro);
+    int rc = MQTTAsync_sendMessage(u->paho.client, topic, &msg, &ro);
     if (rc == MQTTASYNC_SUCCESS)
         return 0;
 
@@ -878,7 +821,7 @@ int pdm_uplink_subscribe(struct pdm_uplink *u)
     ro.onSuccess = on_subscribe_ok;
     ro.onFailure = on_subscribe_fail;
     ro.context = u;
-    int rc = MQTTAsync_subscribeMany(u->client, u->n_subs, u->subs, qos, &ro);
+    int rc = MQTTAsync_subscribeMany(u->paho.client, u->n_subs, u->subs, qos, &ro);
     if (rc == MQTTASYNC_SUCCESS)
         return 0;
     pthread_mutex_lock(&u->mu);

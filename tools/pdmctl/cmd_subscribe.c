@@ -19,6 +19,7 @@
 
 #include <MQTTAsync.h>
 
+#include "lib/paho.h"
 #include "pdmctl.h"
 #include "print.h"
 
@@ -31,7 +32,7 @@ struct sub {
 
     pthread_mutex_t mu; /* below */
     long received;
-    int subscribed, done, failed, disconnected;
+    int subscribed, done, failed;
     char reason[800];
     char tls_err[200];
 };
@@ -180,24 +181,8 @@ static void on_subscribe_failed(void *ctx, MQTTAsync_failureData *resp)
          s->topic, "");
 }
 
-static void on_disconnected(void *ctx, MQTTAsync_successData *resp)
-{
-    struct sub *s = ctx;
-    (void)resp;
-    pthread_mutex_lock(&s->mu);
-    s->disconnected = 1;
-    pthread_mutex_unlock(&s->mu);
-    wake(s);
-}
-
-static void on_disconnect_failed(void *ctx, MQTTAsync_failureData *resp)
-{
-    (void)resp;
-    on_disconnected(ctx, NULL);
-}
-
-/* Paho's client handle, set before connecting; the callbacks below run after that. */
-static MQTTAsync client;
+/* Paho's client, made before connecting; the callbacks below run after that. */
+static struct pdm_paho paho;
 
 static void on_connected(void *ctx, MQTTAsync_successData *resp)
 {
@@ -207,7 +192,7 @@ static void on_connected(void *ctx, MQTTAsync_successData *resp)
     ro.onSuccess = on_subscribed;
     ro.onFailure = on_subscribe_failed;
     ro.context = s;
-    int rc = MQTTAsync_subscribe(client, s->topic, 1, &ro);
+    int rc = MQTTAsync_subscribe(paho.client, s->topic, 1, &ro);
     if (rc != MQTTASYNC_SUCCESS)
         fail(s, "cannot subscribe to %s: %s", s->topic, MQTTAsync_strerror(rc));
 }
@@ -403,14 +388,12 @@ int cmd_subscribe(int argc, char **argv)
     int exit_code = PDMCTL_EXIT_FAIL;
     MQTTAsync_createOptions cro = MQTTAsync_createOptions_initializer;
     cro.MQTTVersion = MQTTVERSION_3_1_1;
-    int rc = MQTTAsync_createWithOptions(&client, paho_uri, client_id, MQTTCLIENT_PERSISTENCE_NONE,
-                                         NULL, &cro);
-    if (rc != MQTTASYNC_SUCCESS) {
-        fprintf(stderr, "pdmctl subscribe: cannot create an MQTT client for %s: %s\n", s.uri,
-                MQTTAsync_strerror(rc));
+    char why[200];
+    if (pdm_paho_create(&paho, paho_uri, client_id, &cro, why, sizeof(why)) != 0) {
+        fprintf(stderr, "pdmctl subscribe: MQTT client for %s: %s\n", s.uri, why);
         goto out;
     }
-    MQTTAsync_setCallbacks(client, &s, on_connection_lost, on_message, NULL);
+    MQTTAsync_setCallbacks(paho.client, &s, on_connection_lost, on_message, NULL);
 
     MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
     MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
@@ -432,7 +415,8 @@ int cmd_subscribe(int argc, char **argv)
         ssl.ssl_error_context = &s;
         co.ssl = &ssl;
     }
-    if ((rc = MQTTAsync_connect(client, &co)) != MQTTASYNC_SUCCESS) {
+    int rc = MQTTAsync_connect(paho.client, &co);
+    if (rc != MQTTASYNC_SUCCESS) {
         fprintf(stderr, "pdmctl subscribe: cannot start connecting to %s: %s\n", s.uri,
                 MQTTAsync_strerror(rc));
         goto out;
@@ -485,34 +469,9 @@ int cmd_subscribe(int argc, char **argv)
     }
 
 out:
-    if (client) {
-        MQTTAsync_disconnectOptions dopt = MQTTAsync_disconnectOptions_initializer;
-        dopt.timeout = 1000;
-        dopt.onSuccess = on_disconnected;
-        dopt.onFailure = on_disconnect_failed;
-        dopt.context = &s;
-        if (MQTTAsync_isConnected(client) &&
-            MQTTAsync_disconnect(client, &dopt) == MQTTASYNC_SUCCESS) {
-            /* a clean DISCONNECT, so the broker does not log an unexpected loss (bounded) */
-            int64_t until = mono_ms() + 1500;
-            for (;;) {
-                pthread_mutex_lock(&s.mu);
-                int d = s.disconnected;
-                pthread_mutex_unlock(&s.mu);
-                int64_t left = until - mono_ms();
-                if (d || left <= 0)
-                    break;
-                struct pollfd pfd = {.fd = s.wake[0], .events = POLLIN};
-                if (poll(&pfd, 1, (int)left) > 0) {
-                    char buf[64];
-                    while (read(s.wake[0], buf, sizeof(buf)) > 0) {
-                    }
-                }
-            }
-        }
-        /* destroy waits for Paho's threads: no callback runs after it returns */
-        MQTTAsync_destroy(&client);
-    }
+    /* a clean DISCONNECT (the broker logs no unexpected loss), Paho's answer awaited, then the
+     * client destroyed: no callback runs after this, and none can race the exit (lib/paho.h) */
+    pdm_paho_destroy(&paho, 1000);
     wake_fd = -1;
     close(s.wake[0]);
     close(s.wake[1]);
