@@ -33,6 +33,7 @@
 
 #define QUEUE_CAPACITY     4096   /* samples between bus threads and the loop: 288 KiB */
 #define SAMPLES_PER_WAKE   256    /* samples taken off the queue per loop turn */
+#define QUEUE_CALM_MS      60000  /* no drops for this long before "sample queue" is all clear */
 #define STATUS_INTERVAL_MS 60000  /* retained Status refresh while connected */
 #define PRUNE_INTERVAL_MS  10000  /* delivered rows beyond KEEP_DELIVERED are deleted */
 #define KEEP_DELIVERED     100000 /* delivered rows kept for local history */
@@ -158,7 +159,10 @@ struct agent {
     uint64_t next_cookie;
 
     int64_t next_commit_ms, next_telemetry_ms, next_status_ms, next_prune_ms;
-    uint64_t queue_dropped_logged;
+    uint64_t queue_dropped_seen;          /* queue.dropped at the last drain */
+    int64_t queue_drop_mono_ms;           /* when the last new drop was seen */
+    struct pdm_complaint queue_complaint; /* samples dropped by a full queue */
+    struct pdm_complaint put_complaint;   /* readings the store refused */
 
     /* closed service loop (issue 6): usage counters, MAINTENANCE_DUE, service visits, reminders;
      * see the "closed service loop" block below */
@@ -1646,15 +1650,27 @@ static void handle_samples(struct agent *a)
             int rc = pdm_store_put_row_q(a->store, PDM_ROW_READING, a->sensor_ref[s[i].sensor],
                                          s[i].ts_ms, s[i].value, (uint8_t)q, &seq);
             if (rc != 0)
-                pdm_err("store: cannot store a reading of %s (%s)",
-                        a->cfg->sensors[s[i].sensor].name, strerror(-rc));
+                pdm_complain(&a->put_complaint, s[i].mono_ms,
+                             "store: cannot store a reading of %s (%s); readings are lost until "
+                             "the store accepts them again",
+                             a->cfg->sensors[s[i].sensor].name, strerror(-rc));
+            else if (a->put_complaint.active)
+                pdm_release(&a->put_complaint, "store: readings are stored again");
         }
     }
-    if (a->queue.dropped != a->queue_dropped_logged) {
-        pdm_warn("sample queue full: %" PRIu64
-                 " samples dropped so far (the main loop is too slow)",
-                 a->queue.dropped);
-        a->queue_dropped_logged = a->queue.dropped;
+    int64_t now = pdm_mono_ms();
+    if (a->queue.dropped != a->queue_dropped_seen) {
+        a->queue_drop_mono_ms = now;
+        pdm_complain(&a->queue_complaint, now,
+                     "sample queue full: %" PRIu64 " samples dropped so far (the main loop is too "
+                     "slow for the configured sensors and periods)",
+                     a->queue.dropped);
+        a->queue_dropped_seen = a->queue.dropped;
+    } else if (a->queue_complaint.active && now - a->queue_drop_mono_ms >= QUEUE_CALM_MS) {
+        /* overflows come in bursts: the all-clear waits for a quiet minute, not one drain */
+        pdm_release(&a->queue_complaint,
+                    "sample queue: no samples dropped for %d s (%" PRIu64 " dropped in all)",
+                    QUEUE_CALM_MS / 1000, a->queue.dropped);
     }
 }
 
