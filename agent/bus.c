@@ -30,9 +30,9 @@
 #include <string.h>
 #include <sys/prctl.h>
 
-#include "clock.h"
+#include "lib/clock.h"
 #include "config.h"
-#include "log.h"
+#include "lib/log.h"
 #include "onboard_bus.h"
 #include "drivers/driver.h"
 #include "drivers/plan.h"

@@ -16,8 +16,8 @@
 
 #include <stdint.h>
 
-#include "diag.h"
-#include "log.h"
+#include "lib/diag.h"
+#include "lib/log.h"
 #include "../drivers/registers.h"
 #include "../models/model.h"
 

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "../agent/config.h"
-#include "../agent/log.h"
+#include "lib/log.h"
 
 #define PDM_ENGINE_MAX_CAP 1000000u             /* samples per window (16 MB) */
 #define PDM_ENGINE_MIN_CAP 4u                   /* samples per window */

@@ -51,7 +51,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "../agent/diag.h"
+#include "lib/diag.h"
 
 #define PDM_MODEL_MAX_INPUTS 16
 #define PDM_MODEL_NAME_MAX   32

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/ini_reader.h"
+#include "lib/ini_reader.h"
 #include "models/fit.h"
 #include "models/metrics.h"
 #include "modeldata.h"
