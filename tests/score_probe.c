@@ -16,9 +16,9 @@
 #include <string.h>
 
 #include "agent/config.h"
-#include "models/csv.h"
+#include "train/csv.h"
 #include "models/engine.h"
-#include "models/fit.h"
+#include "train/fit.h"
 
 static struct pdm_config cfg;
 static struct pdm_sensor_cfg sensors[PDM_MODEL_MAX_INPUTS];

@@ -15,6 +15,7 @@
 #include "check.h"
 #include "models/engine.h"
 #include "models/model.h"
+#include "train/model_write.h"
 
 #include "alloc_count.h"
 
