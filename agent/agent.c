@@ -1903,7 +1903,8 @@ static int setup(struct agent *a)
     }
 
     int64_t now = pdm_mono_ms();
-    if ((rc = pdm_engine_init(&a->engine, cfg, now)) != 0) {
+    if ((rc = pdm_engine_init(&a->engine, cfg->assets, cfg->n_assets, cfg->sensors, cfg->n_sensors,
+                              now)) != 0) {
         pdm_err("engine: cannot allocate windows (%s)", strerror(-rc));
         return rc;
     }

@@ -106,7 +106,7 @@ int main(int argc, char **argv)
     }
 
     struct pdm_engine e;
-    if (pdm_engine_init(&e, &cfg, 0) != 0) {
+    if (pdm_engine_init(&e, cfg.assets, cfg.n_assets, cfg.sensors, cfg.n_sensors, 0) != 0) {
         fprintf(stderr, "score_probe: the engine does not start\n");
         return 2;
     }
