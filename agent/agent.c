@@ -14,16 +14,16 @@
 
 #include "baseline.h"
 #include "bus.h"
-#include "clock.h"
+#include "lib/clock.h"
 #include "command.h"
 #include "config.h"
 #include "control.h"
 #include "encode.h"
 #include "pdm/v1/pdm.pb-c.h"
-#include "log.h"
-#include "notify.h"
+#include "lib/log.h"
+#include "lib/notify.h"
 #include "ota.h"
-#include "queue.h"
+#include "lib/queue.h"
 #include "store.h"
 #include "uplink.h"
 #include "pdm/v1/pdm.pb-c.h"
@@ -1919,7 +1919,8 @@ static int setup(struct agent *a)
     }
 
     int64_t now = pdm_mono_ms();
-    if ((rc = pdm_engine_init(&a->engine, cfg, now)) != 0) {
+    if ((rc = pdm_engine_init(&a->engine, cfg->assets, cfg->n_assets, cfg->sensors, cfg->n_sensors,
+                              now)) != 0) {
         pdm_err("engine: cannot allocate windows (%s)", strerror(-rc));
         return rc;
     }

@@ -10,9 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "clock.h"
+#include "lib/clock.h"
 #include "config.h"
-#include "log.h"
+#include "lib/log.h"
 #include "modelstore.h"
 
 enum learn_state { IDLE = 0, LEARNING, DONE, FAILED };

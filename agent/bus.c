@@ -30,9 +30,9 @@
 #include <string.h>
 #include <sys/prctl.h>
 
-#include "clock.h"
+#include "lib/clock.h"
 #include "config.h"
-#include "log.h"
+#include "lib/log.h"
 #include "onboard_bus.h"
 #include "drivers/driver.h"
 #include "drivers/plan.h"
@@ -406,7 +406,7 @@ int pdm_bus_start(struct pdm_bus **out, const struct pdm_config *cfg, uint32_t b
     b->gap_us =
         pdm_frame_gap_us(rtu, bc->baud, bc->data_bits, bc->parity, bc->stop_bits, bc->frame_gap_ms);
 
-    int rc = pdm_plan_for_bus(&b->plan, cfg, bus);
+    int rc = pdm_plan_for_bus(&b->plan, bc, bus, cfg->sensors, cfg->n_sensors);
     if (rc < 0) {
         pdm_err("bus %s: cannot plan its requests: %s", bc->name, strerror(-rc));
         bus_free(b);

@@ -12,7 +12,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "queue.h"
+#include "lib/queue.h"
 
 struct pdm_config;
 

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "log.h"
+#include "lib/log.h"
 #include "pdm/v1/pdm.pb-c.h"
 
 #define FLEET_LEVEL "fleet"

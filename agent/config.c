@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ini_reader.h"
+#include "lib/ini_reader.h"
 #include "modelsig.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))

@@ -13,9 +13,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "clock.h"
+#include "lib/clock.h"
 #include "config.h"
-#include "log.h"
+#include "lib/log.h"
 
 /* Response buffer per client slot, sized from the config. The worst case of each part, JSON
  * escaping included (names 64 bytes, reasons 48, numbers %.6g). */

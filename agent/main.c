@@ -6,7 +6,7 @@
 
 #include "agent.h"
 #include "config.h"
-#include "log.h"
+#include "lib/log.h"
 
 #define EX_OK     0
 #define EX_USAGE  64 /* bad command line (sysexits.h) */

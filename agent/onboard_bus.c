@@ -28,9 +28,9 @@
 #include <string.h>
 #include <sys/prctl.h>
 
-#include "clock.h"
+#include "lib/clock.h"
 #include "config.h"
-#include "log.h"
+#include "lib/log.h"
 #include "drivers/onboard.h"
 #include "models/vibration.h"
 

@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "queue.h"
+#include "lib/queue.h"
 
 struct pdm_config;
 struct pdm_onboard_bus;

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "lib/log.h"
 #include "modelsig.h"
 #include "modelstore.h"
 #include "pdm/v1/pdm.pb-c.h"

@@ -54,8 +54,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
-#include "log.h"
+#include "lib/clock.h"
+#include "lib/log.h"
 
 #define STORE_FILE      "pdm-agent.db"
 #define RESERVE_FILE    "seq.reserve"

@@ -38,7 +38,7 @@
  * the default max_inflight of 64. Paho itself mallocs about 300 B per message in flight. */
 #include "uplink.h"
 
-#include "clock.h"
+#include "lib/clock.h"
 #include "lib/paho.h"
 
 #include <errno.h>

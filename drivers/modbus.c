@@ -22,7 +22,7 @@
 
 #include <modbus.h>
 
-#include "agent/config.h"
+#include "bus_config.h"
 
 struct mb_ctx {
     modbus_t *mb;

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/config.h"
+#include "bus_config.h"
 
 static int item_end(const struct pdm_plan_item *it)
 {
@@ -102,15 +102,15 @@ int pdm_plan_build(struct pdm_plan *p, const struct pdm_plan_item *items, uint32
     return 0;
 }
 
-int pdm_plan_for_bus(struct pdm_plan *p, const struct pdm_config *cfg, uint32_t bus)
+int pdm_plan_for_bus(struct pdm_plan *p, const struct pdm_bus_cfg *bc, uint32_t bus,
+                     const struct pdm_sensor_cfg *sensors, uint32_t n_sensors)
 {
     memset(p, 0, sizeof(*p));
-    if (bus >= cfg->n_buses)
+    if (!bc)
         return -EINVAL;
-    const struct pdm_bus_cfg *bc = &cfg->buses[bus];
     uint32_t n = 0;
-    for (uint32_t i = 0; i < cfg->n_sensors; i++)
-        n += cfg->sensors[i].bus == bus;
+    for (uint32_t i = 0; i < n_sensors; i++)
+        n += sensors[i].bus == bus;
     size_t per = sizeof(struct pdm_plan_item) + sizeof(struct pdm_plan_req) + sizeof(uint32_t) +
                  sizeof(uint8_t);
     /* items and requests first: they need the strictest alignment */
@@ -122,8 +122,8 @@ int pdm_plan_for_bus(struct pdm_plan *p, const struct pdm_config *cfg, uint32_t 
     uint32_t *order = (uint32_t *)(reqs + n);
     uint8_t *cut = (uint8_t *)(order + n);
     uint32_t k = 0;
-    for (uint32_t i = 0; i < cfg->n_sensors; i++) {
-        const struct pdm_sensor_cfg *sc = &cfg->sensors[i];
+    for (uint32_t i = 0; i < n_sensors; i++) {
+        const struct pdm_sensor_cfg *sc = &sensors[i];
         if (sc->bus != bus)
             continue;
         items[k++] = (struct pdm_plan_item){

@@ -38,12 +38,13 @@
 #define PDM_PLAN_GAP         8    /* default max_gap, registers or bits */
 #define PDM_FRAME_GAP_MAX_MS 1000 /* upper bound of frame_gap_ms */
 
-struct pdm_config;
+struct pdm_bus_cfg;
+struct pdm_sensor_cfg;
 
 /* One sensor as the planner sees it. */
 struct pdm_plan_item {
     const char *name; /* for pdm_plan_format(); not owned */
-    uint32_t tag;     /* the caller's id for it (the bus uses the index into cfg->sensors) */
+    uint32_t tag;     /* the caller's id for it (the bus uses the index into sensors[]) */
     int unit_id;
     enum pdm_reg_table table;
     int address; /* zero-based */
@@ -83,10 +84,12 @@ int pdm_plan_build(struct pdm_plan *p, const struct pdm_plan_item *items, uint32
                    const struct pdm_plan_limits *lim, struct pdm_plan_req *reqs, uint32_t *order,
                    uint8_t *cut);
 
-/* The plan of bus `bus` of cfg, with the bus's limits, in one allocation (about 48 bytes per
- * sensor of the bus); free with pdm_plan_free(). 0, -ENOMEM or -EINVAL. In a config made by
- * hand (zeroed), max_span and max_span_bits 0 mean the defaults; max_gap 0 means 0. */
-int pdm_plan_for_bus(struct pdm_plan *p, const struct pdm_config *cfg, uint32_t bus);
+/* The plan of bus bc, with its limits, for the sensors[0 .. n_sensors) whose .bus is bus (bc's
+ * index; the others are skipped), in one allocation (about 48 bytes per sensor of the bus);
+ * free with pdm_plan_free(). 0, -ENOMEM or -EINVAL. In a config made by hand (zeroed), max_span
+ * and max_span_bits 0 mean the defaults; max_gap 0 means 0. */
+int pdm_plan_for_bus(struct pdm_plan *p, const struct pdm_bus_cfg *bc, uint32_t bus,
+                     const struct pdm_sensor_cfg *sensors, uint32_t n_sensors);
 void pdm_plan_free(struct pdm_plan *p);
 
 /* The piece of request r that starts at order position k (k must be the request's first

@@ -15,8 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../agent/config.h"
-#include "../agent/log.h"
+#include "asset_config.h"
+#include "drivers/bus_config.h"
+#include "lib/log.h"
 
 #define PDM_ENGINE_MAX_CAP 1000000u             /* samples per window (16 MB) */
 #define PDM_ENGINE_MIN_CAP 4u                   /* samples per window */
@@ -51,8 +52,8 @@ static int window_cap(const struct pdm_asset_cfg *a, const struct pdm_model_inpu
     return 0;
 }
 
-static int init_asset(struct pdm_engine_asset *ea, const struct pdm_config *cfg,
-                      const struct pdm_asset_cfg *a, int64_t now_mono_ms)
+static int init_asset(struct pdm_engine_asset *ea, const struct pdm_sensor_cfg *sensors,
+                      uint32_t n_sensors, const struct pdm_asset_cfg *a, int64_t now_mono_ms)
 {
     const struct pdm_model *m = &a->model;
 
@@ -75,14 +76,14 @@ static int init_asset(struct pdm_engine_asset *ea, const struct pdm_config *cfg,
         int32_t s = a->inputs[k].sensor;
         if (!pdm_model_input_has_sensor(in))
             continue; /* computed from installed_s or from other inputs; no window */
-        if (s < 0 || (uint32_t)s >= cfg->n_sensors) {
+        if (s < 0 || (uint32_t)s >= n_sensors) {
             pdm_err("asset %s: input %s has no valid sensor (index %d of %u); the engine does not "
                     "start",
-                    a->name, in->name, (int)s, cfg->n_sensors);
+                    a->name, in->name, (int)s, n_sensors);
             return -EINVAL;
         }
         uint32_t cap;
-        int rc = window_cap(a, in, &cfg->sensors[s], &cap);
+        int rc = window_cap(a, in, &sensors[s], &cap);
         if (rc != 0)
             return rc;
         rc = pdm_window_init(&ea->in[k].win, cap, llround(in->window_s * 1000.0));
@@ -103,7 +104,7 @@ static int init_asset(struct pdm_engine_asset *ea, const struct pdm_config *cfg,
  * are feeds[feed_start[s] .. feed_start[s + 1]). */
 static int build_feeds(struct pdm_engine *e)
 {
-    uint32_t ns = e->cfg->n_sensors;
+    uint32_t ns = e->n_sensors;
     uint32_t total = 0;
 
     e->feed_start = calloc((size_t)ns + 1, sizeof(*e->feed_start));
@@ -141,20 +142,22 @@ static int build_feeds(struct pdm_engine *e)
     return 0;
 }
 
-int pdm_engine_init(struct pdm_engine *e, const struct pdm_config *cfg, int64_t now_mono_ms)
+int pdm_engine_init(struct pdm_engine *e, const struct pdm_asset_cfg *assets, uint32_t n_assets,
+                    const struct pdm_sensor_cfg *sensors, uint32_t n_sensors, int64_t now_mono_ms)
 {
     int rc = 0;
 
     memset(e, 0, sizeof(*e));
-    e->cfg = cfg;
-    if (cfg->n_assets > 0) {
-        e->assets = calloc(cfg->n_assets, sizeof(*e->assets));
+    e->sensors = sensors;
+    e->n_sensors = n_sensors;
+    if (n_assets > 0) {
+        e->assets = calloc(n_assets, sizeof(*e->assets));
         if (!e->assets)
             return -ENOMEM;
-        e->n_assets = cfg->n_assets;
+        e->n_assets = n_assets;
     }
     for (uint32_t i = 0; i < e->n_assets && rc == 0; i++)
-        rc = init_asset(&e->assets[i], cfg, &cfg->assets[i], now_mono_ms);
+        rc = init_asset(&e->assets[i], sensors, n_sensors, &assets[i], now_mono_ms);
     if (rc == 0)
         rc = build_feeds(e);
     if (rc != 0)
@@ -179,7 +182,7 @@ void pdm_engine_free(struct pdm_engine *e)
 
 void pdm_engine_on_sample(struct pdm_engine *e, uint32_t sensor, int64_t mono_ms, double value)
 {
-    if (!e->feed_start || sensor >= e->cfg->n_sensors)
+    if (!e->feed_start || sensor >= e->n_sensors)
         return;
     for (uint32_t i = e->feed_start[sensor]; i < e->feed_start[sensor + 1]; i++)
         pdm_window_push(e->feeds[i], mono_ms, value);
@@ -290,7 +293,7 @@ int pdm_engine_swap_prepare(const struct pdm_engine *e, uint32_t asset, const st
         if (!pdm_model_input_has_sensor(in))
             continue;
         int32_t s = sensor[k];
-        if (s < 0 || (uint32_t)s >= e->cfg->n_sensors) {
+        if (s < 0 || (uint32_t)s >= e->n_sensors) {
             snprintf(err, errlen, "input %s has no sensor", in->name);
             rc = -EINVAL;
             break;
@@ -309,7 +312,7 @@ int pdm_engine_swap_prepare(const struct pdm_engine *e, uint32_t asset, const st
         }
         if (sw->keep[k] >= 0)
             continue;
-        const struct pdm_sensor_cfg *sc = &e->cfg->sensors[s];
+        const struct pdm_sensor_cfg *sc = &e->sensors[s];
         double slots = sc->period_ms > 0 && in->window_s > 0 ? window_slots(in, sc) : 0;
         if (!(slots >= 1) || slots > PDM_ENGINE_MAX_CAP) {
             snprintf(err, errlen,
@@ -328,7 +331,7 @@ int pdm_engine_swap_prepare(const struct pdm_engine *e, uint32_t asset, const st
     /* The feed index as it will be after this commit and the earlier pending ones: windows stay
      * at their addresses inside e->assets, only which sensor feeds which slot of the swapped
      * assets changes. */
-    uint32_t ns = e->cfg->n_sensors, total = 0;
+    uint32_t ns = e->n_sensors, total = 0;
     if (rc == 0) {
         sw->feed_start = calloc((size_t)ns + 1, sizeof(*sw->feed_start));
         rc = sw->feed_start ? 0 : -ENOMEM;

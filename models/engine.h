@@ -13,11 +13,11 @@
 #include "model.h"
 #include "window.h"
 
-struct pdm_config;
 struct pdm_asset_cfg;
+struct pdm_sensor_cfg;
 
 struct pdm_engine_input {
-    int32_t sensor; /* index into cfg->sensors, -1 for age */
+    int32_t sensor; /* index into the engine's sensors, -1 for age */
     struct pdm_window win;
 };
 
@@ -40,7 +40,7 @@ struct pdm_engine_asset {
 
 /* Result of one evaluation, handed to the caller's callback. */
 struct pdm_eval {
-    uint32_t asset; /* index into cfg->assets */
+    uint32_t asset; /* index into the assets the engine was built from */
     int64_t ts_ms;  /* wall clock of the evaluation */
     const struct pdm_score *score;
     int has_alert; /* 1 when the alert state changed: see alert */
@@ -51,7 +51,10 @@ struct pdm_eval {
 typedef void (*pdm_eval_cb)(void *ctx, const struct pdm_eval *ev);
 
 struct pdm_engine {
-    const struct pdm_config *cfg;
+    /* borrowed from the config, which outlives the engine: each sensor's period_ms sizes the
+     * windows it feeds */
+    const struct pdm_sensor_cfg *sensors;
+    uint32_t n_sensors;
     struct pdm_engine_asset *assets;
     uint32_t n_assets;
     /* sensor index -> list of (asset, input) windows it feeds, flattened at init */
@@ -59,8 +62,10 @@ struct pdm_engine {
     struct pdm_window **feeds;
 };
 
-int pdm_engine_init(struct pdm_engine *e, const struct pdm_config *cfg,
-                    int64_t now_mono_ms); /* 0 or -errno */
+/* The engine gets only its slice of the configuration: the assets (each asset's model and the
+ * sensor index feeding each input) and the sensors those indexes refer to. 0 or -errno. */
+int pdm_engine_init(struct pdm_engine *e, const struct pdm_asset_cfg *assets, uint32_t n_assets,
+                    const struct pdm_sensor_cfg *sensors, uint32_t n_sensors, int64_t now_mono_ms);
 void pdm_engine_free(struct pdm_engine *e);
 /* A good reading of sensor (mono_ms: monotonic time of the read). */
 void pdm_engine_on_sample(struct pdm_engine *e, uint32_t sensor, int64_t mono_ms, double value);
@@ -92,7 +97,7 @@ struct pdm_engine_swap {
     struct pdm_window **feeds;
 };
 
-/* sensor[k]: index into cfg->sensors of the sensor feeding input k of m (ignored for age).
+/* sensor[k]: index into the engine's sensors of the sensor feeding input k of m (ignored for age).
  * Swapping several assets at once: earlier[0 .. n_earlier) are the swaps already prepared and
  * not yet committed (NULL, 0 for none); the feed index built here counts them as committed,
  * so commit the swaps in the order prepared: after each commit the index matches every asset
@@ -100,7 +105,7 @@ struct pdm_engine_swap {
 int pdm_engine_swap_prepare(const struct pdm_engine *e, uint32_t asset, const struct pdm_model *m,
                             const int32_t *sensor, const struct pdm_engine_swap *earlier,
                             size_t n_earlier, struct pdm_engine_swap *sw, char *err, size_t errlen);
-/* a must be &cfg->assets[sw->asset] of the config the engine was built from. */
+/* a must be &assets[sw->asset] of the assets the engine was built from. */
 void pdm_engine_swap_commit(struct pdm_engine *e, struct pdm_engine_swap *sw,
                             struct pdm_asset_cfg *a, int64_t now_mono_ms);
 void pdm_engine_swap_abort(struct pdm_engine_swap *sw);

@@ -51,7 +51,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "../agent/diag.h"
+#include "lib/diag.h"
 
 #define PDM_MODEL_MAX_INPUTS 16
 #define PDM_MODEL_NAME_MAX   32
@@ -81,7 +81,7 @@ struct pdm_model_input {
     double scale;
     double weight;
     int line; /* line of the [input ...] header in the model file */
-    /* Per-asset baseline (models/baseline.c): when from_asset, center/scale above are the
+    /* Per-asset baseline (models/moments.c): when from_asset, center/scale above are the
      * asset's learned ones and fleet_center/fleet_scale keep the model file's constants. */
     int from_asset;
     double fleet_center, fleet_scale;
@@ -148,14 +148,7 @@ int pdm_model_load(const char *path, struct pdm_model *m, struct pdm_diag *diag)
 int pdm_model_load_ex(const char *path, struct pdm_model *m, struct pdm_model_train *t,
                       struct pdm_diag *diag);
 
-/* Writes m (and t, when not NULL) as a model file that pdm_model_load reads back bit for bit:
- * every number is printed with the fewest digits that round-trip. Returns 0 or -errno. */
-int pdm_model_write(FILE *f, const struct pdm_model *m, const struct pdm_model_train *t,
-                    const char *comment);
-
-/* 1 if s can be written as a column or label value and read back unchanged (1..128 bytes, no
- * leading or trailing blank, no " ;" which starts a comment, no control character). */
-int pdm_model_column_ok(const char *s);
+/* Writing a model file (pdm_model_write) is offline work: train/model_write.h. */
 
 /* Checks the derived inputs' operands (in range, no cycle) and fills derive_order/n_derived.
  * Call it after building a model with derived inputs by hand (the loader does). Returns 0, or
@@ -206,7 +199,7 @@ static inline int pdm_model_input_has_sensor(const struct pdm_model_input *in)
 /* What feeds an input, for displays: "age", "derived" or its statistic's name. */
 const char *pdm_model_input_kind(const struct pdm_model_input *in);
 
-/* ---- per-asset baselines (models/baseline.c) -----------------------------------------------
+/* ---- per-asset baselines (models/moments.c) -----------------------------------------------
  *
  * A baseline is the healthy center and scale of each windowed input of one asset, learned by the
  * running agent from the same window statistics the model scores (agent/baseline.c). It is bound

@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../agent/ini_reader.h"
+#include "lib/ini_reader.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 

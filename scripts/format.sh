@@ -2,7 +2,7 @@
 # Formats our C sources with .clang-format; --check only reports files that differ.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mapfile -t files < <(git ls-files '*.c' '*.h' 2>/dev/null || find agent drivers models tools tests -name '*.[ch]')
+mapfile -t files < <(git ls-files '*.c' '*.h' 2>/dev/null || find lib agent drivers models train tools tests -name '*.[ch]')
 if ! command -v clang-format >/dev/null; then
     echo "format.sh: clang-format not installed; skipping" >&2
     exit 0

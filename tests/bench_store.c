@@ -8,7 +8,7 @@
  * 0 turns the cap off.
  * The database lives in a fresh folder under parent-dir (use a folder on the disk you care
  * about: tmpfs makes fsync free) and is removed afterwards. Not a test: numbers only. */
-#include "agent/clock.h"
+#include "lib/clock.h"
 #include "agent/store.h"
 
 #include <stdio.h>

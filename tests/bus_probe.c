@@ -20,10 +20,10 @@
 #include <string.h>
 
 #include "agent/bus.h"
-#include "agent/clock.h"
+#include "lib/clock.h"
 #include "agent/config.h"
-#include "agent/log.h"
-#include "agent/queue.h"
+#include "lib/log.h"
+#include "lib/queue.h"
 
 #define MAX_SENSORS 16
 

@@ -16,9 +16,9 @@
 #include <string.h>
 
 #include "agent/config.h"
-#include "models/csv.h"
+#include "train/csv.h"
 #include "models/engine.h"
-#include "models/fit.h"
+#include "train/fit.h"
 
 static struct pdm_config cfg;
 static struct pdm_sensor_cfg sensors[PDM_MODEL_MAX_INPUTS];
@@ -106,7 +106,7 @@ int main(int argc, char **argv)
     }
 
     struct pdm_engine e;
-    if (pdm_engine_init(&e, &cfg, 0) != 0) {
+    if (pdm_engine_init(&e, cfg.assets, cfg.n_assets, cfg.sensors, cfg.n_sensors, 0) != 0) {
         fprintf(stderr, "score_probe: the engine does not start\n");
         return 2;
     }

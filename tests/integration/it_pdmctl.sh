@@ -138,16 +138,19 @@ grep -q "refreshing every 1 s" "$T/watch.txt" || fail "--watch does not say how 
 
 # Slow clients do not block the loop: four idle connections fill every slot; the agent drops
 # them after 2 s and answers again; an overlong request is refused.
-python3 - "$SOCK" <<'PY' &
+# (The script says when its four are connected: python3 alone can take over 0.3 s to start on a
+# loaded machine, and a request sent before them would find free slots.)
+python3 - "$SOCK" "$T/idle.ready" <<'PY' &
 import socket, sys, time
 cs = []
 for _ in range(4):
     c = socket.socket(socket.AF_UNIX); c.connect(sys.argv[1]); cs.append(c)
+open(sys.argv[2], "w").close()
 time.sleep(6)
 PY
 IDLE_PID=$!
 IT_PIDS+=("$IDLE_PID")
-sleep 0.3
+wait_for 5 test -e "$T/idle.ready" || fail "the idle clients did not connect"
 wait_for 5 "$PDMCTL" status --socket "$SOCK" || fail "status blocked by idle clients"
 python3 - "$SOCK" <<'PY' || fail "an overlong request was not refused"
 import socket, sys

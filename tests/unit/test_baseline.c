@@ -15,6 +15,7 @@
 #include "check.h"
 #include "models/engine.h"
 #include "models/model.h"
+#include "train/model_write.h"
 
 #include "alloc_count.h"
 
@@ -316,7 +317,7 @@ static void test_agent_learning(void)
     char err[512], text[PDM_CMD_TEXT_MAX];
     CHECK_INT(pdm_baselines_open(&c.b, &cfg, err, sizeof(err)), 0);
     CHECK(!pdm_model_uses_asset_baseline(&assets[0].model)); /* nothing learned yet */
-    CHECK_INT(pdm_engine_init(&e, &cfg, 0), 0);
+    CHECK_INT(pdm_engine_init(&e, cfg.assets, cfg.n_assets, cfg.sensors, cfg.n_sensors, 0), 0);
 
     /* refusals */
     CHECK_INT(pdm_baselines_start(c.b, &e, "comp-1", 10, 0, "", 0, 0, text, sizeof(text)),

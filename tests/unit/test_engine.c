@@ -207,7 +207,7 @@ static void test_init(void)
     add_input(c, "vibration_peak", PDM_STAT_MAX, 1, 0, 1, 1, S_VIB);
 
     struct pdm_engine e;
-    CHECK_INT(pdm_engine_init(&e, &cfg, 5000), 0);
+    CHECK_INT(pdm_engine_init(&e, cfg.assets, cfg.n_assets, cfg.sensors, cfg.n_sensors, 5000), 0);
     CHECK_INT(e.n_assets, 3);
     CHECK_INT(e.assets[0].in[0].win.cap, 12);
     CHECK_INT(e.assets[0].in[0].win.span_ms, 10000);
@@ -254,32 +254,35 @@ static void test_init(void)
     reset_config();
     a = add_compressor("big");
     a->model.inputs[0].window_s = 999998;
-    CHECK_INT(pdm_engine_init(&e, &cfg, 0), 0);
+    CHECK_INT(pdm_engine_init(&e, cfg.assets, cfg.n_assets, cfg.sensors, cfg.n_sensors, 0), 0);
     CHECK_INT(e.assets[0].in[0].win.cap, 1000000);
     pdm_engine_free(&e);
     a->model.inputs[0].window_s = 999999;
-    CHECK_INT(pdm_engine_init(&e, &cfg, 0), -E2BIG);
+    CHECK_INT(pdm_engine_init(&e, cfg.assets, cfg.n_assets, cfg.sensors, cfg.n_sensors, 0), -E2BIG);
     CHECK(e.assets == NULL && e.feeds == NULL && e.feed_start == NULL);
     /* a day of a 10 ms sensor: 8,640,002 slots */
     a->model.inputs[0].window_s = 86400;
     sensors[S_TEMP].period_ms = 10;
-    CHECK_INT(pdm_engine_init(&e, &cfg, 0), -E2BIG);
+    CHECK_INT(pdm_engine_init(&e, cfg.assets, cfg.n_assets, cfg.sensors, cfg.n_sensors, 0), -E2BIG);
 
     /* a windowed input without a sensor, and a model/asset input count mismatch */
     reset_config();
     a = add_compressor("bad");
     a->inputs[1].sensor = -1;
-    CHECK_INT(pdm_engine_init(&e, &cfg, 0), -EINVAL);
+    CHECK_INT(pdm_engine_init(&e, cfg.assets, cfg.n_assets, cfg.sensors, cfg.n_sensors, 0),
+              -EINVAL);
     a->inputs[1].sensor = N_SENSORS;
-    CHECK_INT(pdm_engine_init(&e, &cfg, 0), -EINVAL);
+    CHECK_INT(pdm_engine_init(&e, cfg.assets, cfg.n_assets, cfg.sensors, cfg.n_sensors, 0),
+              -EINVAL);
     a->inputs[1].sensor = S_VIB;
     a->n_inputs = 3;
-    CHECK_INT(pdm_engine_init(&e, &cfg, 0), -EINVAL);
+    CHECK_INT(pdm_engine_init(&e, cfg.assets, cfg.n_assets, cfg.sensors, cfg.n_sensors, 0),
+              -EINVAL);
     CHECK(e.assets == NULL);
 
     /* no assets: nothing to do, the caller polls again in a second */
     reset_config();
-    CHECK_INT(pdm_engine_init(&e, &cfg, 0), 0);
+    CHECK_INT(pdm_engine_init(&e, cfg.assets, cfg.n_assets, cfg.sensors, cfg.n_sensors, 0), 0);
     pdm_engine_on_sample(&e, S_TEMP, 10, 1.0);
     CHECK_INT(tick(&e, &r, 5000), 6000);
     pdm_engine_free(&e);
@@ -293,7 +296,7 @@ static void test_schedule(void)
     add_compressor("c1");
     struct pdm_engine e;
     struct recorder r = {0};
-    CHECK_INT(pdm_engine_init(&e, &cfg, 1000), 0);
+    CHECK_INT(pdm_engine_init(&e, cfg.assets, cfg.n_assets, cfg.sensors, cfg.n_sensors, 1000), 0);
 
     int64_t times[] = {1500, 2000, 3500, 3600, 7700, 8000, 8999, 9000};
     int64_t want_next[] = {2000, 3000, 4000, 4000, 8000, 9000, 9000, 10000};
@@ -318,7 +321,7 @@ static void test_schedule(void)
     reset_config();
     add_compressor("c1");
     add_compressor("c2")->model.eval_period_ms = 300;
-    CHECK_INT(pdm_engine_init(&e, &cfg, 1000), 0);
+    CHECK_INT(pdm_engine_init(&e, cfg.assets, cfg.n_assets, cfg.sensors, cfg.n_sensors, 1000), 0);
     r.n = 0;
     CHECK_INT(tick(&e, &r, 1000), 1300);
     feed_all(&e, 1300, 45, 2, 1000);
@@ -349,7 +352,7 @@ static void test_stale_and_expiry(void)
 
     struct pdm_engine e;
     struct recorder r = {0};
-    CHECK_INT(pdm_engine_init(&e, &cfg, 0), 0);
+    CHECK_INT(pdm_engine_init(&e, cfg.assets, cfg.n_assets, cfg.sensors, cfg.n_sensors, 0), 0);
 
     CHECK_INT(tick(&e, &r, 1000), 2000); /* no samples at all */
     CHECK_INT(e.assets[0].evals, 0);
@@ -407,7 +410,7 @@ static void test_degradation(void)
     struct pdm_engine e;
     static struct recorder r;
     memset(&r, 0, sizeof(r));
-    CHECK_INT(pdm_engine_init(&e, &cfg, 0), 0);
+    CHECK_INT(pdm_engine_init(&e, cfg.assets, cfg.n_assets, cfg.sensors, cfg.n_sensors, 0), 0);
 
     /* Phases by sample time (temperature and power every 1 s, vibration every 100 ms):
      *   A  0..9.9 s    healthy   T 45, vib 2,   power 1000  logit -4           P 0.0179862
@@ -527,7 +530,7 @@ static void test_derived(void)
 
     struct pdm_engine e;
     struct recorder r = {0};
-    CHECK_INT(pdm_engine_init(&e, &cfg, 0), 0);
+    CHECK_INT(pdm_engine_init(&e, cfg.assets, cfg.n_assets, cfg.sensors, cfg.n_sensors, 0), 0);
     /* derived inputs and age have no window and no sensor feeding them */
     CHECK_INT(e.assets[0].in[0].sensor, -1);
     CHECK_INT(e.assets[0].in[0].win.cap, 0);

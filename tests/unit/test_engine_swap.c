@@ -123,7 +123,7 @@ static void test_swap(void)
 {
     build();
     struct pdm_engine e;
-    CHECK_INT(pdm_engine_init(&e, &cfg, 0), 0);
+    CHECK_INT(pdm_engine_init(&e, cfg.assets, cfg.n_assets, cfg.sensors, cfg.n_sensors, 0), 0);
     struct last l = {0};
     feed(&e, 0, 6001);
     pdm_engine_tick(&e, 5000, WALL0_MS + 5000, on_eval, &l);
@@ -244,7 +244,7 @@ static void test_swap_two_assets(void)
     memcpy(assets[1].inputs, assets[0].inputs, sizeof(assets[1].inputs));
     assets[1].n_inputs = assets[0].n_inputs;
     struct pdm_engine e;
-    CHECK_INT(pdm_engine_init(&e, &cfg, 0), 0);
+    CHECK_INT(pdm_engine_init(&e, cfg.assets, cfg.n_assets, cfg.sensors, cfg.n_sensors, 0), 0);
     feed(&e, 0, 6001);
 
     struct pdm_model v2;

@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "models/model.h"
+#include "train/model_write.h"
 
 static void add_input(struct pdm_model *m, const char *name, double center, double scale,
                       double weight)

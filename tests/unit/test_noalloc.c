@@ -173,7 +173,8 @@ static void test_scoring_path_does_not_allocate(void)
 {
     build_config();
     struct pdm_engine e;
-    CHECK_INT(pdm_engine_init(&e, &cfg, 0), 0); /* allocations here are expected */
+    CHECK_INT(pdm_engine_init(&e, cfg.assets, cfg.n_assets, cfg.sensors, cfg.n_sensors, 0),
+              0); /* allocations here are expected */
 
     struct tally t = {.p_min = 1.0, .p_max = 0.0};
     unsigned long samples = 0;

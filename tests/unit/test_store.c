@@ -1,6 +1,6 @@
 /* agent/store.c against real SQLite files in a private temporary folder. */
 #define _XOPEN_SOURCE 700 /* nftw() for cleaning up the temporary folder */
-#include "agent/clock.h"
+#include "lib/clock.h"
 #include "agent/store.h"
 #include "check.h"
 

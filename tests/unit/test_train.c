@@ -1,5 +1,5 @@
-/* The offline side of the model: CSV reading (models/csv.c), metrics and folds
- * (models/metrics.c) and the fit (models/fit.c), against values worked out by hand or checked
+/* The offline side of the model: CSV reading (train/csv.c), metrics and folds
+ * (train/metrics.c) and the fit (train/fit.c), against values worked out by hand or checked
  * independently here (the fitted weights must zero the gradient of the objective computed by
  * this test's own code). */
 #include <errno.h>
@@ -11,9 +11,9 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "models/csv.h"
-#include "models/fit.h"
-#include "models/metrics.h"
+#include "train/csv.h"
+#include "train/fit.h"
+#include "train/metrics.h"
 
 static char g_path[64];
 

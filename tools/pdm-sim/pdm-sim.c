@@ -42,7 +42,7 @@
 
 #include <modbus.h>
 
-#include "agent/clock.h"
+#include "lib/clock.h"
 #include "drivers/registers.h"
 
 #define MAX_CLIENTS   32   /* connections served at once; more are accepted and closed */

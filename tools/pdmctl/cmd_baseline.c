@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "agent/baseline.h"
-#include "agent/clock.h"
+#include "lib/clock.h"
 #include "agent/config.h"
 #include "agent/control.h"
 #include "pdmctl.h"

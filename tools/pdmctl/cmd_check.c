@@ -505,7 +505,7 @@ static void print_plans(const struct pdm_config *cfg)
             cfg->buses[b].driver != PDM_DRIVER_MODBUS_RTU)
             continue; /* only Modbus lines carry requests */
         struct pdm_plan plan;
-        if (pdm_plan_for_bus(&plan, cfg, b) != 0) {
+        if (pdm_plan_for_bus(&plan, &cfg->buses[b], b, cfg->sensors, cfg->n_sensors) != 0) {
             printf("\nbus %s: cannot plan its requests\n", cfg->buses[b].name);
             continue;
         }

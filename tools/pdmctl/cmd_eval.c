@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/fit.h"
-#include "models/metrics.h"
+#include "train/fit.h"
+#include "train/metrics.h"
 #include "modeldata.h"
 #include "pdmctl.h"
 

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent/clock.h"
+#include "lib/clock.h"
 #include "agent/config.h"
 #include "agent/store_read.h"
 #include "pdmctl.h"

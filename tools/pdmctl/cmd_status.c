@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/clock.h"
+#include "lib/clock.h"
 #include "agent/config.h"
 #include "agent/control.h"
 #include "pdmctl.h"

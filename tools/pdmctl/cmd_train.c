@@ -1,16 +1,17 @@
 /* pdmctl train --csv FILE --label COLUMN --inputs ITEM[,ITEM...] -o MODEL [options]
  *
  * Fits the logistic fault model to a labelled CSV and writes a model file the agent loads as it
- * is. The fitting is models/fit.c; this is the command line around it. */
+ * is. The fitting is train/fit.c; this is the command line around it. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/ini_reader.h"
-#include "models/fit.h"
-#include "models/metrics.h"
+#include "lib/ini_reader.h"
+#include "train/fit.h"
+#include "train/metrics.h"
+#include "train/model_write.h"
 #include "modeldata.h"
 #include "pdmctl.h"
 

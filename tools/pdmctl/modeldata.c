@@ -5,8 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/csv.h"
-#include "models/fit.h"
+#include "train/csv.h"
+#include "train/fit.h"
+#include "train/model_write.h"
 
 int parse_input_item(const char *cmd, const char *item, struct input_map *out)
 {

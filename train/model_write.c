@@ -3,7 +3,7 @@
  * Every number is printed with the fewest significant digits (up to 17) that strtod() reads back
  * as the same double, so a written model scores exactly like the one in memory: the trainer's
  * figures and the agent's scores agree to the last bit. */
-#include "model.h"
+#include "model_write.h"
 
 #include <errno.h>
 #include <stdio.h>

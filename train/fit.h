@@ -24,7 +24,7 @@
 
 #include <stddef.h>
 
-#include "model.h"
+#include "models/model.h"
 
 #define PDM_FIT_DEFAULT_MAX_ITER 100
 #define PDM_FIT_MAX_WEIGHT       1000.0 /* a larger |coefficient| means separable classes */
