@@ -3,8 +3,9 @@
 # (default 300), each one
 #  a. pdmctl subscribe --count N receives N messages from the agent's uplink (uplink_probe
 #     publish), then disconnects, destroys its client and exits;
-#  b. the uplink is destroyed while its connection is being lost (uplink_probe lost, broker
-#     killed under load): every few rounds, since each needs a broker of its own.
+#  b. every PDM_STRESS_LOST_EVERY-th round (default 3; each needs a broker of its own), an
+#     uplink destroyed right after its connection was lost (uplink_probe lost, broker killed
+#     under load).
 # Every program must exit with its own status: an abort, a segfault or glibc's "double free"
 # fails the round. The counts are printed at the end. Not in the default suite (label long):
 # under qemu a round takes a few seconds.
