@@ -46,7 +46,6 @@ static int parse_host(const char *cmd, const char *s, struct pdm_bus_cfg *bc)
         goto bad;
     memcpy(bc->host, host, hlen);
     bc->host[hlen] = '\0';
-    bc->port = 502;
     if (port && pdmctl_parse_int(cmd, "--tcp port", port, 1, 65535, &bc->port) < 0)
         return -1;
     return 0;
@@ -59,11 +58,8 @@ void pdmctl_bus_args_init(struct pdmctl_bus_args *b, int timeout_ms)
 {
     memset(b, 0, sizeof(*b));
     snprintf(b->bc.name, sizeof(b->bc.name), "pdmctl");
+    pdm_config_bus_defaults(&b->bc); /* the defaults of agent.conf's [bus] */
     b->bc.timeout_ms = timeout_ms;
-    b->bc.baud = 9600;
-    b->bc.parity = 'N';
-    b->bc.data_bits = 8;
-    b->bc.stop_bits = 1;
 }
 
 int pdmctl_bus_option(const char *cmd, int opt, const char *arg, struct pdmctl_bus_args *b)
