@@ -5,21 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int pdmctl_parse_int(const char *cmd, const char *opt, const char *s, long min, long max, int *out)
-{
-    int hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, hex ? 16 : 10);
-    if (errno || end == s || *end || v < min || v > max) {
-        fprintf(stderr, "pdmctl %s: %s: expected a whole number %ld..%ld (or 0x hex), got '%s'\n",
-                cmd, opt, min, max, s);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
 /* HOST, HOST:PORT, [V6], [V6]:PORT; a bare IPv6 literal (several colons) has no port. */
 static int parse_host(const char *cmd, const char *s, struct pdm_bus_cfg *bc)
 {
