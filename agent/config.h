@@ -69,6 +69,12 @@ struct pdm_config {
 int pdm_config_load(const char *path, struct pdm_config *cfg, struct pdm_diag *diag);
 void pdm_config_free(struct pdm_config *cfg);
 
+/* Every default of the [bus], [sensor] and [asset] key tables (agent/config_sections.c), for
+ * a section's struct made elsewhere (pdmctl's --tcp/--rtu buses, tests). */
+void pdm_config_bus_defaults(struct pdm_bus_cfg *b);
+void pdm_config_sensor_defaults(struct pdm_sensor_cfg *sn);
+void pdm_config_asset_defaults(struct pdm_asset_cfg *a);
+
 /* The installed folder of device profiles (NAME.profile), searched after the `profiles/`
  * folder next to the configuration file. */
 const char *pdm_config_profile_dir(void);

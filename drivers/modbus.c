@@ -94,7 +94,7 @@ static int mb_open_tcp(void **ctx, const struct pdm_bus_cfg *bus, char *err, siz
         free(c);
         return -e;
     }
-    c->timeout_ms = bus->timeout_ms > 0 ? bus->timeout_ms : 500;
+    c->timeout_ms = bus->timeout_ms;
     snprintf(c->where, sizeof(c->where), "%s:%d", bus->host, bus->port);
     return mb_open_common(c, ctx, err, errlen);
 }
@@ -107,10 +107,10 @@ static int mb_open_rtu(void **ctx, const struct pdm_bus_cfg *bus, char *err, siz
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    char parity = bus->parity ? bus->parity : 'N';
-    int data_bits = bus->data_bits ? bus->data_bits : 8;
-    int stop_bits = bus->stop_bits ? bus->stop_bits : 1;
-    int baud = bus->baud ? bus->baud : 9600;
+    /* the serial settings and the timeout come with their defaults from the configuration
+     * (agent/config_sections.c: pdm_config_bus_defaults()) */
+    char parity = bus->parity;
+    int data_bits = bus->data_bits, stop_bits = bus->stop_bits, baud = bus->baud;
     c->mb = modbus_new_rtu(bus->device, baud, parity, data_bits, stop_bits);
     if (!c->mb) {
         int e = errno ? errno : EINVAL;
@@ -120,7 +120,7 @@ static int mb_open_rtu(void **ctx, const struct pdm_bus_cfg *bus, char *err, siz
         return -e;
     }
     c->rtu = 1;
-    c->timeout_ms = bus->timeout_ms > 0 ? bus->timeout_ms : 500;
+    c->timeout_ms = bus->timeout_ms;
     snprintf(c->where, sizeof(c->where), "%s", bus->device);
     return mb_open_common(c, ctx, err, errlen);
 }

@@ -124,6 +124,7 @@ int main(int argc, char **argv)
     static struct pdm_bus_cfg bus;
     static struct pdm_sensor_cfg sensors[MAX_SENSORS];
     static struct pdm_config cfg;
+    pdm_config_bus_defaults(&bus);
     snprintf(bus.name, sizeof(bus.name), "plant");
     bus.driver = PDM_DRIVER_MODBUS_TCP;
     bus.timeout_ms = (int)timeout;

@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # The man pages in docs/man/ render without a warning and still say what the code does:
 #  - groff -ww and man --warnings (as lintian runs it) are silent on every page;
-#  - every key the configuration reader accepts (the key tables in agent/config.c, the asset
-#    keys of load_asset and its usage_keys, the model, input and train keys in
-#    models/model_file.c) is an item of its section in pdm-agent.conf(5), integer keys with
+#  - every key the configuration reader accepts (the key tables in agent/config*.c, the model,
+#    input and train keys in models/model_file.c) is an item of its section in pdm-agent.conf(5), integer keys with
 #    the range the table gives, and every item there is a key the reader accepts;
 #  - every subcommand `pdmctl --help` lists has its subsection in pdmctl(1), mentioning every
 #    option its --help shows, and every option an item there documents is one --help shows;
@@ -130,7 +129,11 @@ def strings(body):
 
 
 # ---- configuration keys: from the reader's own tables ----------------------------------------
-config_c = read("agent/config.c")
+# agent/config_sections.c ([agent], [mqtt], [bus], [sensor], [asset]) and agent/config.c
+# ([device], profile files): one line per key, {"key", V_KIND, FLAGS, MIN, MAX, AT(...), DEFAULT}
+config_files = sorted(f for f in os.listdir(os.path.join(src, "agent"))
+                      if re.match(r"config\w*\.c$", f))
+config_c = "\n".join(read(os.path.join("agent", f)) for f in config_files)
 model_c = read("models/model_file.c")
 keys = {}    # section kind -> {key: (min, max) or None}
 origin = {}  # section kind -> where the keys come from, for messages
@@ -139,24 +142,14 @@ for m in re.finditer(r"static const struct key_def (\w+)_keys\[\] = \{(.*?)\n\};
     entries = re.findall(r'\{\s*"([a-z0-9_]+)",\s*(V_\w+),\s*[^,]+?,\s*(-?\d+),\s*(-?\d+),\s*AT\(',
                          body)
     if len(entries) != body.count("AT(") or not entries:
-        problems.append(f"agent/config.c: cannot read the table {kind}_keys "
+        problems.append(f"agent/config*.c: cannot read the table {kind}_keys "
                         f"({len(entries)} entries parsed, {body.count('AT(')} present): "
                         "update tests/integration/it_manpages.sh")
     keys[kind] = {k: ((int(lo), int(hi)) if t == "V_INT" else None) for k, t, lo, hi in entries}
-    origin[kind] = f"agent/config.c {kind}_keys"
-m = re.search(r"\nstatic void load_asset\(.*?\n\}\n", config_c, re.S)
-asset_keys = re.findall(r'pdm_ini_get\(s, "([a-z0-9_]+)"\)', m.group(0)) if m else []
-if not asset_keys:
-    problems.append("agent/config.c: cannot find the keys of load_asset(): update the test")
-# load_asset() hands the usage and maintenance keys to asset_usage_key(), which reads them from
-# the table usage_keys[]
-m = re.search(r"\busage_keys\[\] = \{([^}]*)\}", config_c)
-if not m or not strings(m.group(1)) or "asset_usage_key(" not in config_c:
-    problems.append("agent/config.c: cannot find usage_keys[] of asset_usage_key(): update the test")
-else:
-    asset_keys += strings(m.group(1))
-keys["asset"] = {k: None for k in asset_keys}
-origin["asset"] = "agent/config.c load_asset(), usage_keys"
+    origin[kind] = f"agent/config*.c {kind}_keys"
+for kind in ("agent", "mqtt", "bus", "sensor", "asset", "device"):
+    if kind not in keys:
+        problems.append(f"agent/config*.c: no table {kind}_keys: update the test")
 for kind in ("model", "input", "train"):
     m = re.search(r"\b%s_keys\[\] = \{([^}]*)\}" % kind, model_c)
     if not m or not strings(m.group(1)):

@@ -1643,6 +1643,101 @@ static void test_usage_keys(void)
     pdm_config_free(&cfg);
 }
 
+/* Every section takes its defaults from its key table (agent/config_sections.c, config.c):
+ * a file that gives only the required keys gets them in the parsed struct. */
+static void test_table_defaults(void)
+{
+    copy_example("examples/models/compressor.model", "def/models/compressor.model");
+    write_tls("def");
+    write_file("def/profiles/test-meter.profile", TEST_PROFILE);
+    write_file("def/agent.conf",
+               "[agent]\ndevice_id = gw-1\ndata_dir = data\n\n"
+               "[mqtt]\nuri = mqtts://127.0.0.1:8883\nca_file = tls/ca.pem\n"
+               "cert_file = tls/device.pem\nkey_file = tls/device.key\n\n"
+               "[bus b]\ndriver = modbus-tcp\nhost = 127.0.0.1\n\n"
+               "[bus r]\ndriver = modbus-rtu\ndevice = /dev/ttyUSB0\n\n"
+               "[sensor t]\nbus = b\naddress = 0\ntype = u16\n\n"
+               "[device m]\nbus = r\nprofile = test-meter\nonly = voltage\n\n"
+               "[asset c]\nmodel = models/compressor.model\ninstalled = 2019-06-01\n"
+               "temperature = t\nvibration = t\npower = t\n");
+    char path[PATH_MAX], *out = NULL;
+    snprintf(path, sizeof(path), "%s/def/agent.conf", g_dir);
+    static struct pdm_config cfg;
+    CHECK_INT(load(path, &cfg, &out), 0);
+    check_output(out, "");
+    /* [agent] and [mqtt] */
+    CHECK_INT(cfg.log_level, PDM_LOG_INFO);
+    CHECK_INT(cfg.commit_interval_ms, 1000);
+    CHECK_INT(cfg.buffer_max_mb, 64);
+    CHECK_INT(cfg.disk_reserve_mb, 8);
+    CHECK_NEAR(cfg.renotify_h, 24, 0);
+    CHECK_NEAR(cfg.confirm_after_h, 72, 0);
+    CHECK_STR(cfg.topic_prefix, "pdm/v1");
+    CHECK_INT(cfg.telemetry_interval_s, 10);
+    CHECK_INT(cfg.allow_plaintext, 0);
+    /* [bus]: what drivers/modbus.c no longer fills in itself */
+    CHECK_INT(cfg.n_buses, 2);
+    if (cfg.n_buses == 2) {
+        const struct pdm_bus_cfg *b = &cfg.buses[0], *r = &cfg.buses[1];
+        CHECK_INT(b->port, 502);
+        CHECK_INT(b->timeout_ms, 500);
+        CHECK_INT(b->max_span, 64);
+        CHECK_INT(b->max_span_bits, 2000);
+        CHECK_INT(b->max_gap, 8);
+        CHECK_INT(b->frame_gap_ms, -1);
+        CHECK_INT(b->iio_index, -1);
+        CHECK_INT(b->window, 4096);
+        CHECK_INT(r->baud, 9600);
+        CHECK_INT(r->parity, 'N');
+        CHECK_INT(r->data_bits, 8);
+        CHECK_INT(r->stop_bits, 1);
+        CHECK_INT(r->timeout_ms, 500);
+    }
+    /* [sensor], and the sensors of a [device] (unit_id, period_ms) */
+    CHECK_INT(cfg.n_sensors, 2);
+    if (cfg.n_sensors == 2) {
+        const struct pdm_sensor_cfg *t = &cfg.sensors[0], *v = &cfg.sensors[1];
+        CHECK_INT(t->unit_id, 1);
+        CHECK_INT(t->table, PDM_TABLE_HOLDING);
+        CHECK_INT(t->order, PDM_ORDER_ABCD);
+        CHECK_NEAR(t->scale, 1.0, 0);
+        CHECK_NEAR(t->offset, 0.0, 0);
+        CHECK_INT(t->period_ms, 1000);
+        CHECK_STR(t->unit, "");
+        CHECK(isinf(t->valid_min) && t->valid_min < 0);
+        CHECK(isinf(t->valid_max) && t->valid_max > 0);
+        CHECK_INT(t->frozen_s, 0);
+        CHECK_INT(t->stale_s, 0);
+        CHECK_STR(v->name, "m.voltage");
+        CHECK_INT(v->unit_id, 1);
+        CHECK_INT(v->period_ms, 1000);
+        CHECK_NEAR(v->scale, 1.0, 0);
+        CHECK(isinf(v->valid_min) && isinf(v->valid_max));
+        CHECK_INT(v->table, PDM_TABLE_INPUT); /* the [profile]'s default over the table's */
+    }
+    /* [asset] */
+    if (cfg.n_assets == 1) {
+        const struct pdm_asset_cfg *a = &cfg.assets[0];
+        CHECK_INT(a->has_running, 0);
+        CHECK_INT(a->running_debounce_s, 5);
+        CHECK_NEAR(a->running_hysteresis, 0, 0);
+        CHECK_INT(a->age_from_run_hours, 0);
+        CHECK_NEAR(a->service_every_hours, 0, 0);
+        CHECK_INT(a->service_every_starts, 0);
+        CHECK_INT(a->service_every_months, 0);
+    }
+    free(out);
+    pdm_config_free(&cfg);
+
+    /* the same defaults for a bus made outside a file (pdmctl --tcp/--rtu) */
+    struct pdm_bus_cfg bus;
+    memset(&bus, 0, sizeof(bus));
+    pdm_config_bus_defaults(&bus);
+    CHECK_INT(bus.timeout_ms, 500);
+    CHECK_INT(bus.baud, 9600);
+    CHECK_INT(bus.parity, 'N');
+}
+
 int main(void)
 {
     char tmpl[] = "/tmp/pdm-test-config-XXXXXX", real[PATH_MAX];
@@ -1669,6 +1764,7 @@ int main(void)
     test_device_profile_errors();
     test_model_update_keys();
     test_usage_keys();
+    test_table_defaults();
 
     nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return check_summary("test_config");

@@ -5,21 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int pdmctl_parse_int(const char *cmd, const char *opt, const char *s, long min, long max, int *out)
-{
-    int hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, hex ? 16 : 10);
-    if (errno || end == s || *end || v < min || v > max) {
-        fprintf(stderr, "pdmctl %s: %s: expected a whole number %ld..%ld (or 0x hex), got '%s'\n",
-                cmd, opt, min, max, s);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
 /* HOST, HOST:PORT, [V6], [V6]:PORT; a bare IPv6 literal (several colons) has no port. */
 static int parse_host(const char *cmd, const char *s, struct pdm_bus_cfg *bc)
 {
@@ -46,7 +31,6 @@ static int parse_host(const char *cmd, const char *s, struct pdm_bus_cfg *bc)
         goto bad;
     memcpy(bc->host, host, hlen);
     bc->host[hlen] = '\0';
-    bc->port = 502;
     if (port && pdmctl_parse_int(cmd, "--tcp port", port, 1, 65535, &bc->port) < 0)
         return -1;
     return 0;
@@ -59,11 +43,8 @@ void pdmctl_bus_args_init(struct pdmctl_bus_args *b, int timeout_ms)
 {
     memset(b, 0, sizeof(*b));
     snprintf(b->bc.name, sizeof(b->bc.name), "pdmctl");
+    pdm_config_bus_defaults(&b->bc); /* the defaults of agent.conf's [bus] */
     b->bc.timeout_ms = timeout_ms;
-    b->bc.baud = 9600;
-    b->bc.parity = 'N';
-    b->bc.data_bits = 8;
-    b->bc.stop_bits = 1;
 }
 
 int pdmctl_bus_option(const char *cmd, int opt, const char *arg, struct pdmctl_bus_args *b)

@@ -7,6 +7,7 @@
 #include <getopt.h>
 
 #include "agent/config.h"
+#include "cli.h"
 
 /* getopt_long values of the bus options; a subcommand numbers its own from PDMCTL_O_BUS_END. */
 enum {
@@ -42,8 +43,5 @@ int pdmctl_bus_option(const char *cmd, int opt, const char *arg, struct pdmctl_b
 /* After the options: NULL when they make one bus, else what is wrong (for a usage message). */
 const char *pdmctl_bus_problem(const struct pdmctl_bus_args *b);
 
-/* A whole number min..max in decimal, or hex with 0x (as register maps print addresses; a
- * leading 0 is not octal). 0, or -1 with "pdmctl CMD: OPT: expected ..." printed. */
-int pdmctl_parse_int(const char *cmd, const char *opt, const char *s, long min, long max, int *out);
-
+/* pdmctl_parse_int(): cli.h */
 #endif

@@ -12,6 +12,7 @@
 #include "lib/clock.h"
 #include "agent/config.h"
 #include "agent/control.h"
+#include "cli.h"
 #include "pdmctl.h"
 
 #define POLL_MS  500   /* how often the learning state is asked for */
@@ -152,14 +153,8 @@ int cmd_baseline(int argc, char **argv)
         case O_HELP:
             usage(stdout);
             return PDMCTL_EXIT_OK;
-        case ':':
-            fprintf(stderr, "pdmctl baseline: %s needs a value (try: pdmctl baseline --help)\n",
-                    argv[optind - 1]);
-            return PDMCTL_EXIT_USAGE;
-        default:
-            fprintf(stderr, "pdmctl baseline: unknown option '%s' (try: pdmctl baseline --help)\n",
-                    argv[optind - 1]);
-            return PDMCTL_EXIT_USAGE;
+        default: /* ':' a value is missing, '?' unknown */
+            return pdmctl_cli_bad_option("baseline", c, argv, usage);
         }
     }
     if (optind + 1 != argc) {

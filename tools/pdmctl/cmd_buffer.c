@@ -11,6 +11,7 @@
 
 #include "agent/store_read.h"
 #include "models/alert.h"
+#include "cli.h"
 #include "pdmctl.h"
 #include "print.h"
 
@@ -130,24 +131,36 @@ int cmd_buffer(int argc, char **argv)
 {
     const char *path = NULL;
     int json = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+    enum { O_JSON = 256, O_DB, O_HELP };
+    static const struct option longopts[] = {
+        {"json", no_argument, 0, O_JSON},
+        {"db", required_argument, 0, O_DB},
+        {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0},
+    };
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_JSON:
+            json = 1;
+            break;
+        case O_DB:
+            path = optarg;
+            break;
+        case 'h':
+        case O_HELP:
             usage(stdout);
             return PDMCTL_EXIT_OK;
-        } else if (strcmp(argv[i], "--json") == 0) {
-            json = 1;
-        } else if (strcmp(argv[i], "--db") == 0) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "pdmctl buffer: --db needs the database file\n");
-                usage(stderr);
-                return PDMCTL_EXIT_USAGE;
-            }
-            path = argv[++i];
-        } else {
-            fprintf(stderr, "pdmctl buffer: unexpected argument '%s'\n", argv[i]);
-            usage(stderr);
-            return PDMCTL_EXIT_USAGE;
+        default: /* ':' a value is missing, '?' unknown */
+            return pdmctl_cli_bad_option("buffer", c, argv, usage);
         }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "pdmctl buffer: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return PDMCTL_EXIT_USAGE;
     }
     if (!path) {
         fprintf(stderr, "pdmctl buffer: which database? --db FILE (e.g. "

@@ -34,6 +34,7 @@
 #include "drivers/plan.h"
 #include "drivers/onboard.h"
 #include "agent/onboard_bus.h"
+#include "cli.h"
 #include "pdmctl.h"
 
 #define NET_TIMEOUT_MS   5000 /* TCP connect and TLS handshake, each */
@@ -539,14 +540,8 @@ int cmd_check(int argc, char **argv)
         case 'h':
             usage(stdout);
             return PDMCTL_EXIT_OK;
-        case ':':
-            fprintf(stderr, "pdmctl check: %s needs a value (try: pdmctl check --help)\n",
-                    argv[optind - 1]);
-            return PDMCTL_EXIT_USAGE;
-        default:
-            fprintf(stderr, "pdmctl check: unknown option '%s' (try: pdmctl check --help)\n",
-                    argv[optind - 1]);
-            return PDMCTL_EXIT_USAGE;
+        default: /* ':' a value is missing, '?' unknown */
+            return pdmctl_cli_bad_option("check", c, argv, usage);
         }
     }
     if (optind < argc) {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "pdmctl.h"
 #include "print.h"
 
@@ -66,17 +67,30 @@ int cmd_decode(int argc, char **argv)
 {
     const char *type = NULL, *path = NULL;
     int json = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+    enum { O_JSON = 256, O_HELP };
+    static const struct option longopts[] = {
+        {"json", no_argument, 0, O_JSON},
+        {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0},
+    };
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_JSON:
+            json = 1;
+            break;
+        case 'h':
+        case O_HELP:
             usage(stdout);
             return PDMCTL_EXIT_OK;
-        } else if (strcmp(argv[i], "--json") == 0) {
-            json = 1;
-        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            fprintf(stderr, "pdmctl decode: unknown option '%s'\n", argv[i]);
-            usage(stderr);
-            return PDMCTL_EXIT_USAGE;
-        } else if (!type) {
+        default: /* ':' a value is missing, '?' unknown */
+            return pdmctl_cli_bad_option("decode", c, argv, usage);
+        }
+    }
+    for (int i = optind; i < argc; i++) {
+        if (!type) {
             type = argv[i];
         } else if (!path) {
             path = argv[i];

@@ -160,14 +160,8 @@ int cmd_read(int argc, char **argv)
         case O_HELP:
             usage(stdout);
             return PDMCTL_EXIT_OK;
-        case ':':
-            fprintf(stderr, "pdmctl read: %s needs a value (try: pdmctl read --help)\n",
-                    argv[optind - 1]);
-            return PDMCTL_EXIT_USAGE;
-        default:
-            fprintf(stderr, "pdmctl read: unknown option '%s' (try: pdmctl read --help)\n",
-                    argv[optind - 1]);
-            return PDMCTL_EXIT_USAGE;
+        default: /* ':' a value is missing, '?' unknown */
+            return pdmctl_cli_bad_option("read", c, argv, usage);
         }
     }
 

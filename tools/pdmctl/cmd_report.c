@@ -14,6 +14,7 @@
 #include "lib/clock.h"
 #include "agent/config.h"
 #include "agent/store_read.h"
+#include "cli.h"
 #include "pdmctl.h"
 #include "report.h"
 
@@ -155,14 +156,8 @@ int cmd_report(int argc, char **argv)
         case O_HELP:
             usage(stdout);
             return PDMCTL_EXIT_OK;
-        case ':':
-            fprintf(stderr, "pdmctl report: %s needs a value (try: pdmctl report --help)\n",
-                    argv[optind - 1]);
-            return PDMCTL_EXIT_USAGE;
-        default:
-            fprintf(stderr, "pdmctl report: unknown option '%s' (try: pdmctl report --help)\n",
-                    argv[optind - 1]);
-            return PDMCTL_EXIT_USAGE;
+        default: /* ':' a value is missing, '?' unknown */
+            return pdmctl_cli_bad_option("report", c, argv, usage);
         }
     }
     if (optind < argc)

@@ -145,14 +145,8 @@ int cmd_scan(int argc, char **argv)
         case O_HELP:
             usage(stdout);
             return PDMCTL_EXIT_OK;
-        case ':':
-            fprintf(stderr, "pdmctl scan: %s needs a value (try: pdmctl scan --help)\n",
-                    argv[optind - 1]);
-            return PDMCTL_EXIT_USAGE;
-        default:
-            fprintf(stderr, "pdmctl scan: unknown option '%s' (try: pdmctl scan --help)\n",
-                    argv[optind - 1]);
-            return PDMCTL_EXIT_USAGE;
+        default: /* ':' a value is missing, '?' unknown */
+            return pdmctl_cli_bad_option("scan", c, argv, usage);
         }
     }
     const char *problem = NULL;

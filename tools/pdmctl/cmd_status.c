@@ -14,6 +14,7 @@
 #include "lib/clock.h"
 #include "agent/config.h"
 #include "agent/control.h"
+#include "cli.h"
 #include "pdmctl.h"
 
 #define DEFAULT_SOCKET "/var/lib/pdm-agent/" PDM_CONTROL_SOCK_NAME
@@ -196,14 +197,8 @@ int cmd_status(int argc, char **argv)
         case O_HELP:
             usage(stdout);
             return PDMCTL_EXIT_OK;
-        case ':':
-            fprintf(stderr, "pdmctl status: %s needs a value (try: pdmctl status --help)\n",
-                    argv[optind - 1]);
-            return PDMCTL_EXIT_USAGE;
-        default:
-            fprintf(stderr, "pdmctl status: unknown option '%s' (try: pdmctl status --help)\n",
-                    argv[optind - 1]);
-            return PDMCTL_EXIT_USAGE;
+        default: /* ':' a value is missing, '?' unknown */
+            return pdmctl_cli_bad_option("status", c, argv, usage);
         }
     }
     if (optind < argc) {
