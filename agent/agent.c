@@ -25,6 +25,7 @@
 #include "ota.h"
 #include "lib/queue.h"
 #include "store.h"
+#include "timer.h"
 #include "uplink.h"
 #include "pdm/v1/pdm.pb-c.h"
 #include "usage.h"
@@ -116,7 +117,10 @@ struct agent {
     int stop;
     /* systemd watchdog: "WATCHDOG=1" every watchdog_ms from the loop (0 = not asked for), so
      * a loop that hangs stops the pings and systemd restarts the agent */
-    int64_t watchdog_ms, next_watchdog_ms;
+    int64_t watchdog_ms;
+    /* what the loop wakes up for besides samples, events and scoring (timer.h) */
+    struct pdm_timers timers;
+    int t_status, t_connect; /* stopped while disconnected / while connected or connecting */
     /* control socket (pdmctl status): see control.h */
     struct pdm_control *control;
     char broker_error[256]; /* last connect failure or loss, for the control socket */
@@ -138,7 +142,7 @@ struct agent {
 
     /* uplink state, all in monotonic ms */
     int connected, connecting;
-    int64_t next_connect_ms, backoff_ms;
+    int64_t backoff_ms;
     struct pdm_complaint broker_complaint;
     struct pdm_complaint store_complaint;
     /* Delivery runs as two streams of rows per connection: the replay of everything stored
@@ -158,7 +162,6 @@ struct agent {
     struct inflight inflight[MAX_INFLIGHT];
     uint64_t next_cookie;
 
-    int64_t next_commit_ms, next_telemetry_ms, next_status_ms, next_prune_ms;
     uint64_t queue_dropped_seen;          /* queue.dropped at the last drain */
     int64_t queue_drop_mono_ms;           /* when the last new drop was seen */
     struct pdm_complaint queue_complaint; /* samples dropped by a full queue */
@@ -169,7 +172,6 @@ struct agent {
     struct svc_asset *svc; /* per asset */
     struct reminder *rem;  /* per open-alert source: assets, then sensors, then maintenance */
     uint32_t n_rem;
-    int64_t next_service_ms;
     char topic_report[512];
 
     uint8_t *buf; /* encode buffer for one message */
@@ -183,6 +185,11 @@ struct agent {
 static int64_t min64(int64_t a, int64_t b)
 {
     return a < b ? a : b;
+}
+
+static void status_timer_restart(struct agent *a, int64_t now)
+{
+    pdm_timer_set(&a->timers, a->t_status, now + STATUS_INTERVAL_MS);
 }
 
 static int mkdir_p(const char *path)
@@ -896,11 +903,9 @@ static void rem_send(struct agent *a, uint32_t k)
     pump(a);
 }
 
-static void service_tick(struct agent *a, int64_t now)
+static int64_t service_tick(void *ctx, int64_t now)
 {
-    if (now < a->next_service_ms)
-        return;
-    a->next_service_ms = now + SERVICE_TICK_MS;
+    struct agent *a = ctx;
     int64_t wall = pdm_wall_ms();
     for (uint32_t i = 0; i < a->cfg->n_assets; i++)
         svc_check_asset(a, i, wall);
@@ -911,6 +916,7 @@ static void service_tick(struct agent *a, int64_t now)
         a->rem[k].due_ms = now + (int64_t)(a->cfg->renotify_h * MS_PER_HOUR);
         rem_send(a, k);
     }
+    return now + SERVICE_TICK_MS;
 }
 
 /* At start-up, after the store is open: loads the counters and sets up the state. */
@@ -1117,7 +1123,7 @@ static void cmd_status(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_resu
     (void)cmd;
     struct agent *a = ctx;
     publish_status(a, 1);
-    a->next_status_ms = pdm_mono_ms() + STATUS_INTERVAL_MS;
+    status_timer_restart(a, pdm_mono_ms());
     pdm_cmd_set(res, PDM_CMD_OK, "Status published on %s", a->topic_status);
 }
 
@@ -1326,7 +1332,7 @@ static void queue_result(struct agent *a, const struct pdm_cmd *cmd,
 static void schedule_reconnect(struct agent *a, int64_t now)
 {
     a->connecting = 0;
-    a->next_connect_ms = now + a->backoff_ms;
+    pdm_timer_set(&a->timers, a->t_connect, now + a->backoff_ms);
     a->backoff_ms = a->backoff_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : a->backoff_ms * 2;
 }
 
@@ -1369,7 +1375,7 @@ static void handle_uplink(struct agent *a)
             if (pdm_uplink_subscribe(a->uplink) != 0)
                 pdm_debug("commands: subscribing failed at once (reported as an event)");
             publish_status(a, 1);
-            a->next_status_ms = now + STATUS_INTERVAL_MS;
+            status_timer_restart(a, now);
             break;
         }
         case PDM_UPLINK_SUBSCRIBED:
@@ -1401,6 +1407,7 @@ static void handle_uplink(struct agent *a)
             pdm_control_note_error(a->control, pdm_wall_ms(), "broker: connection lost: %s",
                                    ev.reason);
             drop_inflight(a);
+            pdm_timer_set(&a->timers, a->t_status, PDM_TIMER_OFF); /* no Status while offline */
             pdm_warn(
                 "broker %s: connection lost (%s); buffering in the store, reconnecting in %lld s",
                 a->cfg->uri, ev.reason, (long long)(a->backoff_ms / 1000));
@@ -1691,54 +1698,74 @@ static void handle_signals(struct agent *a)
     }
 }
 
-/* ---- timers -------------------------------------------------------------------------------- */
+/* ---- timers (timer.h) ------------------------------------------------------------------- */
 
-static void handle_timers(struct agent *a, int64_t now)
+static int64_t commit_timer(void *ctx, int64_t now)
 {
-    if (now >= a->next_commit_ms) {
-        int rc = pdm_store_commit(a->store);
-        if (rc != 0)
-            pdm_control_note_error(a->control, pdm_wall_ms(), "store: commit failed (%s)",
-                                   strerror(-rc));
-        if (rc != 0)
-            pdm_complain(&a->store_complaint, now,
-                         "store: commit failed (%s); sampling and scoring go on, readings are "
-                         "held in memory and the commit is retried every %d ms",
-                         strerror(-rc), a->cfg->commit_interval_ms);
-        else if (a->store_complaint.active) {
-            pdm_release(&a->store_complaint, "store: commits succeed again");
-            pump(a); /* re-sends what lost its delivery mark meanwhile, see pump() */
-        }
-        a->next_commit_ms = now + a->cfg->commit_interval_ms;
+    struct agent *a = ctx;
+    int rc = pdm_store_commit(a->store);
+    if (rc != 0)
+        pdm_control_note_error(a->control, pdm_wall_ms(), "store: commit failed (%s)",
+                               strerror(-rc));
+    if (rc != 0)
+        pdm_complain(&a->store_complaint, now,
+                     "store: commit failed (%s); sampling and scoring go on, readings are "
+                     "held in memory and the commit is retried every %d ms",
+                     strerror(-rc), a->cfg->commit_interval_ms);
+    else if (a->store_complaint.active) {
+        pdm_release(&a->store_complaint, "store: commits succeed again");
+        pump(a); /* re-sends what lost its delivery mark meanwhile, see pump() */
     }
-    if (now >= a->next_telemetry_ms) {
-        struct pdm_store_stats st;
-        if (pdm_store_stats(a->store, &st) == 0 && st.next_seq > 0)
-            a->rows_upto = st.next_seq - 1;
-        a->next_telemetry_ms = now + (int64_t)a->cfg->telemetry_interval_s * 1000;
-        pump(a);
+    return now + a->cfg->commit_interval_ms;
+}
+
+static int64_t telemetry_timer(void *ctx, int64_t now)
+{
+    struct agent *a = ctx;
+    struct pdm_store_stats st;
+    if (pdm_store_stats(a->store, &st) == 0 && st.next_seq > 0)
+        a->rows_upto = st.next_seq - 1;
+    pump(a);
+    return now + (int64_t)a->cfg->telemetry_interval_s * 1000;
+}
+
+/* Running while connected (started at CONNECTED, stopped at a connection loss). */
+static int64_t status_timer(void *ctx, int64_t now)
+{
+    publish_status(ctx, 1);
+    return now + STATUS_INTERVAL_MS;
+}
+
+static int64_t prune_timer(void *ctx, int64_t now)
+{
+    struct agent *a = ctx;
+    int rc = pdm_store_prune(a->store, KEEP_DELIVERED);
+    if (rc != 0)
+        pdm_warn("store: pruning delivered rows failed (%s)", strerror(-rc));
+    return now + PRUNE_INTERVAL_MS;
+}
+
+/* Running while neither connected nor connecting (schedule_reconnect starts it). */
+static int64_t connect_timer(void *ctx, int64_t now)
+{
+    struct agent *a = ctx;
+    int rc = pdm_uplink_connect(a->uplink);
+    if (rc == 0) {
+        a->connecting = 1;
+        return PDM_TIMER_OFF;
     }
-    if (a->connected && now >= a->next_status_ms) {
-        publish_status(a, 1);
-        a->next_status_ms = now + STATUS_INTERVAL_MS;
-    }
-    service_tick(a, now);
-    if (now >= a->next_prune_ms) {
-        int rc = pdm_store_prune(a->store, KEEP_DELIVERED);
-        if (rc != 0)
-            pdm_warn("store: pruning delivered rows failed (%s)", strerror(-rc));
-        a->next_prune_ms = now + PRUNE_INTERVAL_MS;
-    }
-    if (!a->connected && !a->connecting && now >= a->next_connect_ms) {
-        int rc = pdm_uplink_connect(a->uplink);
-        if (rc == 0) {
-            a->connecting = 1;
-        } else {
-            pdm_complain(&a->broker_complaint, now, "broker %s: cannot start connecting (%s)",
-                         a->cfg->uri, strerror(-rc));
-            schedule_reconnect(a, now);
-        }
-    }
+    pdm_complain(&a->broker_complaint, now, "broker %s: cannot start connecting (%s)", a->cfg->uri,
+                 strerror(-rc));
+    int64_t next = now + a->backoff_ms;
+    schedule_reconnect(a, now);
+    return next;
+}
+
+static int64_t watchdog_timer(void *ctx, int64_t now)
+{
+    struct agent *a = ctx;
+    pdm_notify("WATCHDOG=1");
+    return now + a->watchdog_ms;
 }
 
 /* ---- control socket: what `pdmctl status` shows ---------------------------------------------- */
@@ -2013,11 +2040,15 @@ static int setup(struct agent *a)
     }
 
     a->backoff_ms = RECONNECT_MIN_MS;
-    a->next_connect_ms = now;
-    a->next_commit_ms = now + cfg->commit_interval_ms;
-    a->next_telemetry_ms = now + (int64_t)cfg->telemetry_interval_s * 1000;
-    a->next_status_ms = now + STATUS_INTERVAL_MS;
-    a->next_prune_ms = now + PRUNE_INTERVAL_MS;
+    /* in the order they run when due together */
+    struct pdm_timers *t = &a->timers;
+    pdm_timer_add(t, "commit", now + cfg->commit_interval_ms, commit_timer, a);
+    pdm_timer_add(t, "telemetry", now + (int64_t)cfg->telemetry_interval_s * 1000, telemetry_timer,
+                  a);
+    a->t_status = pdm_timer_add(t, "status", PDM_TIMER_OFF, status_timer, a);
+    pdm_timer_add(t, "service", 0, service_tick, a);
+    pdm_timer_add(t, "prune", now + PRUNE_INTERVAL_MS, prune_timer, a);
+    a->t_connect = pdm_timer_add(t, "connect", now, connect_timer, a);
     return 0;
 }
 
@@ -2096,7 +2127,8 @@ int pdm_agent_run(struct pdm_config *cfg)
     /* config, store and buses are up: only now may systemd start what depends on us */
     pdm_notifyf("READY=1\nSTATUS=running; connecting to broker %s", cfg->uri);
     a.watchdog_ms = pdm_notify_watchdog_ms();
-    a.next_watchdog_ms = pdm_mono_ms();
+    if (a.watchdog_ms > 0)
+        pdm_timer_add(&a.timers, "watchdog", pdm_mono_ms(), watchdog_timer, &a);
 
     while (!a.stop) {
         int64_t now = pdm_mono_ms();
@@ -2105,21 +2137,8 @@ int pdm_agent_run(struct pdm_config *cfg)
         int64_t next_eval = pdm_engine_tick(&a.engine, now, pdm_wall_ms(), on_eval, &a);
         next_eval = min64(next_eval, next_stale);
         baselines_tick(&a, now);
-        handle_timers(&a, now);
-        if (a.watchdog_ms > 0 && now >= a.next_watchdog_ms) {
-            pdm_notify("WATCHDOG=1");
-            a.next_watchdog_ms = now + a.watchdog_ms;
-        }
-        int64_t due = min64(next_eval, a.next_commit_ms);
-        if (a.watchdog_ms > 0)
-            due = min64(due, a.next_watchdog_ms);
-        due = min64(due, a.next_telemetry_ms);
-        due = min64(due, a.next_prune_ms);
-        due = min64(due, a.next_service_ms);
-        if (a.connected)
-            due = min64(due, a.next_status_ms);
-        else if (!a.connecting)
-            due = min64(due, a.next_connect_ms);
+        pdm_timers_run(&a.timers, now);
+        int64_t due = min64(next_eval, pdm_timers_next(&a.timers));
         int64_t wait = due - pdm_mono_ms();
         if (wait < 0)
             wait = 0;
