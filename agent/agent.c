@@ -23,6 +23,7 @@
 #include "lib/log.h"
 #include "lib/notify.h"
 #include "ota.h"
+#include "outbox.h"
 #include "lib/queue.h"
 #include "store.h"
 #include "timer.h"
@@ -32,53 +33,14 @@
 #include "../models/engine.h"
 #include "../models/quality.h"
 
-#define QUEUE_CAPACITY     4096   /* samples between bus threads and the loop: 288 KiB */
-#define SAMPLES_PER_WAKE   256    /* samples taken off the queue per loop turn */
-#define QUEUE_CALM_MS      60000  /* no drops for this long before "sample queue" is all clear */
-#define STATUS_INTERVAL_MS 60000  /* retained Status refresh while connected */
-#define PRUNE_INTERVAL_MS  10000  /* delivered rows beyond KEEP_DELIVERED are deleted */
-#define KEEP_DELIVERED     100000 /* delivered rows kept for local history */
-#define RECONNECT_MIN_MS   1000   /* broker reconnect backoff: 1 s doubling ... */
-#define RECONNECT_MAX_MS   60000  /* ... up to 60 s */
-#define MAX_INFLIGHT       32     /* messages handed to Paho and not yet acknowledged */
-#define BATCH_ROWS         2000   /* readings per TelemetryBatch (about 40 KB encoded) */
-/* Replay batches in flight at once. With a local broker 8 keep the link busy (the bench
- * delivers 720k rows in about a second); on a slow uplink they bound how much backlog a live
- * alert can find queued ahead of it in the connection: 8 x 40 KB. */
-#define REPLAY_INFLIGHT   8
-#define SQLITE_HEAP_LIMIT (16 * 1024 * 1024) /* bytes: bounds SQLite's own memory */
-/* Command answers waiting for room in the in-flight window (they are not stored: a backend
- * that misses one sends the command again). 8 x 4.6 KiB. */
-#define PENDING_RESULTS 8
-/* The largest CommandResult (pdm.proto) pdm_cmd_encode_result can make, so that no answer is
- * ever too big to queue: every string at its longest, 16 ModelInfo. A string field costs its
- * tag (1 byte), its length (up to 2 bytes below 16 KiB) and its bytes; a varint up to 10. */
-#define PB_STR(n)    (1 + 2 + (n))
-#define PB_VARINT    (1 + 10)
-#define MODEL_ID_MAX (sizeof(((struct pdm_model *)0)->id) - 1)
-#define MODEL_INFO_MAX                                                                             \
-    (PB_STR(PDM_NAME_MAX) + PB_STR(MODEL_ID_MAX) + PB_VARINT + PB_STR(64)) /* sha256 in hex */
-#define RESULT_MAX_BYTES                                                                           \
-    (PB_STR(PDM_CMD_REQUEST_ID_MAX) + PB_STR(PDM_CMD_NAME_MAX) + PB_VARINT /* ok */ +              \
-     PB_VARINT /* reason */ + PB_STR(PDM_CMD_TEXT_MAX - 1) + PB_STR(PDM_NAME_MAX) /* device */ +   \
-     PB_VARINT /* ts_ms */ + PB_VARINT /* fleet */ + PDM_CMD_MAX_MODELS * PB_STR(MODEL_INFO_MAX))
-_Static_assert(PB_STR(MODEL_INFO_MAX) < 16384 && RESULT_MAX_BYTES < 16384,
-               "two-byte length prefixes assumed above");
-#define SERVICE_TICK_MS 1000 /* maintenance limits, service outcomes and reminders checked */
-
-enum inflight_kind { IF_FREE = 0, IF_ALERT, IF_ROWS, IF_STATUS, IF_RESULT };
-
-struct pending_result {
-    size_t len; /* 0 = free */
-    uint8_t buf[RESULT_MAX_BYTES];
-};
-
-struct inflight {
-    enum inflight_kind kind;
-    uint64_t cookie;
-    uint64_t lo, hi; /* alert: lo = seq; rows: seq range */
-    uint32_t rows;   /* rows in the batch */
-};
+#define QUEUE_CAPACITY     4096  /* samples between bus threads and the loop: 288 KiB */
+#define SAMPLES_PER_WAKE   256   /* samples taken off the queue per loop turn */
+#define QUEUE_CALM_MS      60000 /* no drops for this long before "sample queue" is all clear */
+#define STATUS_INTERVAL_MS 60000 /* retained Status refresh while connected */
+#define RECONNECT_MIN_MS   1000  /* broker reconnect backoff: 1 s doubling ... */
+#define RECONNECT_MAX_MS   60000 /* ... up to 60 s */
+#define SQLITE_HEAP_LIMIT  (16 * 1024 * 1024) /* bytes: bounds SQLite's own memory */
+#define SERVICE_TICK_MS    1000 /* maintenance limits, service outcomes and reminders checked */
 
 struct sensor_health {
     int ok;
@@ -130,13 +92,11 @@ struct agent {
     struct sensor_health *health;
     const char **input_sensor_names; /* per asset, per model input: sensor name or NULL */
 
-    char topic_alert[512], topic_telemetry[512], topic_status[512];
-    /* commands (command.h): the filters subscribed to, and where answers go */
-    char topic_cmd_dev[512], topic_cmd_fleet[512], topic_cmd_result[512];
+    char topic_status[512];
+    /* commands (command.h): the filters subscribed to */
+    char topic_cmd_dev[512], topic_cmd_fleet[512];
     struct pdm_ota *ota;             /* cmd/model and the choice of model at start */
     struct pdm_baselines *baselines; /* per-asset baselines: cmd/baseline, pdmctl baseline */
-    struct pending_result results[PENDING_RESULTS];
-    uint32_t results_head, results_len; /* FIFO over results[] */
     uint8_t will[512];
     size_t will_len;
 
@@ -144,24 +104,6 @@ struct agent {
     int connected, connecting;
     int64_t backoff_ms;
     struct pdm_complaint broker_complaint;
-    struct pdm_complaint store_complaint;
-    /* Delivery runs as two streams of rows per connection: the replay of everything stored
-     * before the connection came up (seq <= replay_end, oldest first, flagged replay), and live
-     * rows (seq > replay_end) sent at each telemetry tick. Live batches go ahead of replay
-     * batches, alerts ahead of both, so hours of backlog never delay current data. */
-    uint64_t replay_end;    /* highest seq that existed when this connection came up */
-    uint64_t alert_cursor;  /* highest alert seq handed to the uplink in this connection */
-    uint64_t replay_cursor; /* highest replay row seq handed to the uplink */
-    uint64_t live_cursor;   /* highest live row seq handed to the uplink */
-    uint64_t rows_upto;     /* live rows up to this seq are due (set at telemetry ticks) */
-    int replaying;          /* replay batches still to hand over (for the log) */
-    uint64_t marks_undone;  /* last seen pdm_store_stats().marks_undone */
-    uint64_t backlog_rows;  /* undelivered rows when this connection came up */
-    uint64_t backlog_acked; /* replay rows acknowledged since */
-    int64_t backlog_t0;     /* monotonic ms when the replay started */
-    struct inflight inflight[MAX_INFLIGHT];
-    uint64_t next_cookie;
-
     uint64_t queue_dropped_seen;          /* queue.dropped at the last drain */
     int64_t queue_drop_mono_ms;           /* when the last new drop was seen */
     struct pdm_complaint queue_complaint; /* samples dropped by a full queue */
@@ -174,10 +116,9 @@ struct agent {
     uint32_t n_rem;
     char topic_report[512];
 
-    uint8_t *buf; /* encode buffer for one message */
+    uint8_t *buf; /* encode buffer for one message, shared by the modules */
     size_t buf_cap;
-    struct pdm_row *rows;
-    struct pdm_telemetry_row *trows;
+    struct pdm_outbox outbox; /* everything published (outbox.h) */
 };
 
 /* ---- helpers -------------------------------------------------------------------------------- */
@@ -206,48 +147,6 @@ static int mkdir_p(const char *path)
     }
     if (mkdir(tmp, 0750) != 0 && errno != EEXIST)
         return -errno;
-    return 0;
-}
-
-static struct inflight *inflight_find(struct agent *a, uint64_t cookie)
-{
-    for (int i = 0; i < MAX_INFLIGHT; i++)
-        if (a->inflight[i].kind != IF_FREE && a->inflight[i].cookie == cookie)
-            return &a->inflight[i];
-    return NULL;
-}
-
-static int replay_inflight(const struct agent *a)
-{
-    int n = 0;
-    for (int i = 0; i < MAX_INFLIGHT; i++)
-        n += a->inflight[i].kind == IF_ROWS && a->inflight[i].hi <= a->replay_end;
-    return n;
-}
-
-static struct inflight *inflight_slot(struct agent *a)
-{
-    for (int i = 0; i < MAX_INFLIGHT; i++)
-        if (a->inflight[i].kind == IF_FREE)
-            return &a->inflight[i];
-    return NULL;
-}
-
-static int publish(struct agent *a, enum inflight_kind kind, const char *topic, const void *payload,
-                   size_t len, int retained, uint64_t lo, uint64_t hi, uint32_t rows)
-{
-    struct inflight *slot = inflight_slot(a);
-    if (!slot)
-        return -EAGAIN;
-    uint64_t cookie = ++a->next_cookie;
-    int rc = pdm_uplink_publish(a->uplink, topic, payload, len, 1, retained, cookie);
-    if (rc != 0)
-        return rc;
-    slot->kind = kind;
-    slot->cookie = cookie;
-    slot->lo = lo;
-    slot->hi = hi;
-    slot->rows = rows;
     return 0;
 }
 
@@ -311,180 +210,18 @@ static int encode_status(struct agent *a, int online, uint8_t *buf, size_t cap)
     return pdm_encode_status_usage(uv, nu, buf, (size_t)len, cap);
 }
 
-/* Why an encode failed: its -ENOSPC means the message did not fit the buffer (strerror's "No
- * space left on device" would send a field engineer looking for a full disk). */
-static const char *enc_why(int rc, size_t cap, char *buf, size_t n)
-{
-    if (rc != -ENOSPC)
-        return strerror(-rc);
-    snprintf(buf, n, "message larger than %zu bytes", cap);
-    return buf;
-}
-
 static void publish_status(struct agent *a, int online)
 {
     int len = encode_status(a, online, a->buf, a->buf_cap);
     if (len < 0) {
         char e[64];
         pdm_err("status: cannot encode (%s); not published",
-                enc_why(len, a->buf_cap, e, sizeof(e)));
+                pdm_encode_why(len, a->buf_cap, e, sizeof(e)));
         return;
     }
-    int rc = publish(a, IF_STATUS, a->topic_status, a->buf, (size_t)len, 1, 0, 0, 0);
+    int rc = pdm_outbox_send(&a->outbox, a->topic_status, a->buf, (size_t)len, 1);
     if (rc != 0 && rc != -EAGAIN)
         pdm_debug("status: not published (%s)", strerror(-rc));
-}
-
-/* ---- publishing from the store ----------------------------------------------------------------
- */
-
-struct alert_pub {
-    struct agent *a;
-    int rc;
-};
-
-static int on_stored_alert(void *ctx, uint64_t seq, const void *payload, size_t len)
-{
-    struct alert_pub *p = ctx;
-    struct agent *a = p->a;
-    if (seq <= a->replay_end && len + 2 <= a->buf_cap) {
-        /* stored before this connection: say so, the backend sees an old ts_ms */
-        memcpy(a->buf, payload, len);
-        int rlen = pdm_encode_mark_replay(a->buf, len, a->buf_cap);
-        if (rlen > 0) {
-            payload = a->buf;
-            len = (size_t)rlen;
-        }
-    }
-    p->rc = publish(a, IF_ALERT, a->topic_alert, payload, len, 0, seq, seq, 0);
-    if (p->rc == 0)
-        a->alert_cursor = seq;
-    return p->rc;
-}
-
-static const char *sensor_unit(struct agent *a, const char *name)
-{
-    int i = pdm_config_sensor_index(a->cfg, name);
-    return i >= 0 ? a->cfg->sensors[i].unit : "";
-}
-
-/* Publishes the next batch of undelivered rows with *cursor < seq <= upto and advances
- * *cursor; returns 1 if one was published, 0 if nothing is due, or -errno (-EAGAIN when the
- * in-flight window is full). */
-static int publish_rows(struct agent *a, uint64_t *cursor, uint64_t upto, int replay)
-{
-    if (*cursor >= upto)
-        return 0;
-    int n = pdm_store_next_rows(a->store, *cursor, a->rows, BATCH_ROWS);
-    if (n < 0)
-        return n;
-    int used = 0;
-    while (used < n && a->rows[used].seq <= upto)
-        used++;
-    if (used == 0) {
-        *cursor = upto;
-        return 0;
-    }
-    for (int i = 0; i < used; i++) {
-        const struct pdm_row *r = &a->rows[i];
-        const char *name = pdm_store_id_name(a->store, (enum pdm_row_kind)r->kind, r->ref);
-        a->trows[i] = (struct pdm_telemetry_row){
-            .seq = r->seq,
-            .ts_ms = r->ts_ms,
-            .value = r->value,
-            .kind = r->kind,
-            .quality = r->quality,
-            .name = name ? name : "?",
-            .unit = r->kind == PDM_ROW_READING && name ? sensor_unit(a, name) : "",
-        };
-    }
-    int len = pdm_encode_telemetry(a->cfg->device_id, pdm_wall_ms(), a->trows, (size_t)used, replay,
-                                   a->buf, a->buf_cap);
-    if (len < 0)
-        return len;
-    uint64_t lo = a->rows[0].seq, hi = a->rows[used - 1].seq;
-    int rc =
-        publish(a, IF_ROWS, a->topic_telemetry, a->buf, (size_t)len, 0, lo, hi, (uint32_t)used);
-    if (rc != 0)
-        return rc;
-    *cursor = hi;
-    return 1;
-}
-
-/* Hands undelivered messages to the uplink while the in-flight window has room: alerts first
- * (so a live alert is never stuck behind a telemetry backlog), then due telemetry. */
-static void pump(struct agent *a)
-{
-    if (!a->connected)
-        return;
-    /* command answers first: small, and someone is waiting for them */
-    while (a->results_len) {
-        struct pending_result *r = &a->results[a->results_head];
-        int rc = publish(a, IF_RESULT, a->topic_cmd_result, r->buf, r->len, 0, 0, 0, 0);
-        if (rc == -EAGAIN)
-            return;
-        if (rc != 0)
-            pdm_warn("command answer not published (%s); the backend will have to ask again",
-                     strerror(-rc));
-        r->len = 0;
-        a->results_head = (a->results_head + 1) % PENDING_RESULTS;
-        a->results_len--;
-    }
-    /* A failed commit took some delivery marks with it: those alerts and rows are undelivered
-     * again although the cursors are past them. Once writes work again (not while they fail,
-     * or every failed commit would start the round again), go round from the start once; the
-     * backend drops what it already has by seq. */
-    struct pdm_store_stats st;
-    if (pdm_store_stats(a->store, &st) == 0 && st.marks_undone != a->marks_undone &&
-        !st.write_failing) {
-        a->marks_undone = st.marks_undone;
-        a->alert_cursor = 0;
-        a->replay_cursor = 0;
-        a->live_cursor = a->replay_end;
-        pdm_info("store: delivery records were lost with a failed commit; re-sending what is "
-                 "still undelivered");
-    }
-    for (;;) {
-        struct alert_pub p = {a, 0};
-        int n = pdm_store_next_alerts(a->store, a->alert_cursor, 1, on_stored_alert, &p);
-        if (n < 0) {
-            pdm_err("store: cannot read undelivered alerts (%s); will retry", strerror(-n));
-            return;
-        }
-        if (n == 0)
-            break;
-        if (p.rc != 0)
-            return; /* window full (or not connected): PUBACKs will call us again */
-    }
-    /* Rows are published only once committed: a row the broker has seen must never be lost
-     * to a crash, or its seq could be handed out again. */
-    if (a->live_cursor < a->rows_upto) {
-        int rc = pdm_store_commit(a->store);
-        if (rc != 0) {
-            pdm_complain(&a->store_complaint, pdm_mono_ms(),
-                         "store: commit failed (%s); readings are held in memory and telemetry "
-                         "waits until a commit succeeds; alerts are still published",
-                         strerror(-rc));
-            return;
-        }
-    }
-    for (;;) {
-        int rc = publish_rows(a, &a->live_cursor, a->rows_upto, 0);
-        if (rc == 0 && replay_inflight(a) >= REPLAY_INFLIGHT)
-            return; /* the next PUBACK calls us again */
-        if (rc == 0) {
-            rc = publish_rows(a, &a->replay_cursor, a->replay_end, 1);
-            if (rc == 0 && a->replaying) {
-                a->replaying = 0;
-                pdm_debug("backlog handed over: waiting for the broker's acknowledgements");
-            }
-        }
-        if (rc <= 0) {
-            if (rc < 0 && rc != -EAGAIN && rc != -ENOTCONN)
-                pdm_err("telemetry: cannot publish (%s); will retry", strerror(-rc));
-            return;
-        }
-    }
 }
 
 /* ---- commands from the backend (command.h) --------------------------------------------------- */
@@ -503,8 +240,6 @@ static void refresh_input_names(struct agent *a)
 }
 
 static void publish_status(struct agent *a, int online);
-static void queue_result(struct agent *a, const struct pdm_cmd *cmd,
-                         const struct pdm_cmd_result *res);
 
 static void cmd_model(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_result *res)
 {
@@ -561,7 +296,7 @@ static void baselines_tick(struct agent *a, int64_t now)
                                : PDM_CMD_BASELINE_FAILED,
                     "%s", done.text);
         res.ok = done.ok;
-        queue_result(a, &cmd, &res);
+        pdm_outbox_queue_result(&a->outbox, &cmd, &res);
     }
 }
 
@@ -711,7 +446,7 @@ static int svc_emit(struct agent *a, uint32_t i, const struct svc_alert *ev, cha
     if (len < 0) {
         char e[64];
         pdm_err("asset %s: cannot encode alert %s (%s)", asset, nid,
-                enc_why(len, a->buf_cap, e, sizeof(e)));
+                pdm_encode_why(len, a->buf_cap, e, sizeof(e)));
         return len;
     }
     if (fresh)
@@ -724,7 +459,7 @@ static int svc_emit(struct agent *a, uint32_t i, const struct svc_alert *ev, cha
         pdm_err("asset %s: cannot write alert %s to the store (%s); it is kept in memory and "
                 "published meanwhile",
                 asset, nid, strerror(-rc));
-    pump(a);
+    pdm_outbox_pump(&a->outbox);
     return 0;
 }
 
@@ -892,7 +627,7 @@ static void rem_send(struct agent *a, uint32_t k)
     if (len < 0)
         pdm_err("alert %s: reminder not sent: cannot encode it (%s); the next one is due in "
                 "%.4g h",
-                a->rem[k].id, enc_why(len, a->buf_cap, e, sizeof(e)), a->cfg->renotify_h);
+                a->rem[k].id, pdm_encode_why(len, a->buf_cap, e, sizeof(e)), a->cfg->renotify_h);
     else if (rc != 0)
         pdm_err("alert %s: reminder not written to the store (%s); it is kept in memory and sent "
                 "meanwhile",
@@ -900,7 +635,7 @@ static void rem_send(struct agent *a, uint32_t k)
     else
         pdm_info("alert %s: not acknowledged after %.4g h: reminder sent (UPDATED)", a->rem[k].id,
                  a->cfg->renotify_h);
-    pump(a);
+    pdm_outbox_pump(&a->outbox);
 }
 
 static int64_t service_tick(void *ctx, int64_t now)
@@ -1257,9 +992,9 @@ done:
     if (len < 0) {
         char e[64];
         pdm_cmd_set(res, PDM_CMD_INTERNAL_ERROR, "cannot build the report (%s)",
-                    enc_why(len, a->buf_cap, e, sizeof(e)));
+                    pdm_encode_why(len, a->buf_cap, e, sizeof(e)));
     } else {
-        int rc = publish(a, IF_RESULT, a->topic_report, a->buf, (size_t)len, 0, 0, 0, 0);
+        int rc = pdm_outbox_send(&a->outbox, a->topic_report, a->buf, (size_t)len, 0);
         if (rc == -EAGAIN)
             pdm_cmd_set(res, PDM_CMD_BUSY, "too many messages in flight; send again");
         else if (rc != 0)
@@ -1299,31 +1034,7 @@ static void handle_command(struct agent *a, const struct pdm_uplink_event *ev)
     if (!res.ok)
         pdm_control_note_error(a->control, pdm_wall_ms(), "command %s refused: %s: %.80s", cmd.name,
                                pdm_cmd_reason_name(res.reason), res.text);
-    queue_result(a, &cmd, &res);
-}
-
-/* Queues a CommandResult for cmd_result (sent by pump, oldest dropped when full). */
-static void queue_result(struct agent *a, const struct pdm_cmd *cmd,
-                         const struct pdm_cmd_result *res)
-{
-    if (a->results_len == PENDING_RESULTS) {
-        pdm_warn("command answers: %d waiting already; the oldest is dropped", PENDING_RESULTS);
-        a->results[a->results_head].len = 0;
-        a->results_head = (a->results_head + 1) % PENDING_RESULTS;
-        a->results_len--;
-    }
-    struct pending_result *r = &a->results[(a->results_head + a->results_len) % PENDING_RESULTS];
-    int len =
-        pdm_cmd_encode_result(cmd, res, a->cfg->device_id, pdm_wall_ms(), r->buf, sizeof(r->buf));
-    if (len <= 0) {
-        char e[64];
-        pdm_err("command %s: cannot encode its answer (%s)", cmd->name,
-                len == 0 ? "empty" : enc_why(len, sizeof(r->buf), e, sizeof(e)));
-        return;
-    }
-    r->len = (size_t)len;
-    a->results_len++;
-    pump(a);
+    pdm_outbox_queue_result(&a->outbox, &cmd, &res);
 }
 
 /* ---- uplink events ----------------------------------------------------------------------------
@@ -1334,14 +1045,6 @@ static void schedule_reconnect(struct agent *a, int64_t now)
     a->connecting = 0;
     pdm_timer_set(&a->timers, a->t_connect, now + a->backoff_ms);
     a->backoff_ms = a->backoff_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : a->backoff_ms * 2;
-}
-
-static void drop_inflight(struct agent *a)
-{
-    memset(a->inflight, 0, sizeof(a->inflight));
-    a->alert_cursor = 0;
-    a->replay_cursor = 0;
-    a->live_cursor = a->replay_end;
 }
 
 static void handle_uplink(struct agent *a)
@@ -1358,19 +1061,7 @@ static void handle_uplink(struct agent *a)
             pdm_info("broker %s: connected; sending undelivered alerts, then telemetry",
                      a->cfg->uri);
             pdm_notifyf("STATUS=connected to broker %s", a->cfg->uri);
-            struct pdm_store_stats st;
-            if (pdm_store_commit(a->store) == 0 && pdm_store_stats(a->store, &st) == 0) {
-                a->replay_end = st.next_seq ? st.next_seq - 1 : 0;
-                a->rows_upto = a->replay_end;
-                a->replaying = st.rows_pending > 0;
-                a->backlog_rows = st.rows_pending;
-                a->backlog_acked = 0;
-                a->backlog_t0 = now;
-                if (st.alerts_pending || st.rows_pending)
-                    pdm_info("backlog: %" PRIu64 " alerts, %" PRIu64 " readings/scores to deliver",
-                             st.alerts_pending, st.rows_pending);
-            }
-            drop_inflight(a);
+            pdm_outbox_connected(&a->outbox, now);
             /* the session is clean: subscriptions are made again on every connection */
             if (pdm_uplink_subscribe(a->uplink) != 0)
                 pdm_debug("commands: subscribing failed at once (reported as an event)");
@@ -1406,7 +1097,7 @@ static void handle_uplink(struct agent *a)
                      ev.reason);
             pdm_control_note_error(a->control, pdm_wall_ms(), "broker: connection lost: %s",
                                    ev.reason);
-            drop_inflight(a);
+            pdm_outbox_disconnected(&a->outbox);
             pdm_timer_set(&a->timers, a->t_status, PDM_TIMER_OFF); /* no Status while offline */
             pdm_warn(
                 "broker %s: connection lost (%s); buffering in the store, reconnecting in %lld s",
@@ -1414,48 +1105,15 @@ static void handle_uplink(struct agent *a)
             pdm_notifyf("STATUS=buffering: broker connection lost (%.200s)", ev.reason);
             schedule_reconnect(a, now);
             break;
-        case PDM_UPLINK_DELIVERED: {
-            struct inflight *f = inflight_find(a, ev.cookie);
-            if (!f)
-                break; /* from a previous connection: it will be sent again, dedup by seq */
-            int rc = 0;
-            if (f->kind == IF_ALERT)
-                rc = pdm_store_mark_alert_delivered(a->store, f->lo);
-            else if (f->kind == IF_ROWS)
-                rc = pdm_store_mark_rows_delivered(a->store, f->lo, f->hi);
-            if (f->kind == IF_ROWS && f->hi <= a->replay_end && a->backlog_rows) {
-                a->backlog_acked += f->rows;
-                if (a->backlog_acked >= a->backlog_rows) {
-                    double s = (double)(pdm_mono_ms() - a->backlog_t0) / 1000.0;
-                    pdm_log(a->backlog_rows >= BATCH_ROWS ? PDM_LOG_INFO : PDM_LOG_DEBUG,
-                            "backlog delivered: %" PRIu64 " readings/scores in %.1f s (%.0f/s)",
-                            a->backlog_acked, s, s > 0 ? (double)a->backlog_acked / s : 0.0);
-                    a->backlog_rows = 0;
-                }
-            }
-            if (rc != 0)
-                pdm_err("store: cannot record delivery of seq %" PRIu64 "..%" PRIu64
-                        " (%s); it will be sent again",
-                        f->lo, f->hi, strerror(-rc));
-            f->kind = IF_FREE;
+        case PDM_UPLINK_DELIVERED:
+            pdm_outbox_delivered(&a->outbox, ev.cookie);
             break;
-        }
-        case PDM_UPLINK_SEND_FAILED: {
-            struct inflight *f = inflight_find(a, ev.cookie);
-            if (!f)
-                break;
-            if (f->kind == IF_ALERT && a->alert_cursor >= f->lo)
-                a->alert_cursor = f->lo - 1;
-            else if (f->kind == IF_ROWS && f->lo > a->replay_end && a->live_cursor >= f->lo)
-                a->live_cursor = f->lo - 1;
-            else if (f->kind == IF_ROWS && f->lo <= a->replay_end && a->replay_cursor >= f->lo)
-                a->replay_cursor = f->lo - 1;
-            f->kind = IF_FREE;
+        case PDM_UPLINK_SEND_FAILED:
+            pdm_outbox_send_failed(&a->outbox, ev.cookie);
             break;
-        }
         }
     }
-    pump(a);
+    pdm_outbox_pump(&a->outbox);
 }
 
 /* ---- samples and evaluations -------------------------------------------------------------------
@@ -1495,7 +1153,7 @@ static void on_eval(void *ctx, const struct pdm_eval *ev)
     if (len < 0) {
         char e[64];
         pdm_err("asset %s: cannot encode alert (%s)", asset->name,
-                enc_why(len, a->buf_cap, e, sizeof(e)));
+                pdm_encode_why(len, a->buf_cap, e, sizeof(e)));
         return;
     }
     rc = pdm_store_put_alert(a->store, aseq, asset->name, ev->fsm->alert_id, ev->alert.state,
@@ -1523,7 +1181,7 @@ static void on_eval(void *ctx, const struct pdm_eval *ev)
     pdm_info("asset %s: alert %s %s %s P=%.3f health=%u; drivers: %s", asset->name,
              ev->fsm->alert_id, pdm_alert_state_name(ev->alert.state),
              pdm_severity_name(ev->alert.severity), ev->score->probability, ev->score->health, why);
-    pump(a);
+    pdm_outbox_pump(&a->outbox);
 }
 
 /* ---- data quality: SENSOR_FAULT alerts ------------------------------------------------------
@@ -1579,7 +1237,7 @@ static void on_quality(void *ctx, const struct pdm_quality_event *ev)
     if (len < 0) {
         char e[64];
         pdm_err("sensor %s: cannot encode its SENSOR_FAULT alert (%s)", name,
-                enc_why(len, a->buf_cap, e, sizeof(e)));
+                pdm_encode_why(len, a->buf_cap, e, sizeof(e)));
         return;
     }
     char key[PDM_NAME_MAX + 8]; /* the store groups open alerts by this key */
@@ -1600,7 +1258,7 @@ static void on_quality(void *ctx, const struct pdm_quality_event *ev)
         pdm_info("sensor %s: alert %s CLEARED SENSOR_FAULT: %s", name, ev->state->alert_id,
                  ev->reason);
     }
-    pump(a);
+    pdm_outbox_pump(&a->outbox);
 }
 
 /* What a failed read means for the field engineer: which unit at which address. Failure path
@@ -1700,49 +1358,11 @@ static void handle_signals(struct agent *a)
 
 /* ---- timers (timer.h) ------------------------------------------------------------------- */
 
-static int64_t commit_timer(void *ctx, int64_t now)
-{
-    struct agent *a = ctx;
-    int rc = pdm_store_commit(a->store);
-    if (rc != 0)
-        pdm_control_note_error(a->control, pdm_wall_ms(), "store: commit failed (%s)",
-                               strerror(-rc));
-    if (rc != 0)
-        pdm_complain(&a->store_complaint, now,
-                     "store: commit failed (%s); sampling and scoring go on, readings are "
-                     "held in memory and the commit is retried every %d ms",
-                     strerror(-rc), a->cfg->commit_interval_ms);
-    else if (a->store_complaint.active) {
-        pdm_release(&a->store_complaint, "store: commits succeed again");
-        pump(a); /* re-sends what lost its delivery mark meanwhile, see pump() */
-    }
-    return now + a->cfg->commit_interval_ms;
-}
-
-static int64_t telemetry_timer(void *ctx, int64_t now)
-{
-    struct agent *a = ctx;
-    struct pdm_store_stats st;
-    if (pdm_store_stats(a->store, &st) == 0 && st.next_seq > 0)
-        a->rows_upto = st.next_seq - 1;
-    pump(a);
-    return now + (int64_t)a->cfg->telemetry_interval_s * 1000;
-}
-
 /* Running while connected (started at CONNECTED, stopped at a connection loss). */
 static int64_t status_timer(void *ctx, int64_t now)
 {
     publish_status(ctx, 1);
     return now + STATUS_INTERVAL_MS;
-}
-
-static int64_t prune_timer(void *ctx, int64_t now)
-{
-    struct agent *a = ctx;
-    int rc = pdm_store_prune(a->store, KEEP_DELIVERED);
-    if (rc != 0)
-        pdm_warn("store: pruning delivered rows failed (%s)", strerror(-rc));
-    return now + PRUNE_INTERVAL_MS;
 }
 
 /* Running while neither connected nor connecting (schedule_reconnect starts it). */
@@ -1868,6 +1488,14 @@ static void restore_alert(void *ctx, const struct pdm_stored_alert *sa)
     }
 }
 
+/* The outbox's way to the broker (outbox.h): QoS 1 through Paho. */
+static int uplink_publish(void *ctx, const char *topic, const void *payload, size_t len,
+                          int retained, uint64_t cookie)
+{
+    struct agent *a = ctx;
+    return pdm_uplink_publish(a->uplink, topic, payload, len, 1, retained, cookie);
+}
+
 static int setup(struct agent *a)
 {
     struct pdm_config *cfg = a->cfg;
@@ -1918,10 +1546,7 @@ static int setup(struct agent *a)
         calloc((size_t)(cfg->n_assets + 1) * PDM_MODEL_MAX_INPUTS, sizeof(char *));
     a->buf_cap = 256 * 1024;
     a->buf = malloc(a->buf_cap);
-    a->rows = calloc(BATCH_ROWS, sizeof(*a->rows));
-    a->trows = calloc(BATCH_ROWS, sizeof(*a->trows));
-    if (!a->sensor_ref || !a->asset_ref || !a->health || !a->input_sensor_names || !a->buf ||
-        !a->rows || !a->trows) {
+    if (!a->sensor_ref || !a->asset_ref || !a->health || !a->input_sensor_names || !a->buf) {
         pdm_err("out of memory at start-up");
         return -ENOMEM;
     }
@@ -1986,16 +1611,10 @@ static int setup(struct agent *a)
                          as->model.id, as->model.version);
     }
 
-    snprintf(a->topic_alert, sizeof(a->topic_alert), "%s/%s/alert", cfg->topic_prefix,
-             cfg->device_id);
-    snprintf(a->topic_telemetry, sizeof(a->topic_telemetry), "%s/%s/telemetry", cfg->topic_prefix,
-             cfg->device_id);
     snprintf(a->topic_status, sizeof(a->topic_status), "%s/%s/status", cfg->topic_prefix,
              cfg->device_id);
     if (pdm_cmd_topics(cfg->topic_prefix, cfg->device_id, a->topic_cmd_dev, a->topic_cmd_fleet,
-                       sizeof(a->topic_cmd_dev)) != 0 ||
-        pdm_cmd_result_topic(cfg->topic_prefix, cfg->device_id, a->topic_cmd_result,
-                             sizeof(a->topic_cmd_result)) != 0) {
+                       sizeof(a->topic_cmd_dev)) != 0) {
         pdm_err("topic_prefix %s: command topics too long", cfg->topic_prefix);
         return -ENAMETOOLONG;
     }
@@ -2016,7 +1635,7 @@ static int setup(struct agent *a)
         .will_topic = a->topic_status,
         .will_payload = a->will,
         .will_len = a->will_len,
-        .max_inflight = MAX_INFLIGHT,
+        .max_inflight = PDM_OUTBOX_MAX_INFLIGHT,
         .subscriptions = subs,
         .n_subscriptions = 2,
     };
@@ -2024,6 +1643,17 @@ static int setup(struct agent *a)
         pdm_err("%s", err);
         return rc;
     }
+    struct pdm_outbox_cfg ocfg = {
+        .device_id = cfg->device_id,
+        .topic_prefix = cfg->topic_prefix,
+        .sensors = cfg->sensors,
+        .n_sensors = cfg->n_sensors,
+        .commit_interval_ms = cfg->commit_interval_ms,
+        .telemetry_interval_s = cfg->telemetry_interval_s,
+    };
+    if ((rc = pdm_outbox_init(&a->outbox, &ocfg, a->store, uplink_publish, a, a->control, a->buf,
+                              a->buf_cap)) != 0)
+        return rc;
 
     if ((rc = pdm_queue_init(&a->queue, QUEUE_CAPACITY)) != 0) {
         pdm_err("sample queue: %s", strerror(-rc));
@@ -2042,12 +1672,10 @@ static int setup(struct agent *a)
     a->backoff_ms = RECONNECT_MIN_MS;
     /* in the order they run when due together */
     struct pdm_timers *t = &a->timers;
-    pdm_timer_add(t, "commit", now + cfg->commit_interval_ms, commit_timer, a);
-    pdm_timer_add(t, "telemetry", now + (int64_t)cfg->telemetry_interval_s * 1000, telemetry_timer,
-                  a);
+    pdm_outbox_add_timers(&a->outbox, t, now);
     a->t_status = pdm_timer_add(t, "status", PDM_TIMER_OFF, status_timer, a);
     pdm_timer_add(t, "service", 0, service_tick, a);
-    pdm_timer_add(t, "prune", now + PRUNE_INTERVAL_MS, prune_timer, a);
+    pdm_outbox_add_prune_timer(&a->outbox, t, now);
     a->t_connect = pdm_timer_add(t, "connect", now, connect_timer, a);
     return 0;
 }
@@ -2088,8 +1716,7 @@ static void teardown(struct agent *a)
     free(a->health);
     free(a->input_sensor_names);
     free(a->buf);
-    free(a->rows);
-    free(a->trows);
+    pdm_outbox_free(&a->outbox);
 }
 
 int pdm_agent_run(struct pdm_config *cfg)
