@@ -24,6 +24,7 @@
 #include "lib/notify.h"
 #include "ota.h"
 #include "outbox.h"
+#include "pipeline.h"
 #include "lib/queue.h"
 #include "store.h"
 #include "timer.h"
@@ -33,22 +34,11 @@
 #include "../models/engine.h"
 #include "../models/quality.h"
 
-#define QUEUE_CAPACITY     4096  /* samples between bus threads and the loop: 288 KiB */
-#define SAMPLES_PER_WAKE   256   /* samples taken off the queue per loop turn */
-#define QUEUE_CALM_MS      60000 /* no drops for this long before "sample queue" is all clear */
-#define STATUS_INTERVAL_MS 60000 /* retained Status refresh while connected */
-#define RECONNECT_MIN_MS   1000  /* broker reconnect backoff: 1 s doubling ... */
-#define RECONNECT_MAX_MS   60000 /* ... up to 60 s */
+#define STATUS_INTERVAL_MS 60000              /* retained Status refresh while connected */
+#define RECONNECT_MIN_MS   1000               /* broker reconnect backoff: 1 s doubling ... */
+#define RECONNECT_MAX_MS   60000              /* ... up to 60 s */
 #define SQLITE_HEAP_LIMIT  (16 * 1024 * 1024) /* bytes: bounds SQLite's own memory */
 #define SERVICE_TICK_MS    1000 /* maintenance limits, service outcomes and reminders checked */
-
-struct sensor_health {
-    int ok;
-    uint64_t reads, errors;
-    char last_error[48];
-    int64_t last_ok_ms;
-    double last_value; /* control socket: the last good reading */
-};
 
 /* Usage counters and maintenance state of one asset (usage.h). */
 struct svc_asset {
@@ -69,10 +59,8 @@ struct reminder {
 
 struct agent {
     struct pdm_config *cfg;
-    struct pdm_queue queue;
     struct pdm_bus **buses;
-    struct pdm_engine engine;
-    struct pdm_quality quality; /* per sensor: flagged readings and SENSOR_FAULT alerts */
+    struct pdm_pipeline pipe; /* samples -> quality -> engine -> store (pipeline.h) */
     struct pdm_store *store;
     struct pdm_uplink *uplink;
     int sigfd;
@@ -87,11 +75,6 @@ struct agent {
     struct pdm_control *control;
     char broker_error[256]; /* last connect failure or loss, for the control socket */
 
-    uint32_t *sensor_ref; /* store id per config sensor */
-    uint32_t *asset_ref;  /* store id per config asset */
-    struct sensor_health *health;
-    const char **input_sensor_names; /* per asset, per model input: sensor name or NULL */
-
     char topic_status[512];
     /* commands (command.h): the filters subscribed to */
     char topic_cmd_dev[512], topic_cmd_fleet[512];
@@ -104,10 +87,6 @@ struct agent {
     int connected, connecting;
     int64_t backoff_ms;
     struct pdm_complaint broker_complaint;
-    uint64_t queue_dropped_seen;          /* queue.dropped at the last drain */
-    int64_t queue_drop_mono_ms;           /* when the last new drop was seen */
-    struct pdm_complaint queue_complaint; /* samples dropped by a full queue */
-    struct pdm_complaint put_complaint;   /* readings the store refused */
 
     /* closed service loop (issue 6): usage counters, MAINTENANCE_DUE, service visits, reminders;
      * see the "closed service loop" block below */
@@ -169,11 +148,11 @@ static int encode_status(struct agent *a, int online, uint8_t *buf, size_t cap)
     }
     for (size_t i = 0; online && i < ns; i++) {
         sensors[i].sensor = cfg->sensors[i].name;
-        sensors[i].ok = a->health[i].ok;
-        sensors[i].reads = a->health[i].reads;
-        sensors[i].errors = a->health[i].errors;
-        sensors[i].last_error = a->health[i].last_error;
-        sensors[i].last_ok_ms = a->health[i].last_ok_ms;
+        sensors[i].ok = a->pipe.health[i].ok;
+        sensors[i].reads = a->pipe.health[i].reads;
+        sensors[i].errors = a->pipe.health[i].errors;
+        sensors[i].last_error = a->pipe.health[i].last_error;
+        sensors[i].last_ok_ms = a->pipe.health[i].last_ok_ms;
     }
     struct pdm_store_stats st = {0};
     if (online && a->store)
@@ -226,27 +205,14 @@ static void publish_status(struct agent *a, int online)
 
 /* ---- commands from the backend (command.h) --------------------------------------------------- */
 
-/* (Re)reads the sensor names per model input after a model swap. */
-static void refresh_input_names(struct agent *a)
-{
-    for (uint32_t i = 0; i < a->cfg->n_assets; i++) {
-        const struct pdm_asset_cfg *as = &a->cfg->assets[i];
-        for (uint32_t k = 0; k < PDM_MODEL_MAX_INPUTS; k++) {
-            int32_t s = k < as->n_inputs ? as->inputs[k].sensor : -1;
-            a->input_sensor_names[i * PDM_MODEL_MAX_INPUTS + k] =
-                s >= 0 ? a->cfg->sensors[s].name : NULL;
-        }
-    }
-}
-
 static void publish_status(struct agent *a, int online);
 
 static void cmd_model(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_result *res)
 {
     struct agent *a = ctx;
-    if (pdm_ota_handle(a->ota, &a->engine, cmd, res, pdm_mono_ms()) > 0) {
+    if (pdm_ota_handle(a->ota, &a->pipe.engine, cmd, res, pdm_mono_ms()) > 0) {
         pdm_baselines_sync(a->baselines); /* a new model: its own baseline, or fleet */
-        refresh_input_names(a);
+        pdm_pipeline_refresh_inputs(&a->pipe);
         publish_status(a, 1); /* the backend sees the new model id/version/sha256 at once */
     }
 }
@@ -266,7 +232,7 @@ static void cmd_baseline(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_re
     }
     char text[PDM_CMD_TEXT_MAX];
     enum pdm_cmd_reason reason =
-        pdm_baselines_start(a->baselines, &a->engine, r->asset ? r->asset : "", r->seconds,
+        pdm_baselines_start(a->baselines, &a->pipe.engine, r->asset ? r->asset : "", r->seconds,
                             r->force, cmd->request_id, 1, pdm_mono_ms(), text, sizeof(text));
     pdm_cmd_set(res, reason, "%s", text);
     pdm__v1__baseline_request__free_unpacked(r, NULL);
@@ -278,7 +244,7 @@ static void baselines_tick(struct agent *a, int64_t now)
     static struct pdm_baseline_done done; /* 1 KiB of text: not on the stack of the loop */
     static struct pdm_cmd cmd;
     static struct pdm_cmd_result res;
-    for (int guard = 0; guard < 64 && pdm_baselines_tick(a->baselines, &a->engine, now, &done);
+    for (int guard = 0; guard < 64 && pdm_baselines_tick(a->baselines, &a->pipe.engine, now, &done);
          guard++) {
         if (!done.ok)
             pdm_control_note_error(a->control, pdm_wall_ms(), "asset %s: baseline: %.100s",
@@ -315,7 +281,7 @@ static int control_request(void *ctx, const char *req, char *out, size_t cap)
         }
         char text[PDM_CMD_TEXT_MAX];
         enum pdm_cmd_reason r =
-            pdm_baselines_start(a->baselines, &a->engine, asset, seconds, n == 4, "", 0,
+            pdm_baselines_start(a->baselines, &a->pipe.engine, asset, seconds, n == 4, "", 0,
                                 pdm_mono_ms(), text, sizeof(text));
         if (r == PDM_CMD_OK)
             snprintf(out, cap, "ok: %s\n", text);
@@ -332,8 +298,6 @@ static int control_request(void *ctx, const char *req, char *out, size_t cap)
     }
     return -ENOENT;
 }
-
-static const char *sensor_asset(const struct agent *a, uint32_t sensor);
 
 /* ---- closed service loop (issue 6): usage counters, maintenance, service visits -------------
  *
@@ -370,8 +334,9 @@ static void usage_view(const struct agent *a, uint32_t i, struct pdm_usage_view 
 }
 
 /* A good reading of sensor: the counters of every asset it says is running. */
-static void usage_on_sample(struct agent *a, uint32_t sensor, int64_t mono_ms, double value)
+static void usage_on_sample(void *ctx, uint32_t sensor, int64_t mono_ms, double value)
 {
+    struct agent *a = ctx;
     for (uint32_t i = 0; i < a->cfg->n_assets; i++) {
         const struct pdm_asset_cfg *ac = &a->cfg->assets[i];
         if (!ac->has_running || ac->running_sensor != (int32_t)sensor)
@@ -383,13 +348,15 @@ static void usage_on_sample(struct agent *a, uint32_t sensor, int64_t mono_ms, d
                       change > 0 ? "started" : "stopped", sa->u.c.starts,
                       (double)sa->u.c.run_ms / MS_PER_HOUR);
         pdm_store_usage_put(a->store, i, &sa->u.c);
-        a->engine.assets[i].run_years = (double)sa->u.c.run_ms / MS_PER_HOUR / PDM_HOURS_PER_YEAR;
+        a->pipe.engine.assets[i].run_years =
+            (double)sa->u.c.run_ms / MS_PER_HOUR / PDM_HOURS_PER_YEAR;
     }
 }
 
 /* A score of asset i: the observation after a service visit keeps its highest probability. */
-static void usage_on_score(struct agent *a, uint32_t i, double p)
+static void usage_on_score(void *ctx, uint32_t i, double p)
 {
+    struct agent *a = ctx;
     struct svc_asset *sa = &a->svc[i];
     if (!sa->u.c.confirm_ms)
         return;
@@ -484,7 +451,7 @@ static void svc_check_asset(struct agent *a, uint32_t i, int64_t wall)
     }
     struct pdm_usage_counts *c = &sa->u.c;
     if (c->confirm_ms && wall >= c->confirm_ms) {
-        double clear = a->engine.assets[i].policy.clear;
+        double clear = a->pipe.engine.assets[i].policy.clear;
         int fixed = c->obs_evals > 0 && c->obs_max_p < clear;
         char why[256];
         if (!c->obs_evals)
@@ -532,11 +499,12 @@ static const char *rem_open_id(const struct agent *a, uint32_t k)
 {
     uint32_t na = a->cfg->n_assets, ns = a->cfg->n_sensors;
     if (k < na)
-        return a->engine.assets[k].fsm.active != PDM_SEV_NONE ? a->engine.assets[k].fsm.alert_id
-                                                              : NULL;
+        return a->pipe.engine.assets[k].fsm.active != PDM_SEV_NONE
+                   ? a->pipe.engine.assets[k].fsm.alert_id
+                   : NULL;
     if (k < na + ns)
-        return a->quality.s[k - na].faulted && a->quality.s[k - na].alert_id[0]
-                   ? a->quality.s[k - na].alert_id
+        return a->pipe.quality.s[k - na].faulted && a->pipe.quality.s[k - na].alert_id[0]
+                   ? a->pipe.quality.s[k - na].alert_id
                    : NULL;
     return a->svc[k - na - ns].maint_id[0] ? a->svc[k - na - ns].maint_id : NULL;
 }
@@ -565,7 +533,7 @@ static void rem_send(struct agent *a, uint32_t k)
     uint32_t na = a->cfg->n_assets, ns = a->cfg->n_sensors;
     int len = 0, rc = 0; /* encoded length or -errno; the store's answer */
     if (k < na) {
-        struct pdm_engine_asset *ea = &a->engine.assets[k];
+        struct pdm_engine_asset *ea = &a->pipe.engine.assets[k];
         if (!ea->evals)
             return; /* restored after a restart and not scored yet: no numbers to send */
         const struct pdm_asset_cfg *ac = &a->cfg->assets[k];
@@ -580,7 +548,7 @@ static void rem_send(struct agent *a, uint32_t k)
             .ts_ms = pdm_wall_ms(),
             .model = &ac->model,
             .score = &ea->last,
-            .input_sensors = &a->input_sensor_names[k * PDM_MODEL_MAX_INPUTS],
+            .input_sensors = &a->pipe.input_names[k * PDM_MODEL_MAX_INPUTS],
             .reminder = 1,
         };
         len = pdm_encode_alert(&m, a->buf, a->buf_cap);
@@ -589,12 +557,12 @@ static void rem_send(struct agent *a, uint32_t k)
                                      ea->fsm.active, m.ts_ms, a->buf, (size_t)len);
     } else if (k < na + ns) {
         uint32_t si = k - na;
-        const struct pdm_quality_sensor *q = &a->quality.s[si];
+        const struct pdm_quality_sensor *q = &a->pipe.quality.s[si];
         const char *name = a->cfg->sensors[si].name;
         uint64_t seq = pdm_store_alloc_seq(a->store);
         struct pdm_sensor_fault_msg m = {
             .device_id = a->cfg->device_id,
-            .asset = sensor_asset(a, si),
+            .asset = pdm_pipeline_sensor_asset(&a->pipe, si),
             .alert_id = q->alert_id,
             .sensor = name,
             .reason = q->reason,
@@ -705,7 +673,7 @@ static int service_setup(struct agent *a)
 static void service_engine_ready(struct agent *a)
 {
     for (uint32_t i = 0; i < a->cfg->n_assets; i++)
-        a->engine.assets[i].run_years =
+        a->pipe.engine.assets[i].run_years =
             (double)a->svc[i].u.c.run_ms / MS_PER_HOUR / PDM_HOURS_PER_YEAR;
 }
 
@@ -930,7 +898,7 @@ static void cmd_report(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_resu
     for (uint32_t i = 0; i < na; i++) {
         if (only >= 0 && (uint32_t)only != i)
             continue;
-        const struct pdm_engine_asset *ea = &a->engine.assets[i];
+        const struct pdm_engine_asset *ea = &a->pipe.engine.assets[i];
         struct pdm_report_asset *r = &ra[n];
         struct pdm_report_alert *op = &open[(size_t)n * (ns + 2)];
         r->asset = cfg->assets[i].name;
@@ -938,15 +906,16 @@ static void cmd_report(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_resu
         r->scored = ea->evals > 0;
         r->score = &ea->last;
         r->score_ts_ms = ea->last_ts_ms;
-        r->input_sensors = &a->input_sensor_names[i * PDM_MODEL_MAX_INPUTS];
+        r->input_sensors = &a->pipe.input_names[i * PDM_MODEL_MAX_INPUTS];
         usage_view(a, i, &uv[n]);
         r->usage = a->svc[i].tracked || a->svc[i].u.c.visit ? &uv[n] : NULL;
         r->open = op;
         /* open alerts: the asset's fault risk, maintenance, and faults of sensors it reads */
         for (uint32_t k = 0; k < a->n_rem; k++) {
-            int mine = k < na        ? k == i
-                       : k < na + ns ? sensor_asset(a, k - na) == cfg->assets[i].name
-                                     : k - na - ns == i;
+            int mine = k < na ? k == i
+                       : k < na + ns
+                           ? pdm_pipeline_sensor_asset(&a->pipe, k - na) == cfg->assets[i].name
+                           : k - na - ns == i;
             const char *id = mine ? rem_sync(a, k, now) : NULL;
             if (!id)
                 continue;
@@ -974,11 +943,11 @@ static void cmd_report(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_resu
     }
     for (uint32_t s = 0; s < ns; s++)
         sens[s] = (struct pdm_status_sensor){.sensor = cfg->sensors[s].name,
-                                             .ok = a->health[s].ok,
-                                             .reads = a->health[s].reads,
-                                             .errors = a->health[s].errors,
-                                             .last_error = a->health[s].last_error,
-                                             .last_ok_ms = a->health[s].last_ok_ms};
+                                             .ok = a->pipe.health[s].ok,
+                                             .reads = a->pipe.health[s].reads,
+                                             .errors = a->pipe.health[s].errors,
+                                             .last_error = a->pipe.health[s].last_error,
+                                             .last_ok_ms = a->pipe.health[s].last_ok_ms};
     struct pdm_report_msg rm = {.device_id = cfg->device_id,
                                 .request_id = cmd->request_id,
                                 .agent_version = PDM_VERSION,
@@ -1116,229 +1085,6 @@ static void handle_uplink(struct agent *a)
     pdm_outbox_pump(&a->outbox);
 }
 
-/* ---- samples and evaluations -------------------------------------------------------------------
- */
-
-static void on_eval(void *ctx, const struct pdm_eval *ev)
-{
-    struct agent *a = ctx;
-    pdm_baselines_on_eval(a->baselines, ev); /* learning, if the asset is learning its baseline */
-    const struct pdm_asset_cfg *asset = &a->cfg->assets[ev->asset];
-    uint64_t seq;
-    int rc = pdm_store_put_row(a->store, PDM_ROW_SCORE, a->asset_ref[ev->asset], ev->ts_ms,
-                               ev->score->probability, &seq);
-    if (rc != 0)
-        pdm_err("store: cannot store the score of asset %s (%s)", asset->name, strerror(-rc));
-    usage_on_score(a, ev->asset, ev->score->probability);
-    pdm_debug("asset %s: P=%.3f health=%u", asset->name, ev->score->probability, ev->score->health);
-    if (!ev->has_alert)
-        return;
-
-    uint64_t aseq = pdm_store_alloc_seq(a->store);
-    if (ev->alert.state == PDM_ALERT_RAISED)
-        snprintf(ev->fsm->alert_id, sizeof(ev->fsm->alert_id), "%s-%" PRIu64, asset->name, aseq);
-    struct pdm_alert_msg m = {
-        .device_id = a->cfg->device_id,
-        .asset = asset->name,
-        .alert_id = ev->fsm->alert_id,
-        .seq = aseq,
-        .state = ev->alert.state,
-        .severity = ev->alert.severity,
-        .ts_ms = ev->ts_ms,
-        .model = &asset->model,
-        .score = ev->score,
-        .input_sensors = &a->input_sensor_names[ev->asset * PDM_MODEL_MAX_INPUTS],
-    };
-    int len = pdm_encode_alert(&m, a->buf, a->buf_cap);
-    if (len < 0) {
-        char e[64];
-        pdm_err("asset %s: cannot encode alert (%s)", asset->name,
-                pdm_encode_why(len, a->buf_cap, e, sizeof(e)));
-        return;
-    }
-    rc = pdm_store_put_alert(a->store, aseq, asset->name, ev->fsm->alert_id, ev->alert.state,
-                             ev->alert.severity, ev->ts_ms, a->buf, (size_t)len);
-    if (rc != 0)
-        pdm_err("asset %s: cannot write alert %s to the store (%s); it is kept in memory, "
-                "published meanwhile, and written when the store accepts writes again",
-                asset->name, ev->fsm->alert_id, strerror(-rc));
-
-    /* the two inputs that drove the score most, for the log line */
-    uint32_t order[PDM_MODEL_MAX_INPUTS];
-    pdm_score_rank(ev->score, order);
-    char why[256] = "";
-    size_t off = 0;
-    for (uint32_t i = 0; i < ev->score->n_inputs && i < 3; i++) {
-        uint32_t k = order[i];
-        int w = snprintf(why + off, sizeof(why) - off, "%s%s %+.2f (%.4g vs %.4g %s)",
-                         i ? ", " : "", asset->model.inputs[k].name, ev->score->in[k].contribution,
-                         ev->score->in[k].value, asset->model.inputs[k].center,
-                         asset->model.inputs[k].from_asset ? "asset" : "fleet");
-        if (w < 0 || (size_t)w >= sizeof(why) - off)
-            break;
-        off += (size_t)w;
-    }
-    pdm_info("asset %s: alert %s %s %s P=%.3f health=%u; drivers: %s", asset->name,
-             ev->fsm->alert_id, pdm_alert_state_name(ev->alert.state),
-             pdm_severity_name(ev->alert.severity), ev->score->probability, ev->score->health, why);
-    pdm_outbox_pump(&a->outbox);
-}
-
-/* ---- data quality: SENSOR_FAULT alerts ------------------------------------------------------
- */
-
-/* The first asset a sensor feeds (the Alert's asset), or "" if none. */
-static const char *sensor_asset(const struct agent *a, uint32_t sensor)
-{
-    for (uint32_t i = 0; i < a->cfg->n_assets; i++)
-        for (uint32_t k = 0; k < a->cfg->assets[i].n_inputs; k++)
-            if (a->cfg->assets[i].inputs[k].sensor == (int32_t)sensor)
-                return a->cfg->assets[i].name;
-    return "";
-}
-
-/* Empties the windows a faulted sensor feeds, so its assets stop scoring now (skipped_stale)
- * instead of scoring on the last window_s of data before the fault. The window's fields are
- * public (window.h); emptying is resetting the ring, nothing is freed. */
-static void forget_sensor(struct agent *a, uint32_t sensor)
-{
-    const struct pdm_engine *e = &a->engine;
-    if (!e->feed_start || sensor >= a->cfg->n_sensors)
-        return;
-    for (uint32_t i = e->feed_start[sensor]; i < e->feed_start[sensor + 1]; i++)
-        e->feeds[i]->head = e->feeds[i]->count = 0;
-}
-
-static void on_quality(void *ctx, const struct pdm_quality_event *ev)
-{
-    struct agent *a = ctx;
-    const char *name = a->cfg->sensors[ev->sensor].name;
-    const char *asset = sensor_asset(a, ev->sensor);
-    if (ev->raised)
-        forget_sensor(a, ev->sensor);
-    if (!ev->raised && !ev->state->alert_id[0])
-        return; /* no alert was opened (cannot happen: raise always names one) */
-    uint64_t aseq = pdm_store_alloc_seq(a->store);
-    if (ev->raised)
-        snprintf(ev->state->alert_id, sizeof(ev->state->alert_id), "%s-fault-%" PRIu64, name, aseq);
-    enum pdm_alert_state state = ev->raised ? PDM_ALERT_RAISED : PDM_ALERT_CLEARED;
-    int64_t ts = pdm_wall_ms();
-    struct pdm_sensor_fault_msg m = {
-        .device_id = a->cfg->device_id,
-        .asset = asset,
-        .alert_id = ev->state->alert_id,
-        .sensor = name,
-        .reason = ev->reason,
-        .seq = aseq,
-        .state = state,
-        .ts_ms = ts,
-    };
-    int len = pdm_encode_sensor_fault(&m, a->buf, a->buf_cap);
-    if (len < 0) {
-        char e[64];
-        pdm_err("sensor %s: cannot encode its SENSOR_FAULT alert (%s)", name,
-                pdm_encode_why(len, a->buf_cap, e, sizeof(e)));
-        return;
-    }
-    char key[PDM_NAME_MAX + 8]; /* the store groups open alerts by this key */
-    snprintf(key, sizeof(key), "sensor:%s", name);
-    int rc = pdm_store_put_alert(a->store, aseq, key, ev->state->alert_id, state, PDM_SEV_WARNING,
-                                 ts, a->buf, (size_t)len);
-    if (rc != 0)
-        pdm_err("sensor %s: cannot write alert %s to the store (%s); it is kept in memory, "
-                "published meanwhile, and written when the store accepts writes again",
-                name, ev->state->alert_id, strerror(-rc));
-    if (ev->raised) {
-        pdm_control_note_error(a->control, ts, "sensor %s: fault: %s", name, ev->reason);
-        pdm_warn("sensor %s: alert %s RAISED SENSOR_FAULT (%s): %s; %s%s%s", name,
-                 ev->state->alert_id, pdm_quality_cause_name(ev->cause), ev->reason,
-                 ev->cause == PDM_QC_STALE ? "" : "its readings are stored flagged; ",
-                 *asset ? "asset scoring paused until it recovers: " : "it feeds no asset", asset);
-    } else {
-        pdm_info("sensor %s: alert %s CLEARED SENSOR_FAULT: %s", name, ev->state->alert_id,
-                 ev->reason);
-    }
-    pdm_outbox_pump(&a->outbox);
-}
-
-/* What a failed read means for the field engineer: which unit at which address. Failure path
- * only. */
-static void read_failure_text(const struct agent *a, const struct pdm_sample *smp, char *out,
-                              size_t len)
-{
-    const struct pdm_sensor_cfg *sc = &a->cfg->sensors[smp->sensor];
-    const struct pdm_bus_cfg *bc = &a->cfg->buses[sc->bus];
-    const char *why = smp->reason[0] ? smp->reason : "read failed";
-    char prefix[24];
-    int n = snprintf(prefix, sizeof(prefix), "unit %d: ", sc->unit_id);
-    if (n > 0 && strncmp(why, prefix, (size_t)n) == 0)
-        why += n; /* the driver's "unit N: " is said below */
-    /* a reason is a line in a log or a status table: long host names and paths are cut */
-    if (bc->driver == PDM_DRIVER_MODBUS_TCP)
-        snprintf(out, len, "unit %d at %.64s:%d: %.64s", sc->unit_id, bc->host, bc->port, why);
-    else if (bc->driver == PDM_DRIVER_MODBUS_RTU)
-        snprintf(out, len, "unit %d on %.64s: %.64s", sc->unit_id, bc->device, why);
-    else
-        snprintf(out, len, "bus %s: %s", bc->name, why);
-}
-
-static void handle_samples(struct agent *a)
-{
-    struct pdm_sample s[SAMPLES_PER_WAKE];
-    uint32_t n;
-    while ((n = pdm_queue_pop(&a->queue, s, SAMPLES_PER_WAKE)) > 0) {
-        for (uint32_t i = 0; i < n; i++) {
-            struct sensor_health *h = &a->health[s[i].sensor];
-            if (s[i].err != 0) {
-                char why[PDM_QUALITY_REASON_MAX];
-                read_failure_text(a, &s[i], why, sizeof(why));
-                pdm_quality_on_sample(&a->quality, s[i].sensor, 0, 0, s[i].mono_ms, why);
-                h->ok = 0;
-                h->errors++;
-                snprintf(h->last_error, sizeof(h->last_error), "%s", s[i].reason);
-                pdm_control_note_error(a->control, s[i].ts_ms, "sensor %s: %s",
-                                       a->cfg->sensors[s[i].sensor].name, s[i].reason);
-                continue;
-            }
-            h->ok = 1;
-            h->reads++;
-            h->last_ok_ms = s[i].ts_ms;
-            h->last_value = s[i].value;
-            /* flagged readings are stored and published, but the model never sees them */
-            enum pdm_quality_flag q =
-                pdm_quality_on_sample(&a->quality, s[i].sensor, 1, s[i].value, s[i].mono_ms, NULL);
-            if (q == PDM_Q_GOOD) {
-                pdm_engine_on_sample(&a->engine, s[i].sensor, s[i].mono_ms, s[i].value);
-                usage_on_sample(a, s[i].sensor, s[i].mono_ms, s[i].value);
-            }
-            uint64_t seq;
-            int rc = pdm_store_put_row_q(a->store, PDM_ROW_READING, a->sensor_ref[s[i].sensor],
-                                         s[i].ts_ms, s[i].value, (uint8_t)q, &seq);
-            if (rc != 0)
-                pdm_complain(&a->put_complaint, s[i].mono_ms,
-                             "store: cannot store a reading of %s (%s); readings are lost until "
-                             "the store accepts them again",
-                             a->cfg->sensors[s[i].sensor].name, strerror(-rc));
-            else if (a->put_complaint.active)
-                pdm_release(&a->put_complaint, "store: readings are stored again");
-        }
-    }
-    int64_t now = pdm_mono_ms();
-    if (a->queue.dropped != a->queue_dropped_seen) {
-        a->queue_drop_mono_ms = now;
-        pdm_complain(&a->queue_complaint, now,
-                     "sample queue full: %" PRIu64 " samples dropped so far (the main loop is too "
-                     "slow for the configured sensors and periods)",
-                     a->queue.dropped);
-        a->queue_dropped_seen = a->queue.dropped;
-    } else if (a->queue_complaint.active && now - a->queue_drop_mono_ms >= QUEUE_CALM_MS) {
-        /* overflows come in bursts: the all-clear waits for a quiet minute, not one drain */
-        pdm_release(&a->queue_complaint,
-                    "sample queue: no samples dropped for %d s (%" PRIu64 " dropped in all)",
-                    QUEUE_CALM_MS / 1000, a->queue.dropped);
-    }
-}
-
 static void handle_signals(struct agent *a)
 {
     struct signalfd_siginfo si;
@@ -1419,7 +1165,7 @@ static void fill_snapshot(void *ctx, struct pdm_ctl_snapshot *s)
     s->device_id = cfg->device_id;
     for (uint32_t i = 0; i < s->n_sensors && i < cfg->n_sensors; i++) {
         const struct pdm_sensor_cfg *sc = &cfg->sensors[i];
-        const struct sensor_health *h = &a->health[i];
+        const struct pdm_sensor_health *h = &a->pipe.health[i];
         struct pdm_ctl_sensor *x = &s->sensors[i];
         x->name = sc->name;
         x->unit = sc->unit;
@@ -1433,12 +1179,12 @@ static void fill_snapshot(void *ctx, struct pdm_ctl_snapshot *s)
         x->errors = h->errors;
         memcpy(x->last_error, h->last_error, sizeof(x->last_error));
     }
-    for (uint32_t i = 0; i < s->n_assets && i < a->engine.n_assets; i++) {
-        const struct pdm_engine_asset *ea = &a->engine.assets[i];
+    for (uint32_t i = 0; i < s->n_assets && i < a->pipe.engine.n_assets; i++) {
+        const struct pdm_engine_asset *ea = &a->pipe.engine.assets[i];
         struct pdm_ctl_asset *x = &s->assets[i];
         x->name = cfg->assets[i].name;
         x->model = &cfg->assets[i].model;
-        memcpy(x->input_sensor, &a->input_sensor_names[i * PDM_MODEL_MAX_INPUTS],
+        memcpy(x->input_sensor, &a->pipe.input_names[i * PDM_MODEL_MAX_INPUTS],
                sizeof(x->input_sensor));
         for (uint32_t k = 0; k < PDM_MODEL_MAX_INPUTS; k++)
             x->input_samples[k] = ea->in[k].win.count;
@@ -1456,7 +1202,7 @@ static void fill_snapshot(void *ctx, struct pdm_ctl_snapshot *s)
     s->broker_connected = a->connected;
     s->broker_connecting = a->connecting;
     memcpy(s->broker_error, a->broker_error, sizeof(s->broker_error));
-    s->queue_dropped = a->queue.dropped;
+    s->queue_dropped = a->pipe.queue.dropped;
 }
 
 /* ---- start-up and shutdown --------------------------------------------------------------------
@@ -1467,25 +1213,7 @@ static void restore_alert(void *ctx, const struct pdm_stored_alert *sa)
     struct agent *a = ctx;
     if (service_restore(a, sa))
         return;
-    if (strncmp(sa->asset, "sensor:", 7) == 0) {
-        /* a SENSOR_FAULT still open: its recovery clears the same alert_id */
-        int i = pdm_config_sensor_index(a->cfg, sa->asset + 7);
-        if (i < 0 || sa->state == PDM_ALERT_CLEARED)
-            return;
-        pdm_quality_restore(&a->quality, (uint32_t)i, sa->alert_id, pdm_mono_ms());
-        pdm_info("sensor %s: alert %s (SENSOR_FAULT) is still open from before the restart",
-                 sa->asset + 7, sa->alert_id);
-        return;
-    }
-    for (uint32_t i = 0; i < a->engine.n_assets; i++) {
-        if (strcmp(a->cfg->assets[i].name, sa->asset) != 0)
-            continue;
-        struct pdm_alert_fsm *f = &a->engine.assets[i].fsm;
-        f->active = (enum pdm_severity)sa->severity;
-        snprintf(f->alert_id, sizeof(f->alert_id), "%s", sa->alert_id);
-        pdm_info("asset %s: alert %s (%s) is still open from before the restart", sa->asset,
-                 sa->alert_id, pdm_severity_name(f->active));
-    }
+    pdm_pipeline_restore_alert(&a->pipe, sa);
 }
 
 /* The outbox's way to the broker (outbox.h): QoS 1 through Paho. */
@@ -1539,62 +1267,27 @@ static int setup(struct agent *a)
     }
     pdm_control_set_request_handler(a->control, control_request, a);
 
-    a->sensor_ref = calloc(cfg->n_sensors + 1, sizeof(*a->sensor_ref));
-    a->asset_ref = calloc(cfg->n_assets + 1, sizeof(*a->asset_ref));
-    a->health = calloc(cfg->n_sensors + 1, sizeof(*a->health));
-    a->input_sensor_names =
-        calloc((size_t)(cfg->n_assets + 1) * PDM_MODEL_MAX_INPUTS, sizeof(char *));
     a->buf_cap = 256 * 1024;
     a->buf = malloc(a->buf_cap);
-    if (!a->sensor_ref || !a->asset_ref || !a->health || !a->input_sensor_names || !a->buf) {
+    if (!a->buf) {
         pdm_err("out of memory at start-up");
         return -ENOMEM;
     }
-    for (uint32_t i = 0; i < cfg->n_sensors; i++) {
-        if ((rc = pdm_store_name_id(a->store, PDM_ROW_READING, cfg->sensors[i].name,
-                                    &a->sensor_ref[i])) != 0) {
-            pdm_err("store: cannot register sensor %s (%s)", cfg->sensors[i].name, strerror(-rc));
-            return rc;
-        }
-    }
-    for (uint32_t i = 0; i < cfg->n_assets; i++) {
-        if ((rc = pdm_store_name_id(a->store, PDM_ROW_SCORE, cfg->assets[i].name,
-                                    &a->asset_ref[i])) != 0) {
-            pdm_err("store: cannot register asset %s (%s)", cfg->assets[i].name, strerror(-rc));
-            return rc;
-        }
-        for (uint32_t k = 0; k < cfg->assets[i].n_inputs; k++) {
-            int32_t s = cfg->assets[i].inputs[k].sensor;
-            a->input_sensor_names[i * PDM_MODEL_MAX_INPUTS + k] =
-                s >= 0 ? cfg->sensors[s].name : NULL;
-        }
-    }
-
     int64_t now = pdm_mono_ms();
-    if ((rc = pdm_engine_init(&a->engine, cfg->assets, cfg->n_assets, cfg->sensors, cfg->n_sensors,
-                              now)) != 0) {
-        pdm_err("engine: cannot allocate windows (%s)", strerror(-rc));
+    struct pdm_pipeline_cfg pcfg = {
+        .device_id = cfg->device_id,
+        .buses = cfg->buses,
+        .sensors = cfg->sensors,
+        .n_sensors = cfg->n_sensors,
+        .assets = cfg->assets,
+        .n_assets = cfg->n_assets,
+    };
+    if ((rc = pdm_pipeline_init(&a->pipe, &pcfg, a->store, &a->outbox, a->control, a->baselines,
+                                a->buf, a->buf_cap, now)) != 0)
         return rc;
-    }
-    struct pdm_quality_limits *lim = calloc(cfg->n_sensors + 1, sizeof(*lim));
-    if (!lim)
-        return -ENOMEM;
-    for (uint32_t i = 0; i < cfg->n_sensors; i++) {
-        const struct pdm_sensor_cfg *sc = &cfg->sensors[i];
-        lim[i] = (struct pdm_quality_limits){
-            .valid_min = sc->valid_min,
-            .valid_max = sc->valid_max,
-            .frozen_ms = (int64_t)sc->frozen_s * 1000,
-            .stale_ms = sc->stale_s > 0 ? (int64_t)sc->stale_s * 1000
-                                        : pdm_quality_default_stale_ms(sc->period_ms),
-        };
-    }
-    rc = pdm_quality_init(&a->quality, lim, cfg->n_sensors, now);
-    free(lim);
-    if (rc != 0) {
-        pdm_err("data quality: cannot allocate its state (%s)", strerror(-rc));
-        return rc;
-    }
+    struct pdm_pipeline_hooks hooks = {
+        .ctx = a, .on_good_sample = usage_on_sample, .on_score = usage_on_score};
+    pdm_pipeline_set_hooks(&a->pipe, &hooks);
     if ((rc = service_setup(a)) != 0)
         return rc;
     service_engine_ready(a);
@@ -1655,15 +1348,11 @@ static int setup(struct agent *a)
                               a->buf_cap)) != 0)
         return rc;
 
-    if ((rc = pdm_queue_init(&a->queue, QUEUE_CAPACITY)) != 0) {
-        pdm_err("sample queue: %s", strerror(-rc));
-        return rc;
-    }
     a->buses = calloc(cfg->n_buses + 1, sizeof(*a->buses));
     if (!a->buses)
         return -ENOMEM;
     for (uint32_t i = 0; i < cfg->n_buses; i++) {
-        if ((rc = pdm_bus_start(&a->buses[i], cfg, i, &a->queue)) != 0) {
+        if ((rc = pdm_bus_start(&a->buses[i], cfg, i, &a->pipe.queue)) != 0) {
             pdm_err("bus %s: cannot start its thread (%s)", cfg->buses[i].name, strerror(-rc));
             return rc;
         }
@@ -1688,10 +1377,8 @@ static void teardown(struct agent *a)
                 pdm_bus_stop(a->buses[i]);
         free(a->buses);
     }
-    if (a->queue.ring) {
-        handle_samples(a); /* what the buses read last still goes to the store */
-        pdm_queue_destroy(&a->queue);
-    }
+    if (a->pipe.queue.ring)
+        pdm_pipeline_drain(&a->pipe); /* what the buses read last still goes to the store */
     if (a->uplink) {
         if (a->connected) {
             /* goodbye: a retained offline Status, like the Last Will but without the delay */
@@ -1701,9 +1388,7 @@ static void teardown(struct agent *a)
         }
         pdm_uplink_destroy(a->uplink);
     }
-    if (a->engine.assets)
-        pdm_engine_free(&a->engine);
-    pdm_quality_free(&a->quality);
+    pdm_pipeline_free(&a->pipe);
     pdm_ota_close(a->ota);
     pdm_baselines_close(a->baselines);
     if (a->store)
@@ -1711,10 +1396,6 @@ static void teardown(struct agent *a)
     pdm_control_close(a->control); /* last: the data_dir stays locked until the store is closed */
     free(a->svc);
     free(a->rem);
-    free(a->sensor_ref);
-    free(a->asset_ref);
-    free(a->health);
-    free(a->input_sensor_names);
     free(a->buf);
     pdm_outbox_free(&a->outbox);
 }
@@ -1759,10 +1440,7 @@ int pdm_agent_run(struct pdm_config *cfg)
 
     while (!a.stop) {
         int64_t now = pdm_mono_ms();
-        /* faults first: a sensor that just faulted must not be scored in this turn */
-        int64_t next_stale = pdm_quality_tick(&a.quality, now, on_quality, &a);
-        int64_t next_eval = pdm_engine_tick(&a.engine, now, pdm_wall_ms(), on_eval, &a);
-        next_eval = min64(next_eval, next_stale);
+        int64_t next_eval = pdm_pipeline_tick(&a.pipe, now);
         baselines_tick(&a, now);
         pdm_timers_run(&a.timers, now);
         int64_t due = min64(next_eval, pdm_timers_next(&a.timers));
@@ -1773,7 +1451,7 @@ int pdm_agent_run(struct pdm_config *cfg)
             wait = 1000;
 
         struct pollfd pfd[3 + PDM_CONTROL_POLLFDS] = {
-            {.fd = a.queue.efd, .events = POLLIN},
+            {.fd = a.pipe.queue.efd, .events = POLLIN},
             {.fd = pdm_uplink_event_fd(a.uplink), .events = POLLIN},
             {.fd = a.sigfd, .events = POLLIN},
         };
@@ -1787,7 +1465,7 @@ int pdm_agent_run(struct pdm_config *cfg)
         if (pfd[2].revents & POLLIN)
             handle_signals(&a);
         if (pfd[0].revents & POLLIN)
-            handle_samples(&a);
+            pdm_pipeline_drain(&a.pipe);
         if (pfd[1].revents & POLLIN)
             handle_uplink(&a);
         pdm_control_handle(a.control, pfd + 3, n > 0 ? nctl : 0, pdm_mono_ms(), fill_snapshot, &a);
