@@ -23,69 +23,22 @@
 #include "lib/log.h"
 #include "lib/notify.h"
 #include "ota.h"
+#include "outbox.h"
+#include "pipeline.h"
 #include "lib/queue.h"
 #include "store.h"
+#include "timer.h"
 #include "uplink.h"
 #include "pdm/v1/pdm.pb-c.h"
 #include "usage.h"
 #include "../models/engine.h"
 #include "../models/quality.h"
 
-#define QUEUE_CAPACITY     4096   /* samples between bus threads and the loop: 288 KiB */
-#define SAMPLES_PER_WAKE   256    /* samples taken off the queue per loop turn */
-#define QUEUE_CALM_MS      60000  /* no drops for this long before "sample queue" is all clear */
-#define STATUS_INTERVAL_MS 60000  /* retained Status refresh while connected */
-#define PRUNE_INTERVAL_MS  10000  /* delivered rows beyond KEEP_DELIVERED are deleted */
-#define KEEP_DELIVERED     100000 /* delivered rows kept for local history */
-#define RECONNECT_MIN_MS   1000   /* broker reconnect backoff: 1 s doubling ... */
-#define RECONNECT_MAX_MS   60000  /* ... up to 60 s */
-#define MAX_INFLIGHT       32     /* messages handed to Paho and not yet acknowledged */
-#define BATCH_ROWS         2000   /* readings per TelemetryBatch (about 40 KB encoded) */
-/* Replay batches in flight at once. With a local broker 8 keep the link busy (the bench
- * delivers 720k rows in about a second); on a slow uplink they bound how much backlog a live
- * alert can find queued ahead of it in the connection: 8 x 40 KB. */
-#define REPLAY_INFLIGHT   8
-#define SQLITE_HEAP_LIMIT (16 * 1024 * 1024) /* bytes: bounds SQLite's own memory */
-/* Command answers waiting for room in the in-flight window (they are not stored: a backend
- * that misses one sends the command again). 8 x 4.6 KiB. */
-#define PENDING_RESULTS 8
-/* The largest CommandResult (pdm.proto) pdm_cmd_encode_result can make, so that no answer is
- * ever too big to queue: every string at its longest, 16 ModelInfo. A string field costs its
- * tag (1 byte), its length (up to 2 bytes below 16 KiB) and its bytes; a varint up to 10. */
-#define PB_STR(n)    (1 + 2 + (n))
-#define PB_VARINT    (1 + 10)
-#define MODEL_ID_MAX (sizeof(((struct pdm_model *)0)->id) - 1)
-#define MODEL_INFO_MAX                                                                             \
-    (PB_STR(PDM_NAME_MAX) + PB_STR(MODEL_ID_MAX) + PB_VARINT + PB_STR(64)) /* sha256 in hex */
-#define RESULT_MAX_BYTES                                                                           \
-    (PB_STR(PDM_CMD_REQUEST_ID_MAX) + PB_STR(PDM_CMD_NAME_MAX) + PB_VARINT /* ok */ +              \
-     PB_VARINT /* reason */ + PB_STR(PDM_CMD_TEXT_MAX - 1) + PB_STR(PDM_NAME_MAX) /* device */ +   \
-     PB_VARINT /* ts_ms */ + PB_VARINT /* fleet */ + PDM_CMD_MAX_MODELS * PB_STR(MODEL_INFO_MAX))
-_Static_assert(PB_STR(MODEL_INFO_MAX) < 16384 && RESULT_MAX_BYTES < 16384,
-               "two-byte length prefixes assumed above");
-#define SERVICE_TICK_MS 1000 /* maintenance limits, service outcomes and reminders checked */
-
-enum inflight_kind { IF_FREE = 0, IF_ALERT, IF_ROWS, IF_STATUS, IF_RESULT };
-
-struct pending_result {
-    size_t len; /* 0 = free */
-    uint8_t buf[RESULT_MAX_BYTES];
-};
-
-struct inflight {
-    enum inflight_kind kind;
-    uint64_t cookie;
-    uint64_t lo, hi; /* alert: lo = seq; rows: seq range */
-    uint32_t rows;   /* rows in the batch */
-};
-
-struct sensor_health {
-    int ok;
-    uint64_t reads, errors;
-    char last_error[48];
-    int64_t last_ok_ms;
-    double last_value; /* control socket: the last good reading */
-};
+#define STATUS_INTERVAL_MS 60000              /* retained Status refresh while connected */
+#define RECONNECT_MIN_MS   1000               /* broker reconnect backoff: 1 s doubling ... */
+#define RECONNECT_MAX_MS   60000              /* ... up to 60 s */
+#define SQLITE_HEAP_LIMIT  (16 * 1024 * 1024) /* bytes: bounds SQLite's own memory */
+#define SERVICE_TICK_MS    1000 /* maintenance limits, service outcomes and reminders checked */
 
 /* Usage counters and maintenance state of one asset (usage.h). */
 struct svc_asset {
@@ -106,76 +59,45 @@ struct reminder {
 
 struct agent {
     struct pdm_config *cfg;
-    struct pdm_queue queue;
     struct pdm_bus **buses;
-    struct pdm_engine engine;
-    struct pdm_quality quality; /* per sensor: flagged readings and SENSOR_FAULT alerts */
+    struct pdm_pipeline pipe; /* samples -> quality -> engine -> store (pipeline.h) */
     struct pdm_store *store;
     struct pdm_uplink *uplink;
     int sigfd;
     int stop;
     /* systemd watchdog: "WATCHDOG=1" every watchdog_ms from the loop (0 = not asked for), so
      * a loop that hangs stops the pings and systemd restarts the agent */
-    int64_t watchdog_ms, next_watchdog_ms;
+    int64_t watchdog_ms;
+    /* what the loop wakes up for besides samples, events and scoring (timer.h) */
+    struct pdm_timers timers;
+    int t_status, t_connect; /* stopped while disconnected / while connected or connecting */
     /* control socket (pdmctl status): see control.h */
     struct pdm_control *control;
     char broker_error[256]; /* last connect failure or loss, for the control socket */
 
-    uint32_t *sensor_ref; /* store id per config sensor */
-    uint32_t *asset_ref;  /* store id per config asset */
-    struct sensor_health *health;
-    const char **input_sensor_names; /* per asset, per model input: sensor name or NULL */
-
-    char topic_alert[512], topic_telemetry[512], topic_status[512];
-    /* commands (command.h): the filters subscribed to, and where answers go */
-    char topic_cmd_dev[512], topic_cmd_fleet[512], topic_cmd_result[512];
+    char topic_status[512];
+    /* commands (command.h): the filters subscribed to */
+    char topic_cmd_dev[512], topic_cmd_fleet[512];
     struct pdm_ota *ota;             /* cmd/model and the choice of model at start */
     struct pdm_baselines *baselines; /* per-asset baselines: cmd/baseline, pdmctl baseline */
-    struct pending_result results[PENDING_RESULTS];
-    uint32_t results_head, results_len; /* FIFO over results[] */
     uint8_t will[512];
     size_t will_len;
 
     /* uplink state, all in monotonic ms */
     int connected, connecting;
-    int64_t next_connect_ms, backoff_ms;
+    int64_t backoff_ms;
     struct pdm_complaint broker_complaint;
-    struct pdm_complaint store_complaint;
-    /* Delivery runs as two streams of rows per connection: the replay of everything stored
-     * before the connection came up (seq <= replay_end, oldest first, flagged replay), and live
-     * rows (seq > replay_end) sent at each telemetry tick. Live batches go ahead of replay
-     * batches, alerts ahead of both, so hours of backlog never delay current data. */
-    uint64_t replay_end;    /* highest seq that existed when this connection came up */
-    uint64_t alert_cursor;  /* highest alert seq handed to the uplink in this connection */
-    uint64_t replay_cursor; /* highest replay row seq handed to the uplink */
-    uint64_t live_cursor;   /* highest live row seq handed to the uplink */
-    uint64_t rows_upto;     /* live rows up to this seq are due (set at telemetry ticks) */
-    int replaying;          /* replay batches still to hand over (for the log) */
-    uint64_t marks_undone;  /* last seen pdm_store_stats().marks_undone */
-    uint64_t backlog_rows;  /* undelivered rows when this connection came up */
-    uint64_t backlog_acked; /* replay rows acknowledged since */
-    int64_t backlog_t0;     /* monotonic ms when the replay started */
-    struct inflight inflight[MAX_INFLIGHT];
-    uint64_t next_cookie;
-
-    int64_t next_commit_ms, next_telemetry_ms, next_status_ms, next_prune_ms;
-    uint64_t queue_dropped_seen;          /* queue.dropped at the last drain */
-    int64_t queue_drop_mono_ms;           /* when the last new drop was seen */
-    struct pdm_complaint queue_complaint; /* samples dropped by a full queue */
-    struct pdm_complaint put_complaint;   /* readings the store refused */
 
     /* closed service loop (issue 6): usage counters, MAINTENANCE_DUE, service visits, reminders;
      * see the "closed service loop" block below */
     struct svc_asset *svc; /* per asset */
     struct reminder *rem;  /* per open-alert source: assets, then sensors, then maintenance */
     uint32_t n_rem;
-    int64_t next_service_ms;
     char topic_report[512];
 
-    uint8_t *buf; /* encode buffer for one message */
+    uint8_t *buf; /* encode buffer for one message, shared by the modules */
     size_t buf_cap;
-    struct pdm_row *rows;
-    struct pdm_telemetry_row *trows;
+    struct pdm_outbox outbox; /* everything published (outbox.h) */
 };
 
 /* ---- helpers -------------------------------------------------------------------------------- */
@@ -183,6 +105,11 @@ struct agent {
 static int64_t min64(int64_t a, int64_t b)
 {
     return a < b ? a : b;
+}
+
+static void status_timer_restart(struct agent *a, int64_t now)
+{
+    pdm_timer_set(&a->timers, a->t_status, now + STATUS_INTERVAL_MS);
 }
 
 static int mkdir_p(const char *path)
@@ -199,48 +126,6 @@ static int mkdir_p(const char *path)
     }
     if (mkdir(tmp, 0750) != 0 && errno != EEXIST)
         return -errno;
-    return 0;
-}
-
-static struct inflight *inflight_find(struct agent *a, uint64_t cookie)
-{
-    for (int i = 0; i < MAX_INFLIGHT; i++)
-        if (a->inflight[i].kind != IF_FREE && a->inflight[i].cookie == cookie)
-            return &a->inflight[i];
-    return NULL;
-}
-
-static int replay_inflight(const struct agent *a)
-{
-    int n = 0;
-    for (int i = 0; i < MAX_INFLIGHT; i++)
-        n += a->inflight[i].kind == IF_ROWS && a->inflight[i].hi <= a->replay_end;
-    return n;
-}
-
-static struct inflight *inflight_slot(struct agent *a)
-{
-    for (int i = 0; i < MAX_INFLIGHT; i++)
-        if (a->inflight[i].kind == IF_FREE)
-            return &a->inflight[i];
-    return NULL;
-}
-
-static int publish(struct agent *a, enum inflight_kind kind, const char *topic, const void *payload,
-                   size_t len, int retained, uint64_t lo, uint64_t hi, uint32_t rows)
-{
-    struct inflight *slot = inflight_slot(a);
-    if (!slot)
-        return -EAGAIN;
-    uint64_t cookie = ++a->next_cookie;
-    int rc = pdm_uplink_publish(a->uplink, topic, payload, len, 1, retained, cookie);
-    if (rc != 0)
-        return rc;
-    slot->kind = kind;
-    slot->cookie = cookie;
-    slot->lo = lo;
-    slot->hi = hi;
-    slot->rows = rows;
     return 0;
 }
 
@@ -263,11 +148,11 @@ static int encode_status(struct agent *a, int online, uint8_t *buf, size_t cap)
     }
     for (size_t i = 0; online && i < ns; i++) {
         sensors[i].sensor = cfg->sensors[i].name;
-        sensors[i].ok = a->health[i].ok;
-        sensors[i].reads = a->health[i].reads;
-        sensors[i].errors = a->health[i].errors;
-        sensors[i].last_error = a->health[i].last_error;
-        sensors[i].last_ok_ms = a->health[i].last_ok_ms;
+        sensors[i].ok = a->pipe.health[i].ok;
+        sensors[i].reads = a->pipe.health[i].reads;
+        sensors[i].errors = a->pipe.health[i].errors;
+        sensors[i].last_error = a->pipe.health[i].last_error;
+        sensors[i].last_ok_ms = a->pipe.health[i].last_ok_ms;
     }
     struct pdm_store_stats st = {0};
     if (online && a->store)
@@ -304,207 +189,30 @@ static int encode_status(struct agent *a, int online, uint8_t *buf, size_t cap)
     return pdm_encode_status_usage(uv, nu, buf, (size_t)len, cap);
 }
 
-/* Why an encode failed: its -ENOSPC means the message did not fit the buffer (strerror's "No
- * space left on device" would send a field engineer looking for a full disk). */
-static const char *enc_why(int rc, size_t cap, char *buf, size_t n)
-{
-    if (rc != -ENOSPC)
-        return strerror(-rc);
-    snprintf(buf, n, "message larger than %zu bytes", cap);
-    return buf;
-}
-
 static void publish_status(struct agent *a, int online)
 {
     int len = encode_status(a, online, a->buf, a->buf_cap);
     if (len < 0) {
         char e[64];
         pdm_err("status: cannot encode (%s); not published",
-                enc_why(len, a->buf_cap, e, sizeof(e)));
+                pdm_encode_why(len, a->buf_cap, e, sizeof(e)));
         return;
     }
-    int rc = publish(a, IF_STATUS, a->topic_status, a->buf, (size_t)len, 1, 0, 0, 0);
+    int rc = pdm_outbox_send(&a->outbox, a->topic_status, a->buf, (size_t)len, 1);
     if (rc != 0 && rc != -EAGAIN)
         pdm_debug("status: not published (%s)", strerror(-rc));
 }
 
-/* ---- publishing from the store ----------------------------------------------------------------
- */
-
-struct alert_pub {
-    struct agent *a;
-    int rc;
-};
-
-static int on_stored_alert(void *ctx, uint64_t seq, const void *payload, size_t len)
-{
-    struct alert_pub *p = ctx;
-    struct agent *a = p->a;
-    if (seq <= a->replay_end && len + 2 <= a->buf_cap) {
-        /* stored before this connection: say so, the backend sees an old ts_ms */
-        memcpy(a->buf, payload, len);
-        int rlen = pdm_encode_mark_replay(a->buf, len, a->buf_cap);
-        if (rlen > 0) {
-            payload = a->buf;
-            len = (size_t)rlen;
-        }
-    }
-    p->rc = publish(a, IF_ALERT, a->topic_alert, payload, len, 0, seq, seq, 0);
-    if (p->rc == 0)
-        a->alert_cursor = seq;
-    return p->rc;
-}
-
-static const char *sensor_unit(struct agent *a, const char *name)
-{
-    int i = pdm_config_sensor_index(a->cfg, name);
-    return i >= 0 ? a->cfg->sensors[i].unit : "";
-}
-
-/* Publishes the next batch of undelivered rows with *cursor < seq <= upto and advances
- * *cursor; returns 1 if one was published, 0 if nothing is due, or -errno (-EAGAIN when the
- * in-flight window is full). */
-static int publish_rows(struct agent *a, uint64_t *cursor, uint64_t upto, int replay)
-{
-    if (*cursor >= upto)
-        return 0;
-    int n = pdm_store_next_rows(a->store, *cursor, a->rows, BATCH_ROWS);
-    if (n < 0)
-        return n;
-    int used = 0;
-    while (used < n && a->rows[used].seq <= upto)
-        used++;
-    if (used == 0) {
-        *cursor = upto;
-        return 0;
-    }
-    for (int i = 0; i < used; i++) {
-        const struct pdm_row *r = &a->rows[i];
-        const char *name = pdm_store_id_name(a->store, (enum pdm_row_kind)r->kind, r->ref);
-        a->trows[i] = (struct pdm_telemetry_row){
-            .seq = r->seq,
-            .ts_ms = r->ts_ms,
-            .value = r->value,
-            .kind = r->kind,
-            .quality = r->quality,
-            .name = name ? name : "?",
-            .unit = r->kind == PDM_ROW_READING && name ? sensor_unit(a, name) : "",
-        };
-    }
-    int len = pdm_encode_telemetry(a->cfg->device_id, pdm_wall_ms(), a->trows, (size_t)used, replay,
-                                   a->buf, a->buf_cap);
-    if (len < 0)
-        return len;
-    uint64_t lo = a->rows[0].seq, hi = a->rows[used - 1].seq;
-    int rc =
-        publish(a, IF_ROWS, a->topic_telemetry, a->buf, (size_t)len, 0, lo, hi, (uint32_t)used);
-    if (rc != 0)
-        return rc;
-    *cursor = hi;
-    return 1;
-}
-
-/* Hands undelivered messages to the uplink while the in-flight window has room: alerts first
- * (so a live alert is never stuck behind a telemetry backlog), then due telemetry. */
-static void pump(struct agent *a)
-{
-    if (!a->connected)
-        return;
-    /* command answers first: small, and someone is waiting for them */
-    while (a->results_len) {
-        struct pending_result *r = &a->results[a->results_head];
-        int rc = publish(a, IF_RESULT, a->topic_cmd_result, r->buf, r->len, 0, 0, 0, 0);
-        if (rc == -EAGAIN)
-            return;
-        if (rc != 0)
-            pdm_warn("command answer not published (%s); the backend will have to ask again",
-                     strerror(-rc));
-        r->len = 0;
-        a->results_head = (a->results_head + 1) % PENDING_RESULTS;
-        a->results_len--;
-    }
-    /* A failed commit took some delivery marks with it: those alerts and rows are undelivered
-     * again although the cursors are past them. Once writes work again (not while they fail,
-     * or every failed commit would start the round again), go round from the start once; the
-     * backend drops what it already has by seq. */
-    struct pdm_store_stats st;
-    if (pdm_store_stats(a->store, &st) == 0 && st.marks_undone != a->marks_undone &&
-        !st.write_failing) {
-        a->marks_undone = st.marks_undone;
-        a->alert_cursor = 0;
-        a->replay_cursor = 0;
-        a->live_cursor = a->replay_end;
-        pdm_info("store: delivery records were lost with a failed commit; re-sending what is "
-                 "still undelivered");
-    }
-    for (;;) {
-        struct alert_pub p = {a, 0};
-        int n = pdm_store_next_alerts(a->store, a->alert_cursor, 1, on_stored_alert, &p);
-        if (n < 0) {
-            pdm_err("store: cannot read undelivered alerts (%s); will retry", strerror(-n));
-            return;
-        }
-        if (n == 0)
-            break;
-        if (p.rc != 0)
-            return; /* window full (or not connected): PUBACKs will call us again */
-    }
-    /* Rows are published only once committed: a row the broker has seen must never be lost
-     * to a crash, or its seq could be handed out again. */
-    if (a->live_cursor < a->rows_upto) {
-        int rc = pdm_store_commit(a->store);
-        if (rc != 0) {
-            pdm_complain(&a->store_complaint, pdm_mono_ms(),
-                         "store: commit failed (%s); readings are held in memory and telemetry "
-                         "waits until a commit succeeds; alerts are still published",
-                         strerror(-rc));
-            return;
-        }
-    }
-    for (;;) {
-        int rc = publish_rows(a, &a->live_cursor, a->rows_upto, 0);
-        if (rc == 0 && replay_inflight(a) >= REPLAY_INFLIGHT)
-            return; /* the next PUBACK calls us again */
-        if (rc == 0) {
-            rc = publish_rows(a, &a->replay_cursor, a->replay_end, 1);
-            if (rc == 0 && a->replaying) {
-                a->replaying = 0;
-                pdm_debug("backlog handed over: waiting for the broker's acknowledgements");
-            }
-        }
-        if (rc <= 0) {
-            if (rc < 0 && rc != -EAGAIN && rc != -ENOTCONN)
-                pdm_err("telemetry: cannot publish (%s); will retry", strerror(-rc));
-            return;
-        }
-    }
-}
-
 /* ---- commands from the backend (command.h) --------------------------------------------------- */
 
-/* (Re)reads the sensor names per model input after a model swap. */
-static void refresh_input_names(struct agent *a)
-{
-    for (uint32_t i = 0; i < a->cfg->n_assets; i++) {
-        const struct pdm_asset_cfg *as = &a->cfg->assets[i];
-        for (uint32_t k = 0; k < PDM_MODEL_MAX_INPUTS; k++) {
-            int32_t s = k < as->n_inputs ? as->inputs[k].sensor : -1;
-            a->input_sensor_names[i * PDM_MODEL_MAX_INPUTS + k] =
-                s >= 0 ? a->cfg->sensors[s].name : NULL;
-        }
-    }
-}
-
 static void publish_status(struct agent *a, int online);
-static void queue_result(struct agent *a, const struct pdm_cmd *cmd,
-                         const struct pdm_cmd_result *res);
 
 static void cmd_model(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_result *res)
 {
     struct agent *a = ctx;
-    if (pdm_ota_handle(a->ota, &a->engine, cmd, res, pdm_mono_ms()) > 0) {
+    if (pdm_ota_handle(a->ota, &a->pipe.engine, cmd, res, pdm_mono_ms()) > 0) {
         pdm_baselines_sync(a->baselines); /* a new model: its own baseline, or fleet */
-        refresh_input_names(a);
+        pdm_pipeline_refresh_inputs(&a->pipe);
         publish_status(a, 1); /* the backend sees the new model id/version/sha256 at once */
     }
 }
@@ -524,7 +232,7 @@ static void cmd_baseline(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_re
     }
     char text[PDM_CMD_TEXT_MAX];
     enum pdm_cmd_reason reason =
-        pdm_baselines_start(a->baselines, &a->engine, r->asset ? r->asset : "", r->seconds,
+        pdm_baselines_start(a->baselines, &a->pipe.engine, r->asset ? r->asset : "", r->seconds,
                             r->force, cmd->request_id, 1, pdm_mono_ms(), text, sizeof(text));
     pdm_cmd_set(res, reason, "%s", text);
     pdm__v1__baseline_request__free_unpacked(r, NULL);
@@ -536,7 +244,7 @@ static void baselines_tick(struct agent *a, int64_t now)
     static struct pdm_baseline_done done; /* 1 KiB of text: not on the stack of the loop */
     static struct pdm_cmd cmd;
     static struct pdm_cmd_result res;
-    for (int guard = 0; guard < 64 && pdm_baselines_tick(a->baselines, &a->engine, now, &done);
+    for (int guard = 0; guard < 64 && pdm_baselines_tick(a->baselines, &a->pipe.engine, now, &done);
          guard++) {
         if (!done.ok)
             pdm_control_note_error(a->control, pdm_wall_ms(), "asset %s: baseline: %.100s",
@@ -554,7 +262,7 @@ static void baselines_tick(struct agent *a, int64_t now)
                                : PDM_CMD_BASELINE_FAILED,
                     "%s", done.text);
         res.ok = done.ok;
-        queue_result(a, &cmd, &res);
+        pdm_outbox_queue_result(&a->outbox, &cmd, &res);
     }
 }
 
@@ -573,7 +281,7 @@ static int control_request(void *ctx, const char *req, char *out, size_t cap)
         }
         char text[PDM_CMD_TEXT_MAX];
         enum pdm_cmd_reason r =
-            pdm_baselines_start(a->baselines, &a->engine, asset, seconds, n == 4, "", 0,
+            pdm_baselines_start(a->baselines, &a->pipe.engine, asset, seconds, n == 4, "", 0,
                                 pdm_mono_ms(), text, sizeof(text));
         if (r == PDM_CMD_OK)
             snprintf(out, cap, "ok: %s\n", text);
@@ -590,8 +298,6 @@ static int control_request(void *ctx, const char *req, char *out, size_t cap)
     }
     return -ENOENT;
 }
-
-static const char *sensor_asset(const struct agent *a, uint32_t sensor);
 
 /* ---- closed service loop (issue 6): usage counters, maintenance, service visits -------------
  *
@@ -628,8 +334,9 @@ static void usage_view(const struct agent *a, uint32_t i, struct pdm_usage_view 
 }
 
 /* A good reading of sensor: the counters of every asset it says is running. */
-static void usage_on_sample(struct agent *a, uint32_t sensor, int64_t mono_ms, double value)
+static void usage_on_sample(void *ctx, uint32_t sensor, int64_t mono_ms, double value)
 {
+    struct agent *a = ctx;
     for (uint32_t i = 0; i < a->cfg->n_assets; i++) {
         const struct pdm_asset_cfg *ac = &a->cfg->assets[i];
         if (!ac->has_running || ac->running_sensor != (int32_t)sensor)
@@ -641,13 +348,15 @@ static void usage_on_sample(struct agent *a, uint32_t sensor, int64_t mono_ms, d
                       change > 0 ? "started" : "stopped", sa->u.c.starts,
                       (double)sa->u.c.run_ms / MS_PER_HOUR);
         pdm_store_usage_put(a->store, i, &sa->u.c);
-        a->engine.assets[i].run_years = (double)sa->u.c.run_ms / MS_PER_HOUR / PDM_HOURS_PER_YEAR;
+        a->pipe.engine.assets[i].run_years =
+            (double)sa->u.c.run_ms / MS_PER_HOUR / PDM_HOURS_PER_YEAR;
     }
 }
 
 /* A score of asset i: the observation after a service visit keeps its highest probability. */
-static void usage_on_score(struct agent *a, uint32_t i, double p)
+static void usage_on_score(void *ctx, uint32_t i, double p)
 {
+    struct agent *a = ctx;
     struct svc_asset *sa = &a->svc[i];
     if (!sa->u.c.confirm_ms)
         return;
@@ -704,7 +413,7 @@ static int svc_emit(struct agent *a, uint32_t i, const struct svc_alert *ev, cha
     if (len < 0) {
         char e[64];
         pdm_err("asset %s: cannot encode alert %s (%s)", asset, nid,
-                enc_why(len, a->buf_cap, e, sizeof(e)));
+                pdm_encode_why(len, a->buf_cap, e, sizeof(e)));
         return len;
     }
     if (fresh)
@@ -717,7 +426,7 @@ static int svc_emit(struct agent *a, uint32_t i, const struct svc_alert *ev, cha
         pdm_err("asset %s: cannot write alert %s to the store (%s); it is kept in memory and "
                 "published meanwhile",
                 asset, nid, strerror(-rc));
-    pump(a);
+    pdm_outbox_pump(&a->outbox);
     return 0;
 }
 
@@ -742,7 +451,7 @@ static void svc_check_asset(struct agent *a, uint32_t i, int64_t wall)
     }
     struct pdm_usage_counts *c = &sa->u.c;
     if (c->confirm_ms && wall >= c->confirm_ms) {
-        double clear = a->engine.assets[i].policy.clear;
+        double clear = a->pipe.engine.assets[i].policy.clear;
         int fixed = c->obs_evals > 0 && c->obs_max_p < clear;
         char why[256];
         if (!c->obs_evals)
@@ -790,11 +499,12 @@ static const char *rem_open_id(const struct agent *a, uint32_t k)
 {
     uint32_t na = a->cfg->n_assets, ns = a->cfg->n_sensors;
     if (k < na)
-        return a->engine.assets[k].fsm.active != PDM_SEV_NONE ? a->engine.assets[k].fsm.alert_id
-                                                              : NULL;
+        return a->pipe.engine.assets[k].fsm.active != PDM_SEV_NONE
+                   ? a->pipe.engine.assets[k].fsm.alert_id
+                   : NULL;
     if (k < na + ns)
-        return a->quality.s[k - na].faulted && a->quality.s[k - na].alert_id[0]
-                   ? a->quality.s[k - na].alert_id
+        return a->pipe.quality.s[k - na].faulted && a->pipe.quality.s[k - na].alert_id[0]
+                   ? a->pipe.quality.s[k - na].alert_id
                    : NULL;
     return a->svc[k - na - ns].maint_id[0] ? a->svc[k - na - ns].maint_id : NULL;
 }
@@ -823,7 +533,7 @@ static void rem_send(struct agent *a, uint32_t k)
     uint32_t na = a->cfg->n_assets, ns = a->cfg->n_sensors;
     int len = 0, rc = 0; /* encoded length or -errno; the store's answer */
     if (k < na) {
-        struct pdm_engine_asset *ea = &a->engine.assets[k];
+        struct pdm_engine_asset *ea = &a->pipe.engine.assets[k];
         if (!ea->evals)
             return; /* restored after a restart and not scored yet: no numbers to send */
         const struct pdm_asset_cfg *ac = &a->cfg->assets[k];
@@ -838,7 +548,7 @@ static void rem_send(struct agent *a, uint32_t k)
             .ts_ms = pdm_wall_ms(),
             .model = &ac->model,
             .score = &ea->last,
-            .input_sensors = &a->input_sensor_names[k * PDM_MODEL_MAX_INPUTS],
+            .input_sensors = &a->pipe.input_names[k * PDM_MODEL_MAX_INPUTS],
             .reminder = 1,
         };
         len = pdm_encode_alert(&m, a->buf, a->buf_cap);
@@ -847,12 +557,12 @@ static void rem_send(struct agent *a, uint32_t k)
                                      ea->fsm.active, m.ts_ms, a->buf, (size_t)len);
     } else if (k < na + ns) {
         uint32_t si = k - na;
-        const struct pdm_quality_sensor *q = &a->quality.s[si];
+        const struct pdm_quality_sensor *q = &a->pipe.quality.s[si];
         const char *name = a->cfg->sensors[si].name;
         uint64_t seq = pdm_store_alloc_seq(a->store);
         struct pdm_sensor_fault_msg m = {
             .device_id = a->cfg->device_id,
-            .asset = sensor_asset(a, si),
+            .asset = pdm_pipeline_sensor_asset(&a->pipe, si),
             .alert_id = q->alert_id,
             .sensor = name,
             .reason = q->reason,
@@ -885,7 +595,7 @@ static void rem_send(struct agent *a, uint32_t k)
     if (len < 0)
         pdm_err("alert %s: reminder not sent: cannot encode it (%s); the next one is due in "
                 "%.4g h",
-                a->rem[k].id, enc_why(len, a->buf_cap, e, sizeof(e)), a->cfg->renotify_h);
+                a->rem[k].id, pdm_encode_why(len, a->buf_cap, e, sizeof(e)), a->cfg->renotify_h);
     else if (rc != 0)
         pdm_err("alert %s: reminder not written to the store (%s); it is kept in memory and sent "
                 "meanwhile",
@@ -893,14 +603,12 @@ static void rem_send(struct agent *a, uint32_t k)
     else
         pdm_info("alert %s: not acknowledged after %.4g h: reminder sent (UPDATED)", a->rem[k].id,
                  a->cfg->renotify_h);
-    pump(a);
+    pdm_outbox_pump(&a->outbox);
 }
 
-static void service_tick(struct agent *a, int64_t now)
+static int64_t service_tick(void *ctx, int64_t now)
 {
-    if (now < a->next_service_ms)
-        return;
-    a->next_service_ms = now + SERVICE_TICK_MS;
+    struct agent *a = ctx;
     int64_t wall = pdm_wall_ms();
     for (uint32_t i = 0; i < a->cfg->n_assets; i++)
         svc_check_asset(a, i, wall);
@@ -911,6 +619,7 @@ static void service_tick(struct agent *a, int64_t now)
         a->rem[k].due_ms = now + (int64_t)(a->cfg->renotify_h * MS_PER_HOUR);
         rem_send(a, k);
     }
+    return now + SERVICE_TICK_MS;
 }
 
 /* At start-up, after the store is open: loads the counters and sets up the state. */
@@ -964,7 +673,7 @@ static int service_setup(struct agent *a)
 static void service_engine_ready(struct agent *a)
 {
     for (uint32_t i = 0; i < a->cfg->n_assets; i++)
-        a->engine.assets[i].run_years =
+        a->pipe.engine.assets[i].run_years =
             (double)a->svc[i].u.c.run_ms / MS_PER_HOUR / PDM_HOURS_PER_YEAR;
 }
 
@@ -1117,7 +826,7 @@ static void cmd_status(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_resu
     (void)cmd;
     struct agent *a = ctx;
     publish_status(a, 1);
-    a->next_status_ms = pdm_mono_ms() + STATUS_INTERVAL_MS;
+    status_timer_restart(a, pdm_mono_ms());
     pdm_cmd_set(res, PDM_CMD_OK, "Status published on %s", a->topic_status);
 }
 
@@ -1189,7 +898,7 @@ static void cmd_report(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_resu
     for (uint32_t i = 0; i < na; i++) {
         if (only >= 0 && (uint32_t)only != i)
             continue;
-        const struct pdm_engine_asset *ea = &a->engine.assets[i];
+        const struct pdm_engine_asset *ea = &a->pipe.engine.assets[i];
         struct pdm_report_asset *r = &ra[n];
         struct pdm_report_alert *op = &open[(size_t)n * (ns + 2)];
         r->asset = cfg->assets[i].name;
@@ -1197,15 +906,16 @@ static void cmd_report(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_resu
         r->scored = ea->evals > 0;
         r->score = &ea->last;
         r->score_ts_ms = ea->last_ts_ms;
-        r->input_sensors = &a->input_sensor_names[i * PDM_MODEL_MAX_INPUTS];
+        r->input_sensors = &a->pipe.input_names[i * PDM_MODEL_MAX_INPUTS];
         usage_view(a, i, &uv[n]);
         r->usage = a->svc[i].tracked || a->svc[i].u.c.visit ? &uv[n] : NULL;
         r->open = op;
         /* open alerts: the asset's fault risk, maintenance, and faults of sensors it reads */
         for (uint32_t k = 0; k < a->n_rem; k++) {
-            int mine = k < na        ? k == i
-                       : k < na + ns ? sensor_asset(a, k - na) == cfg->assets[i].name
-                                     : k - na - ns == i;
+            int mine = k < na ? k == i
+                       : k < na + ns
+                           ? pdm_pipeline_sensor_asset(&a->pipe, k - na) == cfg->assets[i].name
+                           : k - na - ns == i;
             const char *id = mine ? rem_sync(a, k, now) : NULL;
             if (!id)
                 continue;
@@ -1233,11 +943,11 @@ static void cmd_report(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_resu
     }
     for (uint32_t s = 0; s < ns; s++)
         sens[s] = (struct pdm_status_sensor){.sensor = cfg->sensors[s].name,
-                                             .ok = a->health[s].ok,
-                                             .reads = a->health[s].reads,
-                                             .errors = a->health[s].errors,
-                                             .last_error = a->health[s].last_error,
-                                             .last_ok_ms = a->health[s].last_ok_ms};
+                                             .ok = a->pipe.health[s].ok,
+                                             .reads = a->pipe.health[s].reads,
+                                             .errors = a->pipe.health[s].errors,
+                                             .last_error = a->pipe.health[s].last_error,
+                                             .last_ok_ms = a->pipe.health[s].last_ok_ms};
     struct pdm_report_msg rm = {.device_id = cfg->device_id,
                                 .request_id = cmd->request_id,
                                 .agent_version = PDM_VERSION,
@@ -1251,9 +961,9 @@ done:
     if (len < 0) {
         char e[64];
         pdm_cmd_set(res, PDM_CMD_INTERNAL_ERROR, "cannot build the report (%s)",
-                    enc_why(len, a->buf_cap, e, sizeof(e)));
+                    pdm_encode_why(len, a->buf_cap, e, sizeof(e)));
     } else {
-        int rc = publish(a, IF_RESULT, a->topic_report, a->buf, (size_t)len, 0, 0, 0, 0);
+        int rc = pdm_outbox_send(&a->outbox, a->topic_report, a->buf, (size_t)len, 0);
         if (rc == -EAGAIN)
             pdm_cmd_set(res, PDM_CMD_BUSY, "too many messages in flight; send again");
         else if (rc != 0)
@@ -1293,31 +1003,7 @@ static void handle_command(struct agent *a, const struct pdm_uplink_event *ev)
     if (!res.ok)
         pdm_control_note_error(a->control, pdm_wall_ms(), "command %s refused: %s: %.80s", cmd.name,
                                pdm_cmd_reason_name(res.reason), res.text);
-    queue_result(a, &cmd, &res);
-}
-
-/* Queues a CommandResult for cmd_result (sent by pump, oldest dropped when full). */
-static void queue_result(struct agent *a, const struct pdm_cmd *cmd,
-                         const struct pdm_cmd_result *res)
-{
-    if (a->results_len == PENDING_RESULTS) {
-        pdm_warn("command answers: %d waiting already; the oldest is dropped", PENDING_RESULTS);
-        a->results[a->results_head].len = 0;
-        a->results_head = (a->results_head + 1) % PENDING_RESULTS;
-        a->results_len--;
-    }
-    struct pending_result *r = &a->results[(a->results_head + a->results_len) % PENDING_RESULTS];
-    int len =
-        pdm_cmd_encode_result(cmd, res, a->cfg->device_id, pdm_wall_ms(), r->buf, sizeof(r->buf));
-    if (len <= 0) {
-        char e[64];
-        pdm_err("command %s: cannot encode its answer (%s)", cmd->name,
-                len == 0 ? "empty" : enc_why(len, sizeof(r->buf), e, sizeof(e)));
-        return;
-    }
-    r->len = (size_t)len;
-    a->results_len++;
-    pump(a);
+    pdm_outbox_queue_result(&a->outbox, &cmd, &res);
 }
 
 /* ---- uplink events ----------------------------------------------------------------------------
@@ -1326,16 +1012,8 @@ static void queue_result(struct agent *a, const struct pdm_cmd *cmd,
 static void schedule_reconnect(struct agent *a, int64_t now)
 {
     a->connecting = 0;
-    a->next_connect_ms = now + a->backoff_ms;
+    pdm_timer_set(&a->timers, a->t_connect, now + a->backoff_ms);
     a->backoff_ms = a->backoff_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : a->backoff_ms * 2;
-}
-
-static void drop_inflight(struct agent *a)
-{
-    memset(a->inflight, 0, sizeof(a->inflight));
-    a->alert_cursor = 0;
-    a->replay_cursor = 0;
-    a->live_cursor = a->replay_end;
 }
 
 static void handle_uplink(struct agent *a)
@@ -1352,24 +1030,12 @@ static void handle_uplink(struct agent *a)
             pdm_info("broker %s: connected; sending undelivered alerts, then telemetry",
                      a->cfg->uri);
             pdm_notifyf("STATUS=connected to broker %s", a->cfg->uri);
-            struct pdm_store_stats st;
-            if (pdm_store_commit(a->store) == 0 && pdm_store_stats(a->store, &st) == 0) {
-                a->replay_end = st.next_seq ? st.next_seq - 1 : 0;
-                a->rows_upto = a->replay_end;
-                a->replaying = st.rows_pending > 0;
-                a->backlog_rows = st.rows_pending;
-                a->backlog_acked = 0;
-                a->backlog_t0 = now;
-                if (st.alerts_pending || st.rows_pending)
-                    pdm_info("backlog: %" PRIu64 " alerts, %" PRIu64 " readings/scores to deliver",
-                             st.alerts_pending, st.rows_pending);
-            }
-            drop_inflight(a);
+            pdm_outbox_connected(&a->outbox, now);
             /* the session is clean: subscriptions are made again on every connection */
             if (pdm_uplink_subscribe(a->uplink) != 0)
                 pdm_debug("commands: subscribing failed at once (reported as an event)");
             publish_status(a, 1);
-            a->next_status_ms = now + STATUS_INTERVAL_MS;
+            status_timer_restart(a, now);
             break;
         }
         case PDM_UPLINK_SUBSCRIBED:
@@ -1400,278 +1066,23 @@ static void handle_uplink(struct agent *a)
                      ev.reason);
             pdm_control_note_error(a->control, pdm_wall_ms(), "broker: connection lost: %s",
                                    ev.reason);
-            drop_inflight(a);
+            pdm_outbox_disconnected(&a->outbox);
+            pdm_timer_set(&a->timers, a->t_status, PDM_TIMER_OFF); /* no Status while offline */
             pdm_warn(
                 "broker %s: connection lost (%s); buffering in the store, reconnecting in %lld s",
                 a->cfg->uri, ev.reason, (long long)(a->backoff_ms / 1000));
             pdm_notifyf("STATUS=buffering: broker connection lost (%.200s)", ev.reason);
             schedule_reconnect(a, now);
             break;
-        case PDM_UPLINK_DELIVERED: {
-            struct inflight *f = inflight_find(a, ev.cookie);
-            if (!f)
-                break; /* from a previous connection: it will be sent again, dedup by seq */
-            int rc = 0;
-            if (f->kind == IF_ALERT)
-                rc = pdm_store_mark_alert_delivered(a->store, f->lo);
-            else if (f->kind == IF_ROWS)
-                rc = pdm_store_mark_rows_delivered(a->store, f->lo, f->hi);
-            if (f->kind == IF_ROWS && f->hi <= a->replay_end && a->backlog_rows) {
-                a->backlog_acked += f->rows;
-                if (a->backlog_acked >= a->backlog_rows) {
-                    double s = (double)(pdm_mono_ms() - a->backlog_t0) / 1000.0;
-                    pdm_log(a->backlog_rows >= BATCH_ROWS ? PDM_LOG_INFO : PDM_LOG_DEBUG,
-                            "backlog delivered: %" PRIu64 " readings/scores in %.1f s (%.0f/s)",
-                            a->backlog_acked, s, s > 0 ? (double)a->backlog_acked / s : 0.0);
-                    a->backlog_rows = 0;
-                }
-            }
-            if (rc != 0)
-                pdm_err("store: cannot record delivery of seq %" PRIu64 "..%" PRIu64
-                        " (%s); it will be sent again",
-                        f->lo, f->hi, strerror(-rc));
-            f->kind = IF_FREE;
+        case PDM_UPLINK_DELIVERED:
+            pdm_outbox_delivered(&a->outbox, ev.cookie);
+            break;
+        case PDM_UPLINK_SEND_FAILED:
+            pdm_outbox_send_failed(&a->outbox, ev.cookie);
             break;
         }
-        case PDM_UPLINK_SEND_FAILED: {
-            struct inflight *f = inflight_find(a, ev.cookie);
-            if (!f)
-                break;
-            if (f->kind == IF_ALERT && a->alert_cursor >= f->lo)
-                a->alert_cursor = f->lo - 1;
-            else if (f->kind == IF_ROWS && f->lo > a->replay_end && a->live_cursor >= f->lo)
-                a->live_cursor = f->lo - 1;
-            else if (f->kind == IF_ROWS && f->lo <= a->replay_end && a->replay_cursor >= f->lo)
-                a->replay_cursor = f->lo - 1;
-            f->kind = IF_FREE;
-            break;
-        }
-        }
     }
-    pump(a);
-}
-
-/* ---- samples and evaluations -------------------------------------------------------------------
- */
-
-static void on_eval(void *ctx, const struct pdm_eval *ev)
-{
-    struct agent *a = ctx;
-    pdm_baselines_on_eval(a->baselines, ev); /* learning, if the asset is learning its baseline */
-    const struct pdm_asset_cfg *asset = &a->cfg->assets[ev->asset];
-    uint64_t seq;
-    int rc = pdm_store_put_row(a->store, PDM_ROW_SCORE, a->asset_ref[ev->asset], ev->ts_ms,
-                               ev->score->probability, &seq);
-    if (rc != 0)
-        pdm_err("store: cannot store the score of asset %s (%s)", asset->name, strerror(-rc));
-    usage_on_score(a, ev->asset, ev->score->probability);
-    pdm_debug("asset %s: P=%.3f health=%u", asset->name, ev->score->probability, ev->score->health);
-    if (!ev->has_alert)
-        return;
-
-    uint64_t aseq = pdm_store_alloc_seq(a->store);
-    if (ev->alert.state == PDM_ALERT_RAISED)
-        snprintf(ev->fsm->alert_id, sizeof(ev->fsm->alert_id), "%s-%" PRIu64, asset->name, aseq);
-    struct pdm_alert_msg m = {
-        .device_id = a->cfg->device_id,
-        .asset = asset->name,
-        .alert_id = ev->fsm->alert_id,
-        .seq = aseq,
-        .state = ev->alert.state,
-        .severity = ev->alert.severity,
-        .ts_ms = ev->ts_ms,
-        .model = &asset->model,
-        .score = ev->score,
-        .input_sensors = &a->input_sensor_names[ev->asset * PDM_MODEL_MAX_INPUTS],
-    };
-    int len = pdm_encode_alert(&m, a->buf, a->buf_cap);
-    if (len < 0) {
-        char e[64];
-        pdm_err("asset %s: cannot encode alert (%s)", asset->name,
-                enc_why(len, a->buf_cap, e, sizeof(e)));
-        return;
-    }
-    rc = pdm_store_put_alert(a->store, aseq, asset->name, ev->fsm->alert_id, ev->alert.state,
-                             ev->alert.severity, ev->ts_ms, a->buf, (size_t)len);
-    if (rc != 0)
-        pdm_err("asset %s: cannot write alert %s to the store (%s); it is kept in memory, "
-                "published meanwhile, and written when the store accepts writes again",
-                asset->name, ev->fsm->alert_id, strerror(-rc));
-
-    /* the two inputs that drove the score most, for the log line */
-    uint32_t order[PDM_MODEL_MAX_INPUTS];
-    pdm_score_rank(ev->score, order);
-    char why[256] = "";
-    size_t off = 0;
-    for (uint32_t i = 0; i < ev->score->n_inputs && i < 3; i++) {
-        uint32_t k = order[i];
-        int w = snprintf(why + off, sizeof(why) - off, "%s%s %+.2f (%.4g vs %.4g %s)",
-                         i ? ", " : "", asset->model.inputs[k].name, ev->score->in[k].contribution,
-                         ev->score->in[k].value, asset->model.inputs[k].center,
-                         asset->model.inputs[k].from_asset ? "asset" : "fleet");
-        if (w < 0 || (size_t)w >= sizeof(why) - off)
-            break;
-        off += (size_t)w;
-    }
-    pdm_info("asset %s: alert %s %s %s P=%.3f health=%u; drivers: %s", asset->name,
-             ev->fsm->alert_id, pdm_alert_state_name(ev->alert.state),
-             pdm_severity_name(ev->alert.severity), ev->score->probability, ev->score->health, why);
-    pump(a);
-}
-
-/* ---- data quality: SENSOR_FAULT alerts ------------------------------------------------------
- */
-
-/* The first asset a sensor feeds (the Alert's asset), or "" if none. */
-static const char *sensor_asset(const struct agent *a, uint32_t sensor)
-{
-    for (uint32_t i = 0; i < a->cfg->n_assets; i++)
-        for (uint32_t k = 0; k < a->cfg->assets[i].n_inputs; k++)
-            if (a->cfg->assets[i].inputs[k].sensor == (int32_t)sensor)
-                return a->cfg->assets[i].name;
-    return "";
-}
-
-/* Empties the windows a faulted sensor feeds, so its assets stop scoring now (skipped_stale)
- * instead of scoring on the last window_s of data before the fault. The window's fields are
- * public (window.h); emptying is resetting the ring, nothing is freed. */
-static void forget_sensor(struct agent *a, uint32_t sensor)
-{
-    const struct pdm_engine *e = &a->engine;
-    if (!e->feed_start || sensor >= a->cfg->n_sensors)
-        return;
-    for (uint32_t i = e->feed_start[sensor]; i < e->feed_start[sensor + 1]; i++)
-        e->feeds[i]->head = e->feeds[i]->count = 0;
-}
-
-static void on_quality(void *ctx, const struct pdm_quality_event *ev)
-{
-    struct agent *a = ctx;
-    const char *name = a->cfg->sensors[ev->sensor].name;
-    const char *asset = sensor_asset(a, ev->sensor);
-    if (ev->raised)
-        forget_sensor(a, ev->sensor);
-    if (!ev->raised && !ev->state->alert_id[0])
-        return; /* no alert was opened (cannot happen: raise always names one) */
-    uint64_t aseq = pdm_store_alloc_seq(a->store);
-    if (ev->raised)
-        snprintf(ev->state->alert_id, sizeof(ev->state->alert_id), "%s-fault-%" PRIu64, name, aseq);
-    enum pdm_alert_state state = ev->raised ? PDM_ALERT_RAISED : PDM_ALERT_CLEARED;
-    int64_t ts = pdm_wall_ms();
-    struct pdm_sensor_fault_msg m = {
-        .device_id = a->cfg->device_id,
-        .asset = asset,
-        .alert_id = ev->state->alert_id,
-        .sensor = name,
-        .reason = ev->reason,
-        .seq = aseq,
-        .state = state,
-        .ts_ms = ts,
-    };
-    int len = pdm_encode_sensor_fault(&m, a->buf, a->buf_cap);
-    if (len < 0) {
-        char e[64];
-        pdm_err("sensor %s: cannot encode its SENSOR_FAULT alert (%s)", name,
-                enc_why(len, a->buf_cap, e, sizeof(e)));
-        return;
-    }
-    char key[PDM_NAME_MAX + 8]; /* the store groups open alerts by this key */
-    snprintf(key, sizeof(key), "sensor:%s", name);
-    int rc = pdm_store_put_alert(a->store, aseq, key, ev->state->alert_id, state, PDM_SEV_WARNING,
-                                 ts, a->buf, (size_t)len);
-    if (rc != 0)
-        pdm_err("sensor %s: cannot write alert %s to the store (%s); it is kept in memory, "
-                "published meanwhile, and written when the store accepts writes again",
-                name, ev->state->alert_id, strerror(-rc));
-    if (ev->raised) {
-        pdm_control_note_error(a->control, ts, "sensor %s: fault: %s", name, ev->reason);
-        pdm_warn("sensor %s: alert %s RAISED SENSOR_FAULT (%s): %s; %s%s%s", name,
-                 ev->state->alert_id, pdm_quality_cause_name(ev->cause), ev->reason,
-                 ev->cause == PDM_QC_STALE ? "" : "its readings are stored flagged; ",
-                 *asset ? "asset scoring paused until it recovers: " : "it feeds no asset", asset);
-    } else {
-        pdm_info("sensor %s: alert %s CLEARED SENSOR_FAULT: %s", name, ev->state->alert_id,
-                 ev->reason);
-    }
-    pump(a);
-}
-
-/* What a failed read means for the field engineer: which unit at which address. Failure path
- * only. */
-static void read_failure_text(const struct agent *a, const struct pdm_sample *smp, char *out,
-                              size_t len)
-{
-    const struct pdm_sensor_cfg *sc = &a->cfg->sensors[smp->sensor];
-    const struct pdm_bus_cfg *bc = &a->cfg->buses[sc->bus];
-    const char *why = smp->reason[0] ? smp->reason : "read failed";
-    char prefix[24];
-    int n = snprintf(prefix, sizeof(prefix), "unit %d: ", sc->unit_id);
-    if (n > 0 && strncmp(why, prefix, (size_t)n) == 0)
-        why += n; /* the driver's "unit N: " is said below */
-    /* a reason is a line in a log or a status table: long host names and paths are cut */
-    if (bc->driver == PDM_DRIVER_MODBUS_TCP)
-        snprintf(out, len, "unit %d at %.64s:%d: %.64s", sc->unit_id, bc->host, bc->port, why);
-    else if (bc->driver == PDM_DRIVER_MODBUS_RTU)
-        snprintf(out, len, "unit %d on %.64s: %.64s", sc->unit_id, bc->device, why);
-    else
-        snprintf(out, len, "bus %s: %s", bc->name, why);
-}
-
-static void handle_samples(struct agent *a)
-{
-    struct pdm_sample s[SAMPLES_PER_WAKE];
-    uint32_t n;
-    while ((n = pdm_queue_pop(&a->queue, s, SAMPLES_PER_WAKE)) > 0) {
-        for (uint32_t i = 0; i < n; i++) {
-            struct sensor_health *h = &a->health[s[i].sensor];
-            if (s[i].err != 0) {
-                char why[PDM_QUALITY_REASON_MAX];
-                read_failure_text(a, &s[i], why, sizeof(why));
-                pdm_quality_on_sample(&a->quality, s[i].sensor, 0, 0, s[i].mono_ms, why);
-                h->ok = 0;
-                h->errors++;
-                snprintf(h->last_error, sizeof(h->last_error), "%s", s[i].reason);
-                pdm_control_note_error(a->control, s[i].ts_ms, "sensor %s: %s",
-                                       a->cfg->sensors[s[i].sensor].name, s[i].reason);
-                continue;
-            }
-            h->ok = 1;
-            h->reads++;
-            h->last_ok_ms = s[i].ts_ms;
-            h->last_value = s[i].value;
-            /* flagged readings are stored and published, but the model never sees them */
-            enum pdm_quality_flag q =
-                pdm_quality_on_sample(&a->quality, s[i].sensor, 1, s[i].value, s[i].mono_ms, NULL);
-            if (q == PDM_Q_GOOD) {
-                pdm_engine_on_sample(&a->engine, s[i].sensor, s[i].mono_ms, s[i].value);
-                usage_on_sample(a, s[i].sensor, s[i].mono_ms, s[i].value);
-            }
-            uint64_t seq;
-            int rc = pdm_store_put_row_q(a->store, PDM_ROW_READING, a->sensor_ref[s[i].sensor],
-                                         s[i].ts_ms, s[i].value, (uint8_t)q, &seq);
-            if (rc != 0)
-                pdm_complain(&a->put_complaint, s[i].mono_ms,
-                             "store: cannot store a reading of %s (%s); readings are lost until "
-                             "the store accepts them again",
-                             a->cfg->sensors[s[i].sensor].name, strerror(-rc));
-            else if (a->put_complaint.active)
-                pdm_release(&a->put_complaint, "store: readings are stored again");
-        }
-    }
-    int64_t now = pdm_mono_ms();
-    if (a->queue.dropped != a->queue_dropped_seen) {
-        a->queue_drop_mono_ms = now;
-        pdm_complain(&a->queue_complaint, now,
-                     "sample queue full: %" PRIu64 " samples dropped so far (the main loop is too "
-                     "slow for the configured sensors and periods)",
-                     a->queue.dropped);
-        a->queue_dropped_seen = a->queue.dropped;
-    } else if (a->queue_complaint.active && now - a->queue_drop_mono_ms >= QUEUE_CALM_MS) {
-        /* overflows come in bursts: the all-clear waits for a quiet minute, not one drain */
-        pdm_release(&a->queue_complaint,
-                    "sample queue: no samples dropped for %d s (%" PRIu64 " dropped in all)",
-                    QUEUE_CALM_MS / 1000, a->queue.dropped);
-    }
+    pdm_outbox_pump(&a->outbox);
 }
 
 static void handle_signals(struct agent *a)
@@ -1691,54 +1102,36 @@ static void handle_signals(struct agent *a)
     }
 }
 
-/* ---- timers -------------------------------------------------------------------------------- */
+/* ---- timers (timer.h) ------------------------------------------------------------------- */
 
-static void handle_timers(struct agent *a, int64_t now)
+/* Running while connected (started at CONNECTED, stopped at a connection loss). */
+static int64_t status_timer(void *ctx, int64_t now)
 {
-    if (now >= a->next_commit_ms) {
-        int rc = pdm_store_commit(a->store);
-        if (rc != 0)
-            pdm_control_note_error(a->control, pdm_wall_ms(), "store: commit failed (%s)",
-                                   strerror(-rc));
-        if (rc != 0)
-            pdm_complain(&a->store_complaint, now,
-                         "store: commit failed (%s); sampling and scoring go on, readings are "
-                         "held in memory and the commit is retried every %d ms",
-                         strerror(-rc), a->cfg->commit_interval_ms);
-        else if (a->store_complaint.active) {
-            pdm_release(&a->store_complaint, "store: commits succeed again");
-            pump(a); /* re-sends what lost its delivery mark meanwhile, see pump() */
-        }
-        a->next_commit_ms = now + a->cfg->commit_interval_ms;
+    publish_status(ctx, 1);
+    return now + STATUS_INTERVAL_MS;
+}
+
+/* Running while neither connected nor connecting (schedule_reconnect starts it). */
+static int64_t connect_timer(void *ctx, int64_t now)
+{
+    struct agent *a = ctx;
+    int rc = pdm_uplink_connect(a->uplink);
+    if (rc == 0) {
+        a->connecting = 1;
+        return PDM_TIMER_OFF;
     }
-    if (now >= a->next_telemetry_ms) {
-        struct pdm_store_stats st;
-        if (pdm_store_stats(a->store, &st) == 0 && st.next_seq > 0)
-            a->rows_upto = st.next_seq - 1;
-        a->next_telemetry_ms = now + (int64_t)a->cfg->telemetry_interval_s * 1000;
-        pump(a);
-    }
-    if (a->connected && now >= a->next_status_ms) {
-        publish_status(a, 1);
-        a->next_status_ms = now + STATUS_INTERVAL_MS;
-    }
-    service_tick(a, now);
-    if (now >= a->next_prune_ms) {
-        int rc = pdm_store_prune(a->store, KEEP_DELIVERED);
-        if (rc != 0)
-            pdm_warn("store: pruning delivered rows failed (%s)", strerror(-rc));
-        a->next_prune_ms = now + PRUNE_INTERVAL_MS;
-    }
-    if (!a->connected && !a->connecting && now >= a->next_connect_ms) {
-        int rc = pdm_uplink_connect(a->uplink);
-        if (rc == 0) {
-            a->connecting = 1;
-        } else {
-            pdm_complain(&a->broker_complaint, now, "broker %s: cannot start connecting (%s)",
-                         a->cfg->uri, strerror(-rc));
-            schedule_reconnect(a, now);
-        }
-    }
+    pdm_complain(&a->broker_complaint, now, "broker %s: cannot start connecting (%s)", a->cfg->uri,
+                 strerror(-rc));
+    int64_t next = now + a->backoff_ms;
+    schedule_reconnect(a, now);
+    return next;
+}
+
+static int64_t watchdog_timer(void *ctx, int64_t now)
+{
+    struct agent *a = ctx;
+    pdm_notify("WATCHDOG=1");
+    return now + a->watchdog_ms;
 }
 
 /* ---- control socket: what `pdmctl status` shows ---------------------------------------------- */
@@ -1772,7 +1165,7 @@ static void fill_snapshot(void *ctx, struct pdm_ctl_snapshot *s)
     s->device_id = cfg->device_id;
     for (uint32_t i = 0; i < s->n_sensors && i < cfg->n_sensors; i++) {
         const struct pdm_sensor_cfg *sc = &cfg->sensors[i];
-        const struct sensor_health *h = &a->health[i];
+        const struct pdm_sensor_health *h = &a->pipe.health[i];
         struct pdm_ctl_sensor *x = &s->sensors[i];
         x->name = sc->name;
         x->unit = sc->unit;
@@ -1786,12 +1179,12 @@ static void fill_snapshot(void *ctx, struct pdm_ctl_snapshot *s)
         x->errors = h->errors;
         memcpy(x->last_error, h->last_error, sizeof(x->last_error));
     }
-    for (uint32_t i = 0; i < s->n_assets && i < a->engine.n_assets; i++) {
-        const struct pdm_engine_asset *ea = &a->engine.assets[i];
+    for (uint32_t i = 0; i < s->n_assets && i < a->pipe.engine.n_assets; i++) {
+        const struct pdm_engine_asset *ea = &a->pipe.engine.assets[i];
         struct pdm_ctl_asset *x = &s->assets[i];
         x->name = cfg->assets[i].name;
         x->model = &cfg->assets[i].model;
-        memcpy(x->input_sensor, &a->input_sensor_names[i * PDM_MODEL_MAX_INPUTS],
+        memcpy(x->input_sensor, &a->pipe.input_names[i * PDM_MODEL_MAX_INPUTS],
                sizeof(x->input_sensor));
         for (uint32_t k = 0; k < PDM_MODEL_MAX_INPUTS; k++)
             x->input_samples[k] = ea->in[k].win.count;
@@ -1809,7 +1202,7 @@ static void fill_snapshot(void *ctx, struct pdm_ctl_snapshot *s)
     s->broker_connected = a->connected;
     s->broker_connecting = a->connecting;
     memcpy(s->broker_error, a->broker_error, sizeof(s->broker_error));
-    s->queue_dropped = a->queue.dropped;
+    s->queue_dropped = a->pipe.queue.dropped;
 }
 
 /* ---- start-up and shutdown --------------------------------------------------------------------
@@ -1820,25 +1213,15 @@ static void restore_alert(void *ctx, const struct pdm_stored_alert *sa)
     struct agent *a = ctx;
     if (service_restore(a, sa))
         return;
-    if (strncmp(sa->asset, "sensor:", 7) == 0) {
-        /* a SENSOR_FAULT still open: its recovery clears the same alert_id */
-        int i = pdm_config_sensor_index(a->cfg, sa->asset + 7);
-        if (i < 0 || sa->state == PDM_ALERT_CLEARED)
-            return;
-        pdm_quality_restore(&a->quality, (uint32_t)i, sa->alert_id, pdm_mono_ms());
-        pdm_info("sensor %s: alert %s (SENSOR_FAULT) is still open from before the restart",
-                 sa->asset + 7, sa->alert_id);
-        return;
-    }
-    for (uint32_t i = 0; i < a->engine.n_assets; i++) {
-        if (strcmp(a->cfg->assets[i].name, sa->asset) != 0)
-            continue;
-        struct pdm_alert_fsm *f = &a->engine.assets[i].fsm;
-        f->active = (enum pdm_severity)sa->severity;
-        snprintf(f->alert_id, sizeof(f->alert_id), "%s", sa->alert_id);
-        pdm_info("asset %s: alert %s (%s) is still open from before the restart", sa->asset,
-                 sa->alert_id, pdm_severity_name(f->active));
-    }
+    pdm_pipeline_restore_alert(&a->pipe, sa);
+}
+
+/* The outbox's way to the broker (outbox.h): QoS 1 through Paho. */
+static int uplink_publish(void *ctx, const char *topic, const void *payload, size_t len,
+                          int retained, uint64_t cookie)
+{
+    struct agent *a = ctx;
+    return pdm_uplink_publish(a->uplink, topic, payload, len, 1, retained, cookie);
 }
 
 static int setup(struct agent *a)
@@ -1884,65 +1267,27 @@ static int setup(struct agent *a)
     }
     pdm_control_set_request_handler(a->control, control_request, a);
 
-    a->sensor_ref = calloc(cfg->n_sensors + 1, sizeof(*a->sensor_ref));
-    a->asset_ref = calloc(cfg->n_assets + 1, sizeof(*a->asset_ref));
-    a->health = calloc(cfg->n_sensors + 1, sizeof(*a->health));
-    a->input_sensor_names =
-        calloc((size_t)(cfg->n_assets + 1) * PDM_MODEL_MAX_INPUTS, sizeof(char *));
     a->buf_cap = 256 * 1024;
     a->buf = malloc(a->buf_cap);
-    a->rows = calloc(BATCH_ROWS, sizeof(*a->rows));
-    a->trows = calloc(BATCH_ROWS, sizeof(*a->trows));
-    if (!a->sensor_ref || !a->asset_ref || !a->health || !a->input_sensor_names || !a->buf ||
-        !a->rows || !a->trows) {
+    if (!a->buf) {
         pdm_err("out of memory at start-up");
         return -ENOMEM;
     }
-    for (uint32_t i = 0; i < cfg->n_sensors; i++) {
-        if ((rc = pdm_store_name_id(a->store, PDM_ROW_READING, cfg->sensors[i].name,
-                                    &a->sensor_ref[i])) != 0) {
-            pdm_err("store: cannot register sensor %s (%s)", cfg->sensors[i].name, strerror(-rc));
-            return rc;
-        }
-    }
-    for (uint32_t i = 0; i < cfg->n_assets; i++) {
-        if ((rc = pdm_store_name_id(a->store, PDM_ROW_SCORE, cfg->assets[i].name,
-                                    &a->asset_ref[i])) != 0) {
-            pdm_err("store: cannot register asset %s (%s)", cfg->assets[i].name, strerror(-rc));
-            return rc;
-        }
-        for (uint32_t k = 0; k < cfg->assets[i].n_inputs; k++) {
-            int32_t s = cfg->assets[i].inputs[k].sensor;
-            a->input_sensor_names[i * PDM_MODEL_MAX_INPUTS + k] =
-                s >= 0 ? cfg->sensors[s].name : NULL;
-        }
-    }
-
     int64_t now = pdm_mono_ms();
-    if ((rc = pdm_engine_init(&a->engine, cfg->assets, cfg->n_assets, cfg->sensors, cfg->n_sensors,
-                              now)) != 0) {
-        pdm_err("engine: cannot allocate windows (%s)", strerror(-rc));
+    struct pdm_pipeline_cfg pcfg = {
+        .device_id = cfg->device_id,
+        .buses = cfg->buses,
+        .sensors = cfg->sensors,
+        .n_sensors = cfg->n_sensors,
+        .assets = cfg->assets,
+        .n_assets = cfg->n_assets,
+    };
+    if ((rc = pdm_pipeline_init(&a->pipe, &pcfg, a->store, &a->outbox, a->control, a->baselines,
+                                a->buf, a->buf_cap, now)) != 0)
         return rc;
-    }
-    struct pdm_quality_limits *lim = calloc(cfg->n_sensors + 1, sizeof(*lim));
-    if (!lim)
-        return -ENOMEM;
-    for (uint32_t i = 0; i < cfg->n_sensors; i++) {
-        const struct pdm_sensor_cfg *sc = &cfg->sensors[i];
-        lim[i] = (struct pdm_quality_limits){
-            .valid_min = sc->valid_min,
-            .valid_max = sc->valid_max,
-            .frozen_ms = (int64_t)sc->frozen_s * 1000,
-            .stale_ms = sc->stale_s > 0 ? (int64_t)sc->stale_s * 1000
-                                        : pdm_quality_default_stale_ms(sc->period_ms),
-        };
-    }
-    rc = pdm_quality_init(&a->quality, lim, cfg->n_sensors, now);
-    free(lim);
-    if (rc != 0) {
-        pdm_err("data quality: cannot allocate its state (%s)", strerror(-rc));
-        return rc;
-    }
+    struct pdm_pipeline_hooks hooks = {
+        .ctx = a, .on_good_sample = usage_on_sample, .on_score = usage_on_score};
+    pdm_pipeline_set_hooks(&a->pipe, &hooks);
     if ((rc = service_setup(a)) != 0)
         return rc;
     service_engine_ready(a);
@@ -1959,16 +1304,10 @@ static int setup(struct agent *a)
                          as->model.id, as->model.version);
     }
 
-    snprintf(a->topic_alert, sizeof(a->topic_alert), "%s/%s/alert", cfg->topic_prefix,
-             cfg->device_id);
-    snprintf(a->topic_telemetry, sizeof(a->topic_telemetry), "%s/%s/telemetry", cfg->topic_prefix,
-             cfg->device_id);
     snprintf(a->topic_status, sizeof(a->topic_status), "%s/%s/status", cfg->topic_prefix,
              cfg->device_id);
     if (pdm_cmd_topics(cfg->topic_prefix, cfg->device_id, a->topic_cmd_dev, a->topic_cmd_fleet,
-                       sizeof(a->topic_cmd_dev)) != 0 ||
-        pdm_cmd_result_topic(cfg->topic_prefix, cfg->device_id, a->topic_cmd_result,
-                             sizeof(a->topic_cmd_result)) != 0) {
+                       sizeof(a->topic_cmd_dev)) != 0) {
         pdm_err("topic_prefix %s: command topics too long", cfg->topic_prefix);
         return -ENAMETOOLONG;
     }
@@ -1989,7 +1328,7 @@ static int setup(struct agent *a)
         .will_topic = a->topic_status,
         .will_payload = a->will,
         .will_len = a->will_len,
-        .max_inflight = MAX_INFLIGHT,
+        .max_inflight = PDM_OUTBOX_MAX_INFLIGHT,
         .subscriptions = subs,
         .n_subscriptions = 2,
     };
@@ -1997,27 +1336,36 @@ static int setup(struct agent *a)
         pdm_err("%s", err);
         return rc;
     }
-
-    if ((rc = pdm_queue_init(&a->queue, QUEUE_CAPACITY)) != 0) {
-        pdm_err("sample queue: %s", strerror(-rc));
+    struct pdm_outbox_cfg ocfg = {
+        .device_id = cfg->device_id,
+        .topic_prefix = cfg->topic_prefix,
+        .sensors = cfg->sensors,
+        .n_sensors = cfg->n_sensors,
+        .commit_interval_ms = cfg->commit_interval_ms,
+        .telemetry_interval_s = cfg->telemetry_interval_s,
+    };
+    if ((rc = pdm_outbox_init(&a->outbox, &ocfg, a->store, uplink_publish, a, a->control, a->buf,
+                              a->buf_cap)) != 0)
         return rc;
-    }
+
     a->buses = calloc(cfg->n_buses + 1, sizeof(*a->buses));
     if (!a->buses)
         return -ENOMEM;
     for (uint32_t i = 0; i < cfg->n_buses; i++) {
-        if ((rc = pdm_bus_start(&a->buses[i], cfg, i, &a->queue)) != 0) {
+        if ((rc = pdm_bus_start(&a->buses[i], cfg, i, &a->pipe.queue)) != 0) {
             pdm_err("bus %s: cannot start its thread (%s)", cfg->buses[i].name, strerror(-rc));
             return rc;
         }
     }
 
     a->backoff_ms = RECONNECT_MIN_MS;
-    a->next_connect_ms = now;
-    a->next_commit_ms = now + cfg->commit_interval_ms;
-    a->next_telemetry_ms = now + (int64_t)cfg->telemetry_interval_s * 1000;
-    a->next_status_ms = now + STATUS_INTERVAL_MS;
-    a->next_prune_ms = now + PRUNE_INTERVAL_MS;
+    /* in the order they run when due together */
+    struct pdm_timers *t = &a->timers;
+    pdm_outbox_add_timers(&a->outbox, t, now);
+    a->t_status = pdm_timer_add(t, "status", PDM_TIMER_OFF, status_timer, a);
+    pdm_timer_add(t, "service", 0, service_tick, a);
+    pdm_outbox_add_prune_timer(&a->outbox, t, now);
+    a->t_connect = pdm_timer_add(t, "connect", now, connect_timer, a);
     return 0;
 }
 
@@ -2029,10 +1377,8 @@ static void teardown(struct agent *a)
                 pdm_bus_stop(a->buses[i]);
         free(a->buses);
     }
-    if (a->queue.ring) {
-        handle_samples(a); /* what the buses read last still goes to the store */
-        pdm_queue_destroy(&a->queue);
-    }
+    if (a->pipe.queue.ring)
+        pdm_pipeline_drain(&a->pipe); /* what the buses read last still goes to the store */
     if (a->uplink) {
         if (a->connected) {
             /* goodbye: a retained offline Status, like the Last Will but without the delay */
@@ -2042,9 +1388,7 @@ static void teardown(struct agent *a)
         }
         pdm_uplink_destroy(a->uplink);
     }
-    if (a->engine.assets)
-        pdm_engine_free(&a->engine);
-    pdm_quality_free(&a->quality);
+    pdm_pipeline_free(&a->pipe);
     pdm_ota_close(a->ota);
     pdm_baselines_close(a->baselines);
     if (a->store)
@@ -2052,13 +1396,8 @@ static void teardown(struct agent *a)
     pdm_control_close(a->control); /* last: the data_dir stays locked until the store is closed */
     free(a->svc);
     free(a->rem);
-    free(a->sensor_ref);
-    free(a->asset_ref);
-    free(a->health);
-    free(a->input_sensor_names);
     free(a->buf);
-    free(a->rows);
-    free(a->trows);
+    pdm_outbox_free(&a->outbox);
 }
 
 int pdm_agent_run(struct pdm_config *cfg)
@@ -2096,30 +1435,15 @@ int pdm_agent_run(struct pdm_config *cfg)
     /* config, store and buses are up: only now may systemd start what depends on us */
     pdm_notifyf("READY=1\nSTATUS=running; connecting to broker %s", cfg->uri);
     a.watchdog_ms = pdm_notify_watchdog_ms();
-    a.next_watchdog_ms = pdm_mono_ms();
+    if (a.watchdog_ms > 0)
+        pdm_timer_add(&a.timers, "watchdog", pdm_mono_ms(), watchdog_timer, &a);
 
     while (!a.stop) {
         int64_t now = pdm_mono_ms();
-        /* faults first: a sensor that just faulted must not be scored in this turn */
-        int64_t next_stale = pdm_quality_tick(&a.quality, now, on_quality, &a);
-        int64_t next_eval = pdm_engine_tick(&a.engine, now, pdm_wall_ms(), on_eval, &a);
-        next_eval = min64(next_eval, next_stale);
+        int64_t next_eval = pdm_pipeline_tick(&a.pipe, now);
         baselines_tick(&a, now);
-        handle_timers(&a, now);
-        if (a.watchdog_ms > 0 && now >= a.next_watchdog_ms) {
-            pdm_notify("WATCHDOG=1");
-            a.next_watchdog_ms = now + a.watchdog_ms;
-        }
-        int64_t due = min64(next_eval, a.next_commit_ms);
-        if (a.watchdog_ms > 0)
-            due = min64(due, a.next_watchdog_ms);
-        due = min64(due, a.next_telemetry_ms);
-        due = min64(due, a.next_prune_ms);
-        due = min64(due, a.next_service_ms);
-        if (a.connected)
-            due = min64(due, a.next_status_ms);
-        else if (!a.connecting)
-            due = min64(due, a.next_connect_ms);
+        pdm_timers_run(&a.timers, now);
+        int64_t due = min64(next_eval, pdm_timers_next(&a.timers));
         int64_t wait = due - pdm_mono_ms();
         if (wait < 0)
             wait = 0;
@@ -2127,7 +1451,7 @@ int pdm_agent_run(struct pdm_config *cfg)
             wait = 1000;
 
         struct pollfd pfd[3 + PDM_CONTROL_POLLFDS] = {
-            {.fd = a.queue.efd, .events = POLLIN},
+            {.fd = a.pipe.queue.efd, .events = POLLIN},
             {.fd = pdm_uplink_event_fd(a.uplink), .events = POLLIN},
             {.fd = a.sigfd, .events = POLLIN},
         };
@@ -2141,7 +1465,7 @@ int pdm_agent_run(struct pdm_config *cfg)
         if (pfd[2].revents & POLLIN)
             handle_signals(&a);
         if (pfd[0].revents & POLLIN)
-            handle_samples(&a);
+            pdm_pipeline_drain(&a.pipe);
         if (pfd[1].revents & POLLIN)
             handle_uplink(&a);
         pdm_control_handle(a.control, pfd + 3, n > 0 ? nctl : 0, pdm_mono_ms(), fill_snapshot, &a);

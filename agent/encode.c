@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "pdm/v1/pdm.pb-c.h"
@@ -532,4 +533,12 @@ int pdm_encode_report(const struct pdm_report_msg *m, uint8_t *buf, size_t cap)
         if ((rc = put_sensor_health(&o, 6, &m->sensors[i])) != 0)
             return rc;
     return finish(&o);
+}
+
+const char *pdm_encode_why(int rc, size_t cap, char *buf, size_t n)
+{
+    if (rc != -ENOSPC)
+        return strerror(-rc);
+    snprintf(buf, n, "message larger than %zu bytes", cap);
+    return buf;
 }

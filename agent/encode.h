@@ -147,4 +147,9 @@ int pdm_encode_report(const struct pdm_report_msg *m, uint8_t *buf, size_t cap);
  * Returns the new length or -ENOSPC. */
 int pdm_encode_mark_replay(uint8_t *buf, size_t len, size_t cap);
 
+/* Why an encode into a buffer of cap bytes failed, for a log line: its -ENOSPC means the message
+ * did not fit (strerror's "No space left on device" would send a field engineer looking for a
+ * full disk); other codes are strerror's text. Returns buf or a static string. */
+const char *pdm_encode_why(int rc, size_t cap, char *buf, size_t n);
+
 #endif
