@@ -130,7 +130,7 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
             /* still one line per message, so a reader counting lines stays in step */
             if (s->json) {
                 fputs("{\"topic\":", stdout);
-                pdm_print_json_str(stdout, topic);
+                pdm_json_fstr(stdout, topic);
                 printf(",\"type\":\"%s\",\"error\":\"not a valid %s payload\",\"bytes\":%zu}\n",
                        pdm_msg_type_name(t), pdm_msg_proto_name(t), len);
             } else
