@@ -24,11 +24,9 @@
 #include "bus.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #include "lib/clock.h"
 #include "config.h"
@@ -36,6 +34,7 @@
 #include "onboard_bus.h"
 #include "drivers/driver.h"
 #include "drivers/plan.h"
+#include "drivers/sampler.h"
 
 #define BACKOFF_MAX_MS        30000 /* unit and connection backoff cap */
 #define CONNECT_FIRST_BACKOFF 1000  /* ms after the first failed reconnect */
@@ -63,10 +62,7 @@ struct pdm_bus {
     /* driver = sysfs or iio: the thread is onboard_bus.c's and nothing below is used */
     struct pdm_onboard_bus *onboard;
 
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int stop; /* under lock */
+    struct pdm_sampler thread; /* drivers/sampler.h */
 
     const struct pdm_config *cfg;
     const struct pdm_bus_cfg *bc;
@@ -106,13 +102,6 @@ static int64_t min64(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static const struct pdm_sensor_cfg *item_cfg(const struct pdm_bus *b, uint32_t item)
 {
     return &b->cfg->sensors[b->plan.items[item].tag];
@@ -120,17 +109,7 @@ static const struct pdm_sensor_cfg *item_cfg(const struct pdm_bus *b, uint32_t i
 
 static void push(struct pdm_bus *b, uint32_t item, double value, int32_t err, const char *reason)
 {
-    struct pdm_sample smp = {
-        .ts_ms = pdm_wall_ms(),
-        .mono_ms = pdm_mono_ms(),
-        .value = err ? 0.0 : value,
-        .sensor = b->plan.items[item].tag,
-        .err = err,
-    };
-    if (err)
-        set_text(smp.reason, sizeof(smp.reason), reason);
-    /* -ENOBUFS: dropped and counted by the queue; the main loop reports it */
-    (void)pdm_queue_push(b->q, &smp);
+    pdm_sampler_push(b->q, b->plan.items[item].tag, value, err, reason);
 }
 
 /* Every sensor of request r gets the same failure without a transaction. */
@@ -161,7 +140,7 @@ static int io_read(void *ctx, const struct pdm_read_req *rd, uint16_t *regs, cha
             ;
     }
     int rc = b->ops->read(b->drv, rd, regs, err, errlen);
-    b->last_io_ns = mono_ns();
+    b->last_io_ns = pdm_mono_ns();
     return rc;
 }
 
@@ -309,19 +288,12 @@ static void advance(struct bus_req *br, int64_t period, int64_t now)
 
 static int stopping(struct pdm_bus *b)
 {
-    pthread_mutex_lock(&b->lock);
-    int stop = b->stop;
-    pthread_mutex_unlock(&b->lock);
-    return stop;
+    return pdm_sampler_stopping(&b->thread);
 }
 
-static void *bus_main(void *arg)
+static void bus_main(void *arg)
 {
     struct pdm_bus *b = arg;
-    char name[16] = "bus-"; /* the kernel keeps 15 characters: shown by top -H, ps -L */
-    set_text(name + 4, sizeof(name) - 4, b->bc->name);
-    prctl(PR_SET_NAME, name, 0, 0, 0);
-
     int64_t start = pdm_mono_ms();
     b->conn_retry_ms = start; /* first open at once */
     for (uint32_t r = 0; r < b->plan.n_reqs; r++)
@@ -338,25 +310,11 @@ static void *bus_main(void *arg)
             advance(br, b->plan.reqs[r].period_ms, now);
         }
 
-        int64_t due = INT64_MAX;
+        int64_t due = INT64_MAX; /* no requests: sleep until stopped */
         for (uint32_t r = 0; r < b->plan.n_reqs; r++)
             due = min64(due, b->reqs[r].next_ms);
-
-        pthread_mutex_lock(&b->lock);
-        while (!b->stop) {
-            if (due == INT64_MAX) {
-                pthread_cond_wait(&b->cond, &b->lock);
-                continue;
-            }
-            if (pdm_mono_ms() >= due)
-                break;
-            struct timespec ts = {.tv_sec = due / 1000, .tv_nsec = (due % 1000) * 1000000};
-            if (pthread_cond_timedwait(&b->cond, &b->lock, &ts) == ETIMEDOUT)
-                break;
-        }
-        pthread_mutex_unlock(&b->lock);
+        pdm_sampler_wait_until_ms(&b->thread, due);
     }
-    return NULL;
 }
 
 static const char *driver_name(enum pdm_bus_driver d)
@@ -433,13 +391,6 @@ int pdm_bus_start(struct pdm_bus **out, const struct pdm_config *cfg, uint32_t b
         b->reqs[r].unit = u;
     }
 
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&b->cond, &ca);
-    pthread_condattr_destroy(&ca);
-    pthread_mutex_init(&b->lock, NULL);
-
     if (rtu)
         pdm_info("bus %s (%s %s %d %d%c%d): %u sensors on %u unit ids in %u requests, frame gap "
                  "%.2f ms",
@@ -456,17 +407,10 @@ int pdm_bus_start(struct pdm_bus **out, const struct pdm_config *cfg, uint32_t b
         }
     }
 
-    /* Signals are for the main loop: the bus thread starts with all of them blocked. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    rc = pthread_create(&b->thread, NULL, bus_main, b);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    rc = pdm_sampler_start(&b->thread, bc->name, bus_main, b);
     if (rc != 0) {
-        pthread_cond_destroy(&b->cond);
-        pthread_mutex_destroy(&b->lock);
         bus_free(b);
-        return -rc;
+        return rc;
     }
     *out = b;
     return 0;
@@ -481,14 +425,8 @@ void pdm_bus_stop(struct pdm_bus *b)
         free(b);
         return;
     }
-    pthread_mutex_lock(&b->lock);
-    b->stop = 1;
-    pthread_cond_signal(&b->cond);
-    pthread_mutex_unlock(&b->lock);
-    pthread_join(b->thread, NULL);
+    pdm_sampler_stop(&b->thread);
     if (b->drv)
         b->ops->close(b->drv);
-    pthread_cond_destroy(&b->cond);
-    pthread_mutex_destroy(&b->lock);
     bus_free(b);
 }

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/mqtt_uri.h"
+
 /* ---- values ---------------------------------------------------------------------------- */
 
 static int parse_bool(const char *s, int *out)
@@ -32,48 +34,14 @@ static int parse_bool(const char *s, int *out)
     return -EINVAL;
 }
 
-static int is_host_char(char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '-' || c == '_';
-}
-
-/* mqtts://HOST:PORT or mqtt://HOST:PORT; HOST may be [IPv6]. Sets *plain for mqtt://. */
+/* agent.conf takes mqtts://HOST:PORT or mqtt://HOST:PORT only (HOST may be [IPv6]): the port is
+ * written out and Paho's ssl:// and tcp:// are not. Sets *plain for mqtt://. */
 int keys_check_uri(const char *v, int *plain)
 {
-    const char *p;
-    if (strncmp(v, "mqtts://", 8) == 0) {
-        *plain = 0;
-        p = v + 8;
-    } else if (strncmp(v, "mqtt://", 7) == 0) {
-        *plain = 1;
-        p = v + 7;
-    } else {
+    struct pdm_mqtt_uri u;
+    if (pdm_mqtt_uri_parse(v, &u, NULL, 0) < 0 || u.paho_scheme || !u.port_given)
         return -EINVAL;
-    }
-    const char *host = p;
-    if (*p == '[') {
-        p++;
-        while ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F') ||
-               *p == ':' || *p == '.')
-            p++;
-        if (*p != ']' || p == host + 1)
-            return -EINVAL;
-        p++;
-    } else {
-        while (is_host_char(*p))
-            p++;
-        if (p == host)
-            return -EINVAL;
-    }
-    if (*p++ != ':')
-        return -EINVAL;
-    long port = 0;
-    const char *digits = p;
-    while (*p >= '0' && *p <= '9' && port <= 65535)
-        port = port * 10 + (*p++ - '0');
-    if (p == digits || *p || port < 1 || port > 65535)
-        return -EINVAL;
+    *plain = !u.tls;
     return 0;
 }
 

@@ -10,6 +10,8 @@
 #include <mbedtls/error.h>
 #include <mbedtls/sha256.h>
 
+#include "lib/fileio.h"
+
 #define KEYFILE_MAX (64 * 1024) /* a few PEM keys; anything larger is not a key file */
 
 static const char BEGIN_PUB[] = "-----BEGIN PUBLIC KEY-----";
@@ -43,29 +45,6 @@ int pdm_key_id(mbedtls_pk_context *pk, char out[PDM_KEY_ID_LEN + 1])
     return 0;
 }
 
-static int read_small_file(const char *path, char **out, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -errno;
-    char *buf = malloc(KEYFILE_MAX + 1);
-    if (!buf) {
-        fclose(f);
-        return -ENOMEM;
-    }
-    size_t n = fread(buf, 1, KEYFILE_MAX + 1, f);
-    int rc = ferror(f) ? -EIO : n > KEYFILE_MAX ? -EFBIG : 0;
-    fclose(f);
-    if (rc != 0) {
-        free(buf);
-        return rc;
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    return 0;
-}
-
 static int line_of(const char *text, const char *p)
 {
     int line = 1;
@@ -79,14 +58,15 @@ int pdm_keyring_load(struct pdm_keyring *kr, const char *path, char *err, size_t
     memset(kr, 0, sizeof(*kr));
     for (int i = 0; i < PDM_KEYRING_MAX; i++)
         mbedtls_pk_init(&kr->pk[i]);
-    char *text = NULL;
+    unsigned char *raw = NULL;
     size_t len = 0;
-    int rc = read_small_file(path, &text, &len);
+    int rc = pdm_read_file(path, KEYFILE_MAX, &raw, &len);
     if (rc != 0) {
         snprintf(err, errlen, "cannot read '%s': %s", path,
                  rc == -EFBIG ? "larger than 64 KiB, not a public key file" : strerror(-rc));
         return rc;
     }
+    char *text = (char *)raw;
     if (strstr(text, "PRIVATE KEY-----")) {
         snprintf(err, errlen,
                  "'%s' holds a private key: the device needs only the public key (pdmctl keygen "

@@ -22,16 +22,15 @@
 #include "onboard_bus.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #include "lib/clock.h"
 #include "config.h"
 #include "lib/log.h"
 #include "drivers/onboard.h"
+#include "drivers/sampler.h"
 #include "models/vibration.h"
 
 #define BACKOFF_FIRST_MS 1000  /* iio: first reopen after a failure */
@@ -46,10 +45,7 @@ struct ob_sensor {
 };
 
 struct pdm_onboard_bus {
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int stop; /* under lock */
+    struct pdm_sampler thread; /* drivers/sampler.h */
 
     const struct pdm_config *cfg;
     const struct pdm_bus_cfg *bc;
@@ -82,50 +78,22 @@ static void set_text(char *dst, size_t n, const char *src)
     dst[len] = '\0';
 }
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Sleeps until the monotonic time due_ns or pdm_onboard_bus_stop; returns 1 when stopping. */
 static int wait_until_ns(struct pdm_onboard_bus *b, int64_t due_ns)
 {
-    pthread_mutex_lock(&b->lock);
-    while (!b->stop && mono_ns() < due_ns) {
-        struct timespec ts = {.tv_sec = due_ns / 1000000000, .tv_nsec = due_ns % 1000000000};
-        if (pthread_cond_timedwait(&b->cond, &b->lock, &ts) == ETIMEDOUT)
-            break;
-    }
-    int stop = b->stop;
-    pthread_mutex_unlock(&b->lock);
-    return stop;
+    return pdm_sampler_wait_until_ns(&b->thread, due_ns);
 }
 
 static int stopping(struct pdm_onboard_bus *b)
 {
-    pthread_mutex_lock(&b->lock);
-    int stop = b->stop;
-    pthread_mutex_unlock(&b->lock);
-    return stop;
+    return pdm_sampler_stopping(&b->thread);
 }
 
 static void push(struct pdm_onboard_bus *b, uint32_t sensor, double value, int32_t err,
                  const char *reason)
 {
     const struct pdm_sensor_cfg *sc = &b->cfg->sensors[sensor];
-    struct pdm_sample smp = {
-        .ts_ms = pdm_wall_ms(),
-        .mono_ms = pdm_mono_ms(),
-        .value = err ? 0.0 : value * sc->scale + sc->offset,
-        .sensor = sensor,
-        .err = err,
-    };
-    if (err)
-        set_text(smp.reason, sizeof(smp.reason), reason);
-    /* -ENOBUFS: dropped and counted by the queue; the main loop reports it */
-    (void)pdm_queue_push(b->q, &smp);
+    pdm_sampler_push(b->q, sensor, err ? 0.0 : value * sc->scale + sc->offset, err, reason);
 }
 
 /* ---- sysfs ------------------------------------------------------------------------------- */
@@ -330,7 +298,7 @@ static int iio_open(struct pdm_onboard_bus *b)
 static void iio_main(struct pdm_onboard_bus *b)
 {
     int polled = b->oc.source == PDM_ONBOARD_IIO_POLLED;
-    int64_t tick_ns = 1000000000LL / b->bc->rate_hz, next_ns = mono_ns();
+    int64_t tick_ns = 1000000000LL / b->bc->rate_hz, next_ns = pdm_mono_ns();
     b->retry_ms = pdm_mono_ms();
     while (!stopping(b)) {
         if (!b->dev) {
@@ -338,12 +306,12 @@ static void iio_main(struct pdm_onboard_bus *b)
                 break;
             if (iio_open(b) < 0)
                 continue;
-            next_ns = mono_ns();
+            next_ns = pdm_mono_ns();
         }
         if (polled) {
             if (wait_until_ns(b, next_ns))
                 break;
-            int64_t now = mono_ns();
+            int64_t now = pdm_mono_ns();
             next_ns += tick_ns;
             if (next_ns <= now) /* late: skip the missed ticks rather than burst */
                 next_ns += ((now - next_ns) / tick_ns + 1) * tick_ns;
@@ -372,17 +340,13 @@ static void iio_main(struct pdm_onboard_bus *b)
 
 /* ---- thread ------------------------------------------------------------------------------ */
 
-static void *onboard_main(void *arg)
+static void onboard_main(void *arg)
 {
     struct pdm_onboard_bus *b = arg;
-    char name[16] = "bus-"; /* the kernel keeps 15 characters */
-    set_text(name + 4, sizeof(name) - 4, b->bc->name);
-    prctl(PR_SET_NAME, name, 0, 0, 0);
     if (b->bc->driver == PDM_DRIVER_IIO)
         iio_main(b);
     else
         sysfs_main(b);
-    return NULL;
 }
 
 static void ob_free(struct pdm_onboard_bus *b)
@@ -472,24 +436,10 @@ int pdm_onboard_bus_start(struct pdm_onboard_bus **out, const struct pdm_config 
                  b->n);
     }
 
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&b->cond, &ca);
-    pthread_condattr_destroy(&ca);
-    pthread_mutex_init(&b->lock, NULL);
-
-    /* Signals are for the main loop: the bus thread starts with all of them blocked. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&b->thread, NULL, onboard_main, b);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = pdm_sampler_start(&b->thread, bc->name, onboard_main, b);
     if (rc != 0) {
-        pthread_cond_destroy(&b->cond);
-        pthread_mutex_destroy(&b->lock);
         ob_free(b);
-        return -rc;
+        return rc;
     }
     *out = b;
     return 0;
@@ -499,15 +449,9 @@ void pdm_onboard_bus_stop(struct pdm_onboard_bus *b)
 {
     if (!b)
         return;
-    pthread_mutex_lock(&b->lock);
-    b->stop = 1;
-    pthread_cond_signal(&b->cond);
-    pthread_mutex_unlock(&b->lock);
-    pthread_join(b->thread, NULL);
+    pdm_sampler_stop(&b->thread);
     for (uint32_t i = 0; i < b->n; i++)
         pdm_onboard_sysfs.close(b->s[i].ctx);
     pdm_onboard_iio.close(b->dev); /* disables the buffer it enabled */
-    pthread_cond_destroy(&b->cond);
-    pthread_mutex_destroy(&b->lock);
     ob_free(b);
 }

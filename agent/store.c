@@ -37,8 +37,11 @@
  * page_size are compared with the cap less a WAL allowance (O(1): header reads and a stat).
  * Above 90 % the oldest delivered rows go, then the oldest undelivered ones, in chunks of
  * EVICT_CHUNK rows, until under 80 %. Freed pages are reused; new databases use
- * auto_vacuum=INCREMENTAL so the file can also shrink when it is over the cap. */
-#include "store.h"
+ * auto_vacuum=INCREMENTAL so the file can also shrink when it is over the cap.
+ *
+ * The store is split over store.c (this file: the database itself), store_txn.c, store_cap.c
+ * and store_service.c; store_int.h lists what they share. */
+#include "store_int.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -56,37 +59,6 @@
 
 #include "lib/clock.h"
 #include "lib/log.h"
-
-#define STORE_FILE      "pdm-agent.db"
-#define RESERVE_FILE    "seq.reserve"
-#define UNSAFE_FILE     "seq.unsafe" /* exists while seqs may be published but not on disk */
-#define CORRUPT_TAG     ".corrupt-"
-#define CORRUPT_KEEP    3 /* damaged copies kept for diagnosis; older ones are deleted */
-#define SCHEMA_VERSION  1
-#define CACHE_KIB       512     /* page cache per connection, KiB */
-#define BUSY_TIMEOUT_MS 1000    /* wait for a lock held by e.g. a pdmctl reader, ms */
-#define WAL_LIMIT_BYTES 4194304 /* WAL is truncated to this after a checkpoint, bytes */
-#define WAL_MIN_BYTES   65536   /* smallest WAL allowance under a small cap, bytes */
-#define STORE_MAX_NAMES 4096    /* names cached in memory, all kinds together */
-#define NAME_MAX_LEN    255     /* bytes, without the NUL */
-#define ASSET_MAX_LEN                                                                              \
-    72                           /* bytes; struct pdm_stored_alert.asset has room for 72 + NUL:    \
-                                  * an asset name or "sensor:" + a sensor name (64) */
-#define ALERT_ID_MAX_LEN 95      /* bytes; struct pdm_stored_alert.alert_id is 96 */
-#define STATE_CLEARED    3       /* enum pdm_alert_state PDM_ALERT_CLEARED */
-#define HOLD_ROWS        65536   /* staged/held readings; power of two */
-#define HOLD_ALERTS      256     /* alerts held in memory while writes fail */
-#define HOLD_PAYLOAD     4096    /* bytes of encoded alert a slot can hold */
-#define SEQ_RESERVE_STEP 1000000 /* seqs reserved per write of seq.reserve */
-#define SEQ_RETRY_STEP   10000   /* seqs handed out before retrying a failed reservation */
-#define EVICT_CHUNK      2000    /* rows deleted per eviction transaction: a few ms */
-#define EVICT_MAX_ROWS   100000  /* rows deleted per commit at most; the rest at the next */
-#define FULL_LOG_MS      60000   /* "buffer full" is logged at most this often, ms */
-#define PRUNE_MAX_ROWS   20000   /* rows deleted per pdm_store_prune() call: ~5 ms here */
-#define DIR_MAX          900     /* data folder path, bytes: leaves room in recovered_path[1024] */
-#define NO_UPPER_BOUND   INT64_MAX
-#define STR_(x)          #x
-#define STR(x)           STR_(x)
 
 /* Schema version 1. The partial indexes keep only undelivered entries, so
  * "next undelivered" and "oldest undelivered" are index seeks however many delivered rows are
@@ -134,37 +106,6 @@ static const char USAGE_SQL[] =
     "CREATE TABLE IF NOT EXISTS acks(alert_id TEXT PRIMARY KEY, ts_ms INTEGER);"
     "CREATE INDEX IF NOT EXISTS alerts_by_id ON alerts(alert_id, seq);";
 
-enum stmt_id {
-    ST_BEGIN,
-    ST_COMMIT,
-    ST_ROLLBACK,
-    ST_SET_META,
-    ST_PUT_ROW,
-    ST_PUT_ALERT,
-    ST_PUT_NAME,
-    ST_NEXT_ROWS,
-    ST_NEXT_ALERTS,
-    ST_MARK_ROWS,
-    ST_MARK_ALERT,
-    ST_OLDEST_ROW,
-    ST_OLDEST_ALERT,
-    ST_OPEN_ALERTS,
-    ST_PRUNE,
-    ST_EVICT_DELIVERED,
-    ST_EVICT_UNDELIVERED,
-    ST_PAGE_COUNT,
-    ST_FREELIST,
-    ST_PUT_USAGE,
-    ST_GET_USAGE,
-    ST_PUT_VISIT,
-    ST_SET_OUTCOME,
-    ST_PUT_ACK,
-    ST_GET_ACK,
-    ST_ALERT_STATE,
-    ST_RECENT_ALERTS,
-    ST_COUNT
-};
-
 /* Prepared once at open, reset after every use. INDEXED BY pins the partial indexes: without it
  * the planner may prefer a rowid range scan, which walks over every delivered row. */
 static const char *const STMT_SQL[ST_COUNT] = {
@@ -177,7 +118,7 @@ static const char *const STMT_SQL[ST_COUNT] = {
     [ST_PUT_ALERT] = "INSERT INTO alerts(seq, asset, alert_id, state, severity, ts_ms, payload)"
                      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_PUT_NAME] = "INSERT INTO names(kind, id, name) VALUES(?1, ?2, ?3)",
-    [ST_NEXT_ROWS] = "SELECT seq, kind, ref, ts_ms, value, quality FROM rows"
+    [ST_NEXT_ROWS] = "SELECT " STORE_ROW_COLUMNS " FROM rows"
                      " INDEXED BY rows_undelivered"
                      " WHERE delivered = 0 AND seq > ?1 AND seq < ?2 ORDER BY seq LIMIT ?3",
     [ST_NEXT_ALERTS] = "SELECT seq, payload FROM alerts INDEXED BY alerts_undelivered"
@@ -225,94 +166,10 @@ static const char *const STMT_SQL[ST_COUNT] = {
                          " ORDER BY seq DESC LIMIT ?2",
 };
 
-/* Totals kept in the meta table, each written in the transaction that changes it. */
-enum counter_id { C_ROWS_DELIVERED, C_ALERTS_DELIVERED, C_ROWS_DROPPED, C_COUNT };
-static const char *const COUNTER_KEY[C_COUNT] = {
+const char *const STORE_COUNTER_KEY[C_COUNT] = {
     [C_ROWS_DELIVERED] = "rows_delivered",
     [C_ALERTS_DELIVERED] = "alerts_delivered",
     [C_ROWS_DROPPED] = "rows_dropped",
-};
-
-struct name_ent {
-    char *name; /* owned; stays at this address until close (id_name hands it out) */
-    uint32_t id;
-    uint8_t kind;
-};
-
-struct held_row { /* 32 bytes */
-    uint64_t seq;
-    int64_t ts_ms;
-    double value;
-    uint32_t ref;
-    uint8_t kind;
-    uint8_t quality; /* enum pdm_quality_flag, readings only */
-};
-
-struct held_alert {
-    uint64_t seq;
-    int64_t ts_ms;
-    int state, severity;
-    uint32_t len;
-    char asset[ASSET_MAX_LEN + 1];
-    char alert_id[ALERT_ID_MAX_LEN + 1];
-    uint8_t payload[HOLD_PAYLOAD];
-};
-
-struct pdm_store {
-    sqlite3 *db;
-    sqlite3_stmt *st[ST_COUNT];
-
-    uint64_t next_seq;      /* next seq to hand out; seqs below it may be in use */
-    uint64_t hw_on_disk;    /* seq_hw as last committed */
-    uint64_t reserved;      /* seq.reserve: every seq handed out is <= this */
-    uint64_t reserve_retry; /* after a failed reservation write, retry from this seq on */
-    int unsafe_marked;      /* UNSAFE_FILE exists (alerts held in memory) */
-    uint64_t marks_undone;  /* delivery marks lost with a failed commit (stats.marks_undone) */
-
-    /* A transaction opened by delivery marks while readings are staged; closed by the next
-     * commit. Its marks are undone if that commit fails. */
-    int in_txn;
-    uint64_t txn_rows_marked, txn_alerts_marked;
-
-    /* Undelivered counts including staged and held entries: counted once at open, then kept
-     * up to date, because COUNT(*) walks the whole partial index (cost grows with the backlog). */
-    uint64_t rows_pending, alerts_pending;
-    uint64_t count[C_COUNT], count_on_disk[C_COUNT];
-
-    /* Holding area (see the top of the file). ring: rows[(head + i) % HOLD_ROWS], i < n_rows. */
-    struct held_row *ring;
-    size_t ring_head, ring_n;
-    struct held_alert *held; /* unordered; n_held used */
-    size_t n_held;
-    int write_failing;
-
-    /* Cap and disk reserve. */
-    uint64_t max_bytes, reserve_bytes, wal_budget, frozen_bytes;
-    int64_t page_size;
-    int evicting, low_disk, alerts_only;
-    int64_t full_logged_ms;
-    uint64_t dropped_logged;
-
-    /* Usage counters (pdm_store_usage_*): per asset slot, the staged copy and the copy last
-     * committed; a slot is written when they differ. Allocated once by pdm_store_usage_slots. */
-    struct pdm_usage_counts *usage, *usage_disk;
-    char (*usage_asset)[ASSET_MAX_LEN + 1];
-    uint32_t n_usage;
-
-    struct name_ent *names;
-    size_t n_names, cap_names;
-    uint32_t next_id[2]; /* per enum pdm_row_kind */
-
-    int opening; /* errors go to the caller's err buffer, not the log */
-    int recovered;
-    struct pdm_complaint failing; /* write failures: logged once, then at growing intervals */
-    struct pdm_complaint reserve_failing;
-    char msg[512];    /* last error, "store PATH: reason while doing what" */
-    char damage[256]; /* quick_check's first complaint, when the file is damaged */
-    char recovered_path[DIR_MAX + 64];
-    char dir[DIR_MAX];
-    char path[DIR_MAX + 16]; /* {dir}/pdm-agent.db */
-    char wal_path[DIR_MAX + 24];
 };
 
 /* ---- errors ------------------------------------------------------------------------------ */
@@ -370,7 +227,7 @@ static void note(struct pdm_store *s, const char *fmt, ...)
 
 /* An SQLite failure: the message names the file, SQLite's reason, the OS reason when there is
  * one (ENOSPC, EIO, EACCES) and what we were doing. Returns -errno. */
-static int fail(struct pdm_store *s, int rc, const char *what)
+int store_fail(struct pdm_store *s, int rc, const char *what)
 {
     int sys = sqlite3_system_errno(s->db);
     int ext = sqlite3_extended_errcode(s->db);
@@ -407,348 +264,50 @@ static int fail(struct pdm_store *s, int rc, const char *what)
 }
 
 /* Runs a statement that returns no rows and resets it. */
-static int exec_stmt(struct pdm_store *s, sqlite3_stmt *st, const char *what)
+int store_exec_stmt(struct pdm_store *s, sqlite3_stmt *st, const char *what)
 {
     int rc = sqlite3_step(st);
     int ret = 0;
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        ret = fail(s, rc, what);
+        ret = store_fail(s, rc, what);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return ret;
 }
 
-/* ---- seq reservation --------------------------------------------------------------------- */
+/* ---- decoding stored rows ------------------------------------------------------------------ */
 
-/* Creates or removes UNSAFE_FILE. Best effort: an empty file usually still fits on a full
- * disk (an inode and a directory entry); if not, the gap protection is lost and we say so. */
-static void mark_unsafe(struct pdm_store *s, int on)
+void store_decode_row(sqlite3_stmt *st, struct pdm_row *row)
 {
-    if (on == s->unsafe_marked)
-        return;
-    char path[PATH_MAX + 32];
-    snprintf(path, sizeof(path), "%s/" UNSAFE_FILE, s->dir);
-    if (on) {
-        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-        if (fd < 0) {
-            pdm_warn("store %s: cannot create %s (%s): if the agent crashes before the held "
-                     "alerts are written, their seq may be used again",
-                     s->dir, UNSAFE_FILE, strerror(errno));
-            return;
-        }
-        close(fd);
-        int dfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-    } else if (unlink(path) != 0 && errno != ENOENT) {
-        return; /* stays marked: the next open skips ahead, which is safe */
-    }
-    s->unsafe_marked = on;
+    *row = (struct pdm_row){
+        .seq = (uint64_t)sqlite3_column_int64(st, 0),
+        .kind = (uint8_t)sqlite3_column_int(st, 1),
+        .ref = (uint32_t)sqlite3_column_int64(st, 2),
+        .ts_ms = sqlite3_column_int64(st, 3),
+        .value = sqlite3_column_double(st, 4),
+        .quality = (uint8_t)sqlite3_column_int(st, 5),
+    };
 }
 
-/* Writes "reserved up to R" durably: temp file, fsync, rename, fsync of the folder, so that
- * after a power cut the file holds either the old or the new value, never a torn one. */
-static int write_reserve(struct pdm_store *s, uint64_t r)
+void store_decode_alert(sqlite3_stmt *st, struct pdm_stored_alert *a)
 {
-    char path[PATH_MAX + 32], tmp[PATH_MAX + 32], text[64];
-    snprintf(path, sizeof(path), "%s/" RESERVE_FILE, s->dir);
-    snprintf(tmp, sizeof(tmp), "%s/" RESERVE_FILE ".tmp", s->dir);
-    int len = snprintf(text, sizeof(text), "reserved up to %llu\n", (unsigned long long)r);
-    int e = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        e = errno;
-    else {
-        if (write(fd, text, (size_t)len) != len)
-            e = errno ? errno : EIO;
-        else if (fsync(fd) != 0)
-            e = errno;
-        if (close(fd) != 0 && !e)
-            e = errno;
-        if (!e && rename(tmp, path) != 0)
-            e = errno;
-        if (e)
-            unlink(tmp);
-    }
-    if (!e) {
-        int dfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0 || fsync(dfd) != 0)
-            e = errno;
-        if (dfd >= 0)
-            close(dfd);
-    }
-    if (e) {
-        pdm_complain(&s->reserve_failing, pdm_mono_ms(),
-                     "store %s: cannot write the seq reservation (%s); seqs are still handed out, "
-                     "but if the database is lost before this succeeds a seq may repeat",
-                     path, strerror(e));
-        return -e;
-    }
-    s->reserved = r;
-    pdm_release(&s->reserve_failing, "store %s: seq reservation written again", path);
-    return 0;
-}
-
-/* 0 and *r when the file holds a reservation, -ENOENT when there is none, -EBADMSG when it
- * cannot be read as one. */
-static int read_reserve(struct pdm_store *s, uint64_t *r)
-{
-    char path[PATH_MAX + 32];
-    snprintf(path, sizeof(path), "%s/" RESERVE_FILE, s->dir);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -errno;
-    unsigned long long v = 0;
-    int ok = fscanf(f, "reserved up to %llu", &v) == 1;
-    fclose(f);
-    if (!ok)
-        return -EBADMSG;
-    *r = v;
-    return 0;
-}
-
-static uint64_t take_seq(struct pdm_store *s)
-{
-    uint64_t n = s->next_seq++;
-    if (n > s->reserved && n >= s->reserve_retry) {
-        if (write_reserve(s, n - 1 + SEQ_RESERVE_STEP) != 0)
-            s->reserve_retry = n + SEQ_RETRY_STEP; /* do not fsync on every seq while failing */
-    }
-    return n;
-}
-
-/* ---- holding area ------------------------------------------------------------------------ */
-
-static struct held_row *ring_at(struct pdm_store *s, size_t i)
-{
-    return &s->ring[(s->ring_head + i) & (HOLD_ROWS - 1)];
-}
-
-static void ring_clear(struct pdm_store *s)
-{
-    s->ring_head = s->ring_n = 0; /* restart at slot 0: only the first pages stay resident */
-}
-
-static struct held_alert *held_find(struct pdm_store *s, uint64_t seq)
-{
-    for (size_t i = 0; i < s->n_held; i++)
-        if (s->held[i].seq == seq)
-            return &s->held[i];
-    return NULL;
-}
-
-static void held_remove(struct pdm_store *s, struct held_alert *h)
-{
-    struct held_alert *last = &s->held[s->n_held - 1];
-    if (h != last)
-        memcpy(h, last, sizeof(*h));
-    s->n_held--;
-}
-
-/* ---- transactions ------------------------------------------------------------------------ */
-
-static void txn_reset(struct pdm_store *s)
-{
-    s->in_txn = 0;
-    s->txn_rows_marked = s->txn_alerts_marked = 0;
-}
-
-/* The open transaction is gone (SQLite rolled it back after an error, or we did): undo the
- * marks it carried. Staged rows and held alerts are in memory and stay. */
-static void txn_lost(struct pdm_store *s)
-{
-    s->rows_pending += s->txn_rows_marked;
-    s->alerts_pending += s->txn_alerts_marked;
-    s->count[C_ROWS_DELIVERED] -= s->txn_rows_marked;
-    s->count[C_ALERTS_DELIVERED] -= s->txn_alerts_marked;
-    if (s->txn_rows_marked || s->txn_alerts_marked)
-        s->marks_undone++;
-    if (s->txn_rows_marked || s->txn_alerts_marked)
-        pdm_warn("store %s: transaction rolled back: delivery marks of %llu rows and %llu alerts "
-                 "undone, those messages will be sent again",
-                 s->path, (unsigned long long)s->txn_rows_marked,
-                 (unsigned long long)s->txn_alerts_marked);
-    txn_reset(s);
-}
-
-/* After a failed statement inside the transaction: did SQLite roll the whole thing back? */
-static void check_txn_alive(struct pdm_store *s)
-{
-    if (s->in_txn && sqlite3_get_autocommit(s->db))
-        txn_lost(s);
-}
-
-static void rollback(struct pdm_store *s)
-{
-    if (!sqlite3_get_autocommit(s->db)) {
-        sqlite3_step(s->st[ST_ROLLBACK]);
-        sqlite3_reset(s->st[ST_ROLLBACK]);
-    }
-}
-
-static int txn_begin(struct pdm_store *s)
-{
-    if (s->in_txn)
-        return 0;
-    int ret = exec_stmt(s, s->st[ST_BEGIN], "starting a transaction");
-    if (ret == 0)
-        s->in_txn = 1;
-    return ret;
-}
-
-static int set_meta(struct pdm_store *s, const char *key, uint64_t v)
-{
-    sqlite3_stmt *st = s->st[ST_SET_META];
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)v);
-    return exec_stmt(s, st, "recording counters");
-}
-
-/* Writes the seq high-water and the totals that changed, inside the open transaction. */
-static int write_meta(struct pdm_store *s)
-{
-    int ret = 0;
-    uint64_t hw = s->next_seq - 1;
-    if (hw > s->hw_on_disk)
-        ret = set_meta(s, "seq_hw", hw);
-    for (int i = 0; ret == 0 && i < C_COUNT; i++)
-        if (s->count[i] != s->count_on_disk[i])
-            ret = set_meta(s, COUNTER_KEY[i], s->count[i]);
-    return ret;
-}
-
-static void meta_written(struct pdm_store *s)
-{
-    uint64_t hw = s->next_seq - 1;
-    if (hw > s->hw_on_disk)
-        s->hw_on_disk = hw;
-    memcpy(s->count_on_disk, s->count, sizeof(s->count));
-}
-
-static int insert_alert(struct pdm_store *s, uint64_t seq, const char *asset, const char *alert_id,
-                        int state, int severity, int64_t ts_ms, const void *payload, size_t len)
-{
-    sqlite3_stmt *st = s->st[ST_PUT_ALERT];
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
-    sqlite3_bind_text(st, 2, asset, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, alert_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 4, state);
-    sqlite3_bind_int(st, 5, severity);
-    sqlite3_bind_int64(st, 6, ts_ms);
-    sqlite3_bind_blob(st, 7, payload ? payload : "", (int)len, SQLITE_STATIC);
-    return exec_stmt(s, st, "storing an alert");
-}
-
-static int insert_row(struct pdm_store *s, const struct held_row *r)
-{
-    sqlite3_stmt *st = s->st[ST_PUT_ROW];
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)r->seq);
-    sqlite3_bind_int(st, 2, r->kind);
-    sqlite3_bind_int64(st, 3, r->ref);
-    sqlite3_bind_int64(st, 4, r->ts_ms);
-    sqlite3_bind_double(st, 5, r->value);
-    sqlite3_bind_int(st, 6, r->quality);
-    return exec_stmt(s, st, "storing a reading");
-}
-
-static int usage_dirty(const struct pdm_store *s)
-{
-    return s->n_usage && memcmp(s->usage, s->usage_disk, s->n_usage * sizeof(*s->usage)) != 0;
-}
-
-/* The usage rows that changed since the last commit, inside the open transaction. */
-static int write_usage(struct pdm_store *s)
-{
-    int ret = 0;
-    for (uint32_t i = 0; ret == 0 && i < s->n_usage; i++) {
-        const struct pdm_usage_counts *c = &s->usage[i];
-        if (!s->usage_asset[i][0] || memcmp(c, &s->usage_disk[i], sizeof(*c)) == 0)
-            continue;
-        sqlite3_stmt *st = s->st[ST_PUT_USAGE];
-        sqlite3_bind_text(st, 1, s->usage_asset[i], -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)c->run_ms);
-        sqlite3_bind_int64(st, 3, (sqlite3_int64)c->starts);
-        sqlite3_bind_int(st, 4, c->running);
-        sqlite3_bind_int64(st, 5, (sqlite3_int64)c->svc_run_ms);
-        sqlite3_bind_int64(st, 6, (sqlite3_int64)c->svc_starts);
-        sqlite3_bind_int64(st, 7, c->svc_wall_ms);
-        sqlite3_bind_int64(st, 8, c->confirm_ms);
-        sqlite3_bind_double(st, 9, c->obs_max_p);
-        sqlite3_bind_int64(st, 10, (sqlite3_int64)c->obs_evals);
-        sqlite3_bind_int64(st, 11, (sqlite3_int64)c->visit);
-        ret = exec_stmt(s, st, "storing usage counters");
-    }
-    return ret;
-}
-
-/* Writes everything staged or held (alerts first, then rows, then seq_hw and totals) and
- * commits. On failure nothing is lost from memory: the rows stay staged, the alerts held, and
- * the next call retries. */
-static int write_pending(struct pdm_store *s, const char *what)
-{
-    int ret = txn_begin(s);
-    for (size_t i = 0; ret == 0 && i < s->n_held; i++) {
-        struct held_alert *h = &s->held[i];
-        ret = insert_alert(s, h->seq, h->asset, h->alert_id, h->state, h->severity, h->ts_ms,
-                           h->payload, h->len);
-        if (ret == -EEXIST)
-            ret = 0; /* already on disk (a commit that reported failure but got through) */
-    }
-    for (size_t i = 0; ret == 0 && i < s->ring_n; i++)
-        ret = insert_row(s, ring_at(s, i));
-    if (ret == 0)
-        ret = write_usage(s);
-    if (ret == 0)
-        ret = write_meta(s);
-    if (ret == 0) {
-        int rc = sqlite3_step(s->st[ST_COMMIT]);
-        if (rc != SQLITE_DONE)
-            ret = fail(s, rc, what);
-        sqlite3_reset(s->st[ST_COMMIT]);
-    }
-    if (ret != 0) {
-        /* Give the transaction up whatever the reason (even BUSY): the staged rows would be
-         * inserted twice by a retry that found them still in it. */
-        rollback(s);
-        txn_lost(s);
-        s->write_failing = 1;
-        return ret;
-    }
-    size_t rows = s->ring_n, alerts = s->n_held;
-    meta_written(s);
-    if (s->n_usage)
-        memcpy(s->usage_disk, s->usage, s->n_usage * sizeof(*s->usage));
-    txn_reset(s);
-    ring_clear(s);
-    s->n_held = 0;
-    mark_unsafe(s, 0);
-    if (s->write_failing) {
-        s->write_failing = 0;
-        pdm_release(&s->failing,
-                    "store %s: writes succeed again; %zu readings and %zu alerts held in memory "
-                    "are now on disk",
-                    s->path, rows, alerts);
-    }
-    return 0;
-}
-
-/* For writes that need no transaction of their own (prune): they ride along in the open
- * transaction, or commit by themselves. */
-static int after_write(struct pdm_store *s, int ret)
-{
-    if (ret != 0)
-        check_txn_alive(s);
-    return ret;
+    *a = (struct pdm_stored_alert){
+        .seq = (uint64_t)sqlite3_column_int64(st, 0),
+        .state = sqlite3_column_int(st, 3),
+        .severity = sqlite3_column_int(st, 4),
+    };
+    const char *asset = (const char *)sqlite3_column_text(st, 1);
+    const char *id = (const char *)sqlite3_column_text(st, 2);
+    snprintf(a->asset, sizeof(a->asset), "%s", asset ? asset : "");
+    snprintf(a->alert_id, sizeof(a->alert_id), "%s", id ? id : "");
 }
 
 /* ---- open / close ------------------------------------------------------------------------ */
 
-static int exec_sql(struct pdm_store *s, const char *sql, const char *what)
+int store_exec_sql(struct pdm_store *s, const char *sql, const char *what)
 {
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
-    return rc == SQLITE_OK ? 0 : fail(s, rc, what);
+    return rc == SQLITE_OK ? 0 : store_fail(s, rc, what);
 }
 
 /* One-off query returning a single integer (open time only). */
@@ -757,13 +316,13 @@ static int query_int(struct pdm_store *s, const char *sql, int64_t *out, const c
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
     if (rc != SQLITE_OK)
-        return fail(s, rc, what);
+        return store_fail(s, rc, what);
     rc = sqlite3_step(st);
     int ret = 0;
     if (rc == SQLITE_ROW)
         *out = sqlite3_column_int64(st, 0);
     else
-        ret = fail(s, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc, what);
+        ret = store_fail(s, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc, what);
     sqlite3_finalize(st);
     return ret;
 }
@@ -793,7 +352,7 @@ static int load_names(struct pdm_store *s)
     int rc = sqlite3_prepare_v2(s->db, "SELECT kind, id, name FROM names ORDER BY kind, id", -1,
                                 &st, NULL);
     if (rc != SQLITE_OK)
-        return fail(s, rc, "reading the sensor and asset names");
+        return store_fail(s, rc, "reading the sensor and asset names");
     int ret = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t kind = sqlite3_column_int64(st, 0), id = sqlite3_column_int64(st, 1);
@@ -812,7 +371,7 @@ static int load_names(struct pdm_store *s)
         }
     }
     if (ret == 0 && rc != SQLITE_DONE)
-        ret = fail(s, rc, "reading the sensor and asset names");
+        ret = store_fail(s, rc, "reading the sensor and asset names");
     sqlite3_finalize(st);
     return ret;
 }
@@ -860,7 +419,7 @@ static int quick_check(struct pdm_store *s)
             ret = -EBADMSG;
         }
     } else {
-        ret = fail(s, rc, "checking the database (quick_check)");
+        ret = store_fail(s, rc, "checking the database (quick_check)");
         if (ret == -EBADMSG)
             snprintf(s->damage, sizeof(s->damage), "%s", sqlite3_errmsg(s->db));
     }
@@ -875,7 +434,7 @@ static int open_db(struct pdm_store *s, int64_t *hw_out, int64_t *top_out)
     if (rc != SQLITE_OK) {
         if (!s->db)
             return (note(s, "out of memory while opening the database"), -ENOMEM);
-        return fail(s, rc, "opening the database");
+        return store_fail(s, rc, "opening the database");
     }
     sqlite3_extended_result_codes(s->db, 1);
     /* SQLite falls back to read-only when the file exists but cannot be written. */
@@ -903,7 +462,7 @@ static int open_db(struct pdm_store *s, int64_t *hw_out, int64_t *top_out)
     /* Must come before the first table: lets incremental_vacuum give freed pages back to the
      * filesystem when the buffer is over its cap. A no-op on files made before issue 3. */
     if (version == 0) {
-        ret = exec_sql(s, "PRAGMA auto_vacuum=INCREMENTAL", "setting up a new database");
+        ret = store_exec_sql(s, "PRAGMA auto_vacuum=INCREMENTAL", "setting up a new database");
         if (ret)
             return ret;
     }
@@ -914,7 +473,7 @@ static int open_db(struct pdm_store *s, int64_t *hw_out, int64_t *top_out)
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
-        ret = fail(s, rc, "switching to WAL mode");
+        ret = store_fail(s, rc, "switching to WAL mode");
         sqlite3_finalize(st);
         return ret;
     }
@@ -933,24 +492,24 @@ static int open_db(struct pdm_store *s, int64_t *hw_out, int64_t *top_out)
         "PRAGMA foreign_keys=OFF;"
         "PRAGMA cache_size=-" STR(CACHE_KIB) ";"
                                              "PRAGMA journal_size_limit=" STR(WAL_LIMIT_BYTES) ";";
-    ret = exec_sql(s, PRAGMAS, "setting up the connection");
+    ret = store_exec_sql(s, PRAGMAS, "setting up the connection");
     if (ret)
         return ret;
 
-    ret = exec_sql(s, "BEGIN IMMEDIATE", "creating the tables");
+    ret = store_exec_sql(s, "BEGIN IMMEDIATE", "creating the tables");
     if (ret == 0 && version < SCHEMA_VERSION)
-        ret = exec_sql(s, SCHEMA_SQL, "creating the tables");
+        ret = store_exec_sql(s, SCHEMA_SQL, "creating the tables");
     if (ret == 0)
-        ret = exec_sql(s, DELIVERED_INDEX_SQL, "creating the tables");
+        ret = store_exec_sql(s, DELIVERED_INDEX_SQL, "creating the tables");
     if (ret == 0)
-        ret = exec_sql(s, USAGE_SQL, "creating the usage and service tables");
+        ret = store_exec_sql(s, USAGE_SQL, "creating the usage and service tables");
     int64_t has_quality = 0;
     if (ret == 0)
         ret = query_int(s, HAS_QUALITY_SQL, &has_quality, "checking the rows table");
     if (ret == 0 && !has_quality)
-        ret = exec_sql(s, ADD_QUALITY_SQL, "adding the quality column");
+        ret = store_exec_sql(s, ADD_QUALITY_SQL, "adding the quality column");
     if (ret == 0)
-        ret = exec_sql(s, "COMMIT", "committing the new tables");
+        ret = store_exec_sql(s, "COMMIT", "committing the new tables");
     if (ret) {
         if (!sqlite3_get_autocommit(s->db))
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
@@ -960,7 +519,7 @@ static int open_db(struct pdm_store *s, int64_t *hw_out, int64_t *top_out)
     for (int i = 0; i < ST_COUNT; i++) {
         rc = sqlite3_prepare_v3(s->db, STMT_SQL[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
         if (rc != SQLITE_OK)
-            return fail(s, rc, "preparing statements (is the file damaged?)");
+            return store_fail(s, rc, "preparing statements (is the file damaged?)");
     }
 
     ret = load_names(s);
@@ -992,7 +551,7 @@ static int open_db(struct pdm_store *s, int64_t *hw_out, int64_t *top_out)
         char sql[128];
         int64_t v = 0;
         snprintf(sql, sizeof(sql), "SELECT COALESCE((SELECT value FROM meta WHERE key = '%s'), 0)",
-                 COUNTER_KEY[i]);
+                 STORE_COUNTER_KEY[i]);
         ret = query_int(s, sql, &v, "reading the delivered and dropped totals");
         s->count[i] = s->count_on_disk[i] = v > 0 ? (uint64_t)v : 0;
     }
@@ -1197,7 +756,7 @@ int pdm_store_open(struct pdm_store **out, const char *dir, char *err, size_t er
     /* seq: every seq ever handed out is <= the reservation. A fresh file (recovered, or
      * replaced by hand) has no high-water of its own: continue above the reservation. */
     uint64_t r = 0;
-    int rr = read_reserve(s, &r);
+    int rr = store_read_reserve(s, &r);
     if (rr == -EBADMSG)
         pdm_warn("store %s/" RESERVE_FILE ": unreadable; recreated from the database", s->dir);
     s->reserved = rr == 0 ? r : 0;
@@ -1211,20 +770,20 @@ int pdm_store_open(struct pdm_store **out, const char *dir, char *err, size_t er
     if ((s->recovered || top == 0 || unsafe) && s->next_seq <= s->reserved)
         s->next_seq = s->reserved + 1;
     if (rr != 0 || s->next_seq > s->reserved)
-        write_reserve(s, s->next_seq - 1 + SEQ_RESERVE_STEP);
+        store_write_reserve(s, s->next_seq - 1 + SEQ_RESERVE_STEP);
     if (unsafe && s->reserved >= s->next_seq) {
         /* Record the skip in the database too, or the next clean start would resume at the
          * old high-water; only then may the marker go. */
-        int w = exec_sql(s, "BEGIN", "recording the seq skip");
+        int w = store_exec_sql(s, "BEGIN", "recording the seq skip");
         if (w == 0)
-            w = set_meta(s, "seq_hw", s->next_seq - 1);
+            w = store_set_meta(s, "seq_hw", s->next_seq - 1);
         if (w == 0)
-            w = exec_sql(s, "COMMIT", "recording the seq skip");
+            w = store_exec_sql(s, "COMMIT", "recording the seq skip");
         if (w == 0) {
             s->hw_on_disk = s->next_seq - 1;
             unlink(unsafe_path);
         } else {
-            exec_sql(s, "ROLLBACK", "recording the seq skip");
+            store_exec_sql(s, "ROLLBACK", "recording the seq skip");
         }
     }
     (void)hw;
@@ -1236,7 +795,8 @@ void pdm_store_close(struct pdm_store *s)
 {
     if (!s)
         return;
-    if ((s->in_txn || s->ring_n || s->n_held) && write_pending(s, "committing at shutdown") != 0)
+    if ((s->in_txn || s->ring_n || s->n_held) &&
+        store_write_pending(s, "committing at shutdown") != 0)
         pdm_err("%s; %zu readings and %zu alerts held in memory are lost", s->msg, s->ring_n,
                 s->n_held);
     for (int i = 0; i < ST_COUNT; i++) {
@@ -1255,218 +815,26 @@ void pdm_store_close(struct pdm_store *s)
     free_store(s);
 }
 
-/* ---- cap and disk reserve ---------------------------------------------------------------- */
-
-static uint64_t file_bytes(const char *path)
-{
-    struct stat sb;
-    return stat(path, &sb) == 0 && sb.st_size > 0 ? (uint64_t)sb.st_size : 0;
-}
-
-static int64_t pragma_int(struct pdm_store *s, enum stmt_id id)
-{
-    sqlite3_stmt *st = s->st[id];
-    int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-    sqlite3_reset(st);
-    return v;
-}
-
-/* Pages in use and in the file, in bytes. 0 on success. O(1): both come from the header. */
-static int db_usage(struct pdm_store *s, uint64_t *used, uint64_t *file)
-{
-    int64_t pages = pragma_int(s, ST_PAGE_COUNT), free_pages = pragma_int(s, ST_FREELIST);
-    if (pages < 0 || free_pages < 0 || free_pages > pages)
-        return -EIO;
-    *used = (uint64_t)(pages - free_pages) * (uint64_t)s->page_size;
-    *file = (uint64_t)pages * (uint64_t)s->page_size;
-    return 0;
-}
-
-int pdm_store_set_limits(struct pdm_store *s, uint64_t max_bytes, uint64_t reserve_bytes)
-{
-    if (!s)
-        return -EINVAL;
-    /* The WAL lives beside the file and counts against the cap: it gets a tenth of it (at most
-     * the usual 4 MiB), is checkpointed when it passes that and truncated back to it. */
-    uint64_t wal = max_bytes ? max_bytes / 10 : WAL_LIMIT_BYTES;
-    wal = wal > WAL_LIMIT_BYTES ? WAL_LIMIT_BYTES : wal < WAL_MIN_BYTES ? WAL_MIN_BYTES : wal;
-    if (max_bytes && max_bytes < 4 * WAL_MIN_BYTES)
-        return -EINVAL; /* below 256 KiB there is no room for rows beside the WAL */
-    char sql[128];
-    snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit=%llu; PRAGMA wal_autocheckpoint=%llu;",
-             (unsigned long long)wal, (unsigned long long)(wal / 2 / (uint64_t)s->page_size + 1));
-    int ret = exec_sql(s, sql, "applying the buffer limits");
-    if (ret)
-        return ret;
-    s->max_bytes = max_bytes;
-    s->reserve_bytes = reserve_bytes;
-    s->wal_budget = wal;
-    s->frozen_bytes = 0;
-    s->evicting = 0;
-    return 0;
-}
-
-/* Logs the drop total at most once a minute while rows are being dropped. */
-static void log_full(struct pdm_store *s, uint64_t used, uint64_t cap, uint64_t free_bytes)
-{
-    uint64_t dropped = s->count[C_ROWS_DROPPED];
-    int64_t now = pdm_mono_ms();
-    if (dropped == s->dropped_logged ||
-        (s->full_logged_ms && now - s->full_logged_ms < FULL_LOG_MS))
-        return;
-    s->full_logged_ms = now;
-    s->dropped_logged = dropped;
-    if (s->low_disk)
-        pdm_warn("store: filesystem of %s nearly full (%.1f MB free, reserve %.1f MB): buffer "
-                 "held at %.1f of %.1f MB: dropped %llu oldest undelivered readings so far to keep "
-                 "alerts and recent data",
-                 s->dir, free_bytes / 1048576.0, s->reserve_bytes / 1048576.0, used / 1048576.0,
-                 cap / 1048576.0, (unsigned long long)dropped);
-    else
-        pdm_warn("store: buffer full (%.1f of %.1f MB): dropped %llu oldest undelivered readings "
-                 "so far to keep alerts and recent data",
-                 used / 1048576.0, cap / 1048576.0, (unsigned long long)dropped);
-}
-
-/* One eviction transaction: up to EVICT_CHUNK delivered rows, else as many undelivered ones.
- * Returns rows deleted (0: only alerts left) or -errno. */
-static int evict_chunk(struct pdm_store *s)
-{
-    int ret = exec_stmt(s, s->st[ST_BEGIN], "starting an eviction");
-    if (ret)
-        return ret;
-    sqlite3_bind_int(s->st[ST_EVICT_DELIVERED], 1, EVICT_CHUNK);
-    ret = exec_stmt(s, s->st[ST_EVICT_DELIVERED], "deleting delivered rows for room");
-    int n = ret == 0 ? sqlite3_changes(s->db) : 0, undelivered = 0;
-    if (ret == 0 && n == 0) {
-        sqlite3_bind_int(s->st[ST_EVICT_UNDELIVERED], 1, EVICT_CHUNK);
-        ret = exec_stmt(s, s->st[ST_EVICT_UNDELIVERED], "dropping the oldest undelivered rows");
-        n = undelivered = ret == 0 ? sqlite3_changes(s->db) : 0;
-    }
-    if (ret == 0 && n == 0) {
-        rollback(s);
-        return 0;
-    }
-    s->count[C_ROWS_DROPPED] += (uint64_t)undelivered; /* committed with the delete, or undone */
-    if (ret == 0)
-        ret = write_meta(s);
-    if (ret == 0) {
-        int rc = sqlite3_step(s->st[ST_COMMIT]);
-        if (rc != SQLITE_DONE)
-            ret = fail(s, rc, "committing an eviction");
-        sqlite3_reset(s->st[ST_COMMIT]);
-    }
-    if (ret) {
-        rollback(s);
-        s->count[C_ROWS_DROPPED] -= (uint64_t)undelivered;
-        return ret;
-    }
-    meta_written(s);
-    s->rows_pending -= (uint64_t)undelivered;
-    return n;
-}
-
-/* After each successful commit: keeps the file under the cap and out of the disk reserve.
- * Costs two header reads and one or two stat calls when there is nothing to do. */
-static void enforce_limits(struct pdm_store *s)
-{
-    if (!s->max_bytes && !s->reserve_bytes)
-        return;
-    uint64_t used, file;
-    if (db_usage(s, &used, &file) != 0)
-        return;
-
-    uint64_t cap = s->max_bytes ? s->max_bytes - s->wal_budget : UINT64_MAX;
-    uint64_t free_bytes = 0;
-    if (s->reserve_bytes) {
-        struct statvfs v;
-        if (statvfs(s->dir, &v) == 0) {
-            free_bytes = (uint64_t)v.f_bavail * (uint64_t)v.f_frsize;
-            if (free_bytes < s->reserve_bytes && !s->frozen_bytes) {
-                /* Stop growing: the file keeps the size it has and reuses its free pages. */
-                s->frozen_bytes = file > 0 ? file : (uint64_t)s->page_size;
-                pdm_warn("store: filesystem of %s has %.1f MB free, below the reserve of %.1f MB: "
-                         "the buffer stops growing at %.1f MB and drops its oldest readings "
-                         "instead",
-                         s->dir, free_bytes / 1048576.0, s->reserve_bytes / 1048576.0,
-                         s->frozen_bytes / 1048576.0);
-            } else if (s->frozen_bytes && free_bytes > s->reserve_bytes + s->reserve_bytes / 4) {
-                pdm_info("store: filesystem of %s has %.1f MB free again; the buffer may grow to "
-                         "its cap",
-                         s->dir, free_bytes / 1048576.0);
-                s->frozen_bytes = 0;
-            }
-        }
-        s->low_disk = s->frozen_bytes && s->frozen_bytes < cap;
-        if (s->low_disk)
-            cap = s->frozen_bytes;
-    }
-    /* Short of disk, the WAL gets the smallest allowance too. */
-    uint64_t wal_budget = s->low_disk ? WAL_MIN_BYTES : s->wal_budget;
-    uint64_t wal = file_bytes(s->wal_path);
-    if (wal > wal_budget &&
-        sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) == SQLITE_OK)
-        wal = file_bytes(s->wal_path);
-    if (cap == UINT64_MAX)
-        return;
-
-    uint64_t high = cap / 10 * 9, low = cap / 10 * 8;
-    if (used > high)
-        s->evicting = 1;
-    if (s->evicting) {
-        int deleted = 0;
-        while (used > low && deleted < EVICT_MAX_ROWS) {
-            int n = evict_chunk(s);
-            if (n <= 0) {
-                if (n == 0 && !s->alerts_only)
-                    pdm_warn("store %s: buffer full of undelivered alerts (%.1f of %.1f MB); "
-                             "alerts are never dropped, so the file grows past its cap",
-                             s->path, used / 1048576.0, cap / 1048576.0);
-                s->alerts_only = n == 0;
-                break;
-            }
-            s->alerts_only = 0;
-            deleted += n;
-            if (db_usage(s, &used, &file) != 0)
-                break;
-        }
-        if (used <= low)
-            s->evicting = 0;
-        log_full(s, used + wal, cap + wal_budget, free_bytes);
-        wal = file_bytes(s->wal_path);
-        if (wal > wal_budget)
-            sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-    }
-    /* Over the cap on disk (the cap was lowered, or alerts pushed it): hand free pages back. */
-    if (file > cap && file > used) {
-        char sql[64];
-        snprintf(sql, sizeof(sql), "PRAGMA incremental_vacuum(%llu)",
-                 (unsigned long long)((file - used) / (uint64_t)s->page_size));
-        if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK)
-            sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-    }
-}
-
 /* ---- names ------------------------------------------------------------------------------- */
 
-static int kind_ok(int kind)
+int store_kind_ok(int kind)
 {
     return kind == PDM_ROW_READING || kind == PDM_ROW_SCORE;
 }
 
-static int commit_all(struct pdm_store *s, const char *what)
+int store_commit_all(struct pdm_store *s, const char *what)
 {
-    if (!s->in_txn && !s->ring_n && !s->n_held && !usage_dirty(s))
+    if (!s->in_txn && !s->ring_n && !s->n_held && !store_usage_dirty(s))
         return 0;
-    int ret = write_pending(s, what);
+    int ret = store_write_pending(s, what);
     if (ret == 0)
-        enforce_limits(s);
+        store_enforce_limits(s);
     return ret;
 }
 
 int pdm_store_name_id(struct pdm_store *s, enum pdm_row_kind kind, const char *name, uint32_t *id)
 {
-    if (!kind_ok((int)kind) || !name || !*name || strlen(name) > NAME_MAX_LEN)
+    if (!store_kind_ok((int)kind) || !name || !*name || strlen(name) > NAME_MAX_LEN)
         return -EINVAL;
     for (size_t i = 0; i < s->n_names; i++) {
         if (s->names[i].kind == kind && strcmp(s->names[i].name, name) == 0) {
@@ -1481,7 +849,7 @@ int pdm_store_name_id(struct pdm_store *s, enum pdm_row_kind kind, const char *n
     /* A new name is committed on its own and at once: if it rode in the readings' transaction
      * and that were rolled back, later rows would point at an id with no name. It happens once
      * per name in the life of the store, so the extra commit is cheap. */
-    int ret = commit_all(s, "committing before adding a name");
+    int ret = store_commit_all(s, "committing before adding a name");
     if (ret)
         return ret;
     uint32_t new_id = s->next_id[kind];
@@ -1489,7 +857,7 @@ int pdm_store_name_id(struct pdm_store *s, enum pdm_row_kind kind, const char *n
     sqlite3_bind_int(st, 1, (int)kind);
     sqlite3_bind_int64(st, 2, new_id);
     sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
-    ret = exec_stmt(s, st, "adding a sensor or asset name");
+    ret = store_exec_stmt(s, st, "adding a sensor or asset name");
     if (ret)
         return ret;
     ret = add_name(s, kind, new_id, name);
@@ -1507,518 +875,4 @@ const char *pdm_store_id_name(struct pdm_store *s, enum pdm_row_kind kind, uint3
         if (s->names[i].kind == kind && s->names[i].id == id)
             return s->names[i].name;
     return NULL;
-}
-
-/* ---- writing ----------------------------------------------------------------------------- */
-
-uint64_t pdm_store_alloc_seq(struct pdm_store *s)
-{
-    return take_seq(s);
-}
-
-int pdm_store_put_row(struct pdm_store *s, enum pdm_row_kind kind, uint32_t ref, int64_t ts_ms,
-                      double value, uint64_t *seq)
-{
-    return pdm_store_put_row_q(s, kind, ref, ts_ms, value, 0, seq);
-}
-
-int pdm_store_put_row_q(struct pdm_store *s, enum pdm_row_kind kind, uint32_t ref, int64_t ts_ms,
-                        double value, uint8_t quality, uint64_t *seq)
-{
-    if (!kind_ok((int)kind))
-        return -EINVAL;
-    if (s->ring_n == HOLD_ROWS) {
-        /* Staging is full: a caller that never commits gets an automatic commit; while writes
-         * fail, the oldest held reading makes room (counted, persisted with the next commit). */
-        if (s->write_failing || commit_all(s, "committing a full staging area") != 0) {
-            s->ring_head = (s->ring_head + 1) & (HOLD_ROWS - 1);
-            s->ring_n--;
-            s->rows_pending--;
-            s->count[C_ROWS_DROPPED]++;
-            pdm_complain(&s->failing, pdm_mono_ms(),
-                         "store %s: writes failing and %d readings held in memory: dropping the "
-                         "oldest (%llu dropped so far); alerts are kept",
-                         s->path, HOLD_ROWS, (unsigned long long)s->count[C_ROWS_DROPPED]);
-        }
-    }
-    uint64_t n = take_seq(s);
-    *ring_at(s, s->ring_n++) = (struct held_row){.seq = n,
-                                                 .ts_ms = ts_ms,
-                                                 .value = value,
-                                                 .ref = ref,
-                                                 .kind = (uint8_t)kind,
-                                                 .quality = quality};
-    s->rows_pending++;
-    if (seq)
-        *seq = n;
-    return 0;
-}
-
-int pdm_store_commit(struct pdm_store *s)
-{
-    return commit_all(s, "committing");
-}
-
-/* Keeps an alert that could not be written. 0, or -ENOSPC/-EMSGSIZE when it cannot be held. */
-static int hold_alert(struct pdm_store *s, uint64_t seq, const char *asset, const char *alert_id,
-                      int state, int severity, int64_t ts_ms, const void *payload, size_t len)
-{
-    if (held_find(s, seq))
-        return 0;
-    if (s->n_held == HOLD_ALERTS || len > HOLD_PAYLOAD) {
-        pdm_err("store %s: alert %s (seq %llu) could not be written and %s: it is lost", s->path,
-                alert_id, (unsigned long long)seq,
-                len > HOLD_PAYLOAD ? "is too large to hold in memory"
-                                   : "the memory holding area is full");
-        return len > HOLD_PAYLOAD ? -EMSGSIZE : -ENOSPC;
-    }
-    struct held_alert *h = &s->held[s->n_held++];
-    h->seq = seq;
-    h->ts_ms = ts_ms;
-    h->state = state;
-    h->severity = severity;
-    h->len = (uint32_t)len;
-    snprintf(h->asset, sizeof(h->asset), "%s", asset);
-    snprintf(h->alert_id, sizeof(h->alert_id), "%s", alert_id);
-    if (len)
-        memcpy(h->payload, payload, len);
-    return 0;
-}
-
-int pdm_store_put_alert(struct pdm_store *s, uint64_t seq, const char *asset, const char *alert_id,
-                        int state, int severity, int64_t ts_ms, const void *payload, size_t len)
-{
-    if (seq == 0 || seq >= s->next_seq || !asset || strlen(asset) > ASSET_MAX_LEN || !alert_id ||
-        strlen(alert_id) > ALERT_ID_MAX_LEN || (!payload && len) || len > INT_MAX)
-        return -EINVAL;
-    if (held_find(s, seq))
-        return -EEXIST;
-    int ret = txn_begin(s);
-    if (ret == 0) {
-        ret = insert_alert(s, seq, asset, alert_id, state, severity, ts_ms, payload, len);
-        if (ret == -EEXIST || ret == -EINVAL || ret == -EMSGSIZE)
-            return ret; /* a caller bug, not a write failure: the transaction goes on */
-    }
-    if (ret == 0) {
-        s->alerts_pending++;
-        ret = write_pending(s, "committing an alert");
-        if (ret == 0) {
-            enforce_limits(s);
-            return 0;
-        }
-        s->alerts_pending--; /* rolled back with the transaction; counted again if held */
-    } else {
-        check_txn_alive(s);
-        s->write_failing = 1;
-    }
-    /* Not on disk: hold it, and serve it from memory until a later commit writes it. */
-    if (hold_alert(s, seq, asset, alert_id, state, severity, ts_ms, payload, len) == 0) {
-        s->alerts_pending++;
-        mark_unsafe(s, 1);
-    }
-    return ret;
-}
-
-int pdm_store_mark_alert_delivered(struct pdm_store *s, uint64_t seq)
-{
-    struct held_alert *h = held_find(s, seq);
-    if (h) {
-        held_remove(s, h);
-        s->alerts_pending--;
-        s->count[C_ALERTS_DELIVERED]++; /* persisted with the next commit */
-        return 0;
-    }
-    /* Outside a transaction the mark commits on its own, with the total. */
-    int own = !s->in_txn && !s->ring_n;
-    int ret = txn_begin(s);
-    if (ret)
-        return ret;
-    sqlite3_stmt *st = s->st[ST_MARK_ALERT];
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)(seq > INT64_MAX ? INT64_MAX : seq));
-    ret = exec_stmt(s, st, "marking an alert delivered");
-    if (ret) {
-        check_txn_alive(s);
-        return ret;
-    }
-    uint64_t n = (uint64_t)sqlite3_changes(s->db);
-    s->alerts_pending -= n;
-    s->count[C_ALERTS_DELIVERED] += n;
-    s->txn_alerts_marked += n;
-    return own ? write_pending(s, "committing a delivery mark") : 0;
-}
-
-int pdm_store_mark_rows_delivered(struct pdm_store *s, uint64_t lo, uint64_t hi)
-{
-    if (lo > hi)
-        return 0;
-    int own = !s->in_txn && !s->ring_n;
-    int ret = txn_begin(s);
-    if (ret)
-        return ret;
-    sqlite3_stmt *st = s->st[ST_MARK_ROWS];
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)(lo > INT64_MAX ? INT64_MAX : lo));
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)(hi > INT64_MAX ? INT64_MAX : hi));
-    ret = exec_stmt(s, st, "marking rows delivered");
-    if (ret) {
-        check_txn_alive(s);
-        return ret;
-    }
-    uint64_t n = (uint64_t)sqlite3_changes(s->db);
-    s->rows_pending -= n;
-    s->count[C_ROWS_DELIVERED] += n;
-    s->txn_rows_marked += n;
-    return own ? write_pending(s, "committing delivery marks") : 0;
-}
-
-int pdm_store_prune(struct pdm_store *s, uint64_t keep_rows)
-{
-    sqlite3_stmt *st = s->st[ST_PRUNE];
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)(keep_rows > INT64_MAX ? INT64_MAX : keep_rows));
-    sqlite3_bind_int(st, 2, PRUNE_MAX_ROWS);
-    return after_write(s, exec_stmt(s, st, "pruning delivered rows"));
-}
-
-/* ---- reading ----------------------------------------------------------------------------- */
-
-/* The held alert with the lowest seq in (after, below), or NULL. At most HOLD_ALERTS compares. */
-static const struct held_alert *held_next(const struct pdm_store *s, uint64_t after, uint64_t below)
-{
-    const struct held_alert *best = NULL;
-    for (size_t i = 0; i < s->n_held; i++) {
-        const struct held_alert *h = &s->held[i];
-        if (h->seq > after && h->seq < below && (!best || h->seq < best->seq))
-            best = h;
-    }
-    return best;
-}
-
-/* Alerts on disk and alerts held in memory, merged in seq order. */
-int pdm_store_next_alerts(struct pdm_store *s, uint64_t after_seq, int max, pdm_alert_row_cb cb,
-                          void *ctx)
-{
-    if (!cb)
-        return -EINVAL;
-    if (max <= 0)
-        return 0;
-    sqlite3_stmt *st = s->st[ST_NEXT_ALERTS];
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)(after_seq > INT64_MAX ? INT64_MAX : after_seq));
-    sqlite3_bind_int64(st, 2, NO_UPPER_BOUND);
-    sqlite3_bind_int(st, 3, max);
-    int n = 0, rc = SQLITE_DONE, stop = 0;
-    uint64_t last = after_seq;
-    while (n < max && !stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
-        const struct held_alert *h;
-        while (n < max && !stop && (h = held_next(s, last, seq)) != NULL) {
-            n++;
-            last = h->seq;
-            stop = cb(ctx, h->seq, h->payload, h->len) != 0;
-        }
-        if (n == max || stop)
-            break;
-        const void *p = sqlite3_column_blob(st, 1);
-        size_t len = (size_t)sqlite3_column_bytes(st, 1);
-        n++;
-        last = seq;
-        stop = cb(ctx, seq, p, len) != 0;
-    }
-    int ret = 0;
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        ret = fail(s, rc, "reading undelivered alerts");
-    /* reset ends the read snapshot; a statement left open would stall WAL checkpoints */
-    sqlite3_reset(st);
-    const struct held_alert *h;
-    while (n < max && !stop && (h = held_next(s, last, UINT64_MAX)) != NULL) {
-        n++;
-        last = h->seq;
-        stop = cb(ctx, h->seq, h->payload, h->len) != 0;
-    }
-    return ret && n == 0 ? ret : n;
-}
-
-int pdm_store_next_rows(struct pdm_store *s, uint64_t after_seq, struct pdm_row *rows, int max)
-{
-    if (max <= 0)
-        return 0;
-    if (!rows)
-        return -EINVAL;
-    sqlite3_stmt *st = s->st[ST_NEXT_ROWS];
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)(after_seq > INT64_MAX ? INT64_MAX : after_seq));
-    sqlite3_bind_int64(st, 2, NO_UPPER_BOUND);
-    sqlite3_bind_int(st, 3, max);
-    int n = 0, rc = SQLITE_DONE;
-    while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        rows[n] = (struct pdm_row){
-            .seq = (uint64_t)sqlite3_column_int64(st, 0),
-            .kind = (uint8_t)sqlite3_column_int(st, 1),
-            .ref = (uint32_t)sqlite3_column_int64(st, 2),
-            .ts_ms = sqlite3_column_int64(st, 3),
-            .value = sqlite3_column_double(st, 4),
-            .quality = (uint8_t)sqlite3_column_int(st, 5),
-        };
-        n++;
-    }
-    int ret = n;
-    if (n < max && rc != SQLITE_DONE)
-        ret = fail(s, rc, "reading undelivered rows");
-    sqlite3_reset(st);
-    return ret;
-}
-
-static int oldest(struct pdm_store *s, sqlite3_stmt *st, int64_t *ts, int *found)
-{
-    int rc = sqlite3_step(st);
-    int ret = 0;
-    *found = 0;
-    if (rc == SQLITE_ROW) {
-        *ts = sqlite3_column_int64(st, 0);
-        *found = 1;
-    } else if (rc != SQLITE_DONE) {
-        ret = fail(s, rc, "reading the oldest undelivered entry");
-    }
-    sqlite3_reset(st);
-    return ret;
-}
-
-int pdm_store_stats(struct pdm_store *s, struct pdm_store_stats *st)
-{
-    int64_t row_ts = 0, alert_ts = 0;
-    int have_row, have_alert;
-    int ret = oldest(s, s->st[ST_OLDEST_ROW], &row_ts, &have_row);
-    if (ret == 0)
-        ret = oldest(s, s->st[ST_OLDEST_ALERT], &alert_ts, &have_alert);
-    if (ret)
-        return ret;
-    memset(st, 0, sizeof(*st));
-    st->rows_pending = s->rows_pending;
-    st->alerts_pending = s->alerts_pending;
-    st->next_seq = s->next_seq;
-    /* "Oldest" is the first undelivered entry in seq (storage) order, found by an index seek;
-     * timestamps follow that order except across a wall-clock step. Memory counts too. */
-    if (!have_row && s->ring_n) {
-        row_ts = ring_at(s, 0)->ts_ms;
-        have_row = 1;
-    }
-    for (size_t i = 0; i < s->n_held; i++) {
-        if (!have_alert || s->held[i].ts_ms < alert_ts)
-            alert_ts = s->held[i].ts_ms;
-        have_alert = 1;
-    }
-    if (have_row && have_alert)
-        st->oldest_pending_ms = row_ts < alert_ts ? row_ts : alert_ts;
-    else if (have_row)
-        st->oldest_pending_ms = row_ts;
-    else if (have_alert)
-        st->oldest_pending_ms = alert_ts;
-    st->db_bytes = file_bytes(s->path) + file_bytes(s->wal_path);
-    st->max_bytes = s->max_bytes;
-    st->rows_delivered = s->count[C_ROWS_DELIVERED];
-    st->alerts_delivered = s->count[C_ALERTS_DELIVERED];
-    st->rows_dropped = s->count[C_ROWS_DROPPED];
-    st->rows_held = s->write_failing ? s->ring_n : 0;
-    st->alerts_held = s->n_held;
-    st->write_failing = s->write_failing;
-    st->marks_undone = s->marks_undone;
-    st->recovered = s->recovered;
-    if (s->recovered)
-        snprintf(st->recovered_path, sizeof(st->recovered_path), "%s", s->recovered_path);
-    return 0;
-}
-
-int pdm_store_open_alerts(struct pdm_store *s, pdm_open_alert_cb cb, void *ctx)
-{
-    if (!cb)
-        return -EINVAL;
-    sqlite3_stmt *st = s->st[ST_OPEN_ALERTS];
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct pdm_stored_alert a = {
-            .seq = (uint64_t)sqlite3_column_int64(st, 0),
-            .state = sqlite3_column_int(st, 3),
-            .severity = sqlite3_column_int(st, 4),
-        };
-        if (a.state == STATE_CLEARED)
-            continue;
-        const char *asset = (const char *)sqlite3_column_text(st, 1);
-        const char *id = (const char *)sqlite3_column_text(st, 2);
-        snprintf(a.asset, sizeof(a.asset), "%s", asset ? asset : "");
-        snprintf(a.alert_id, sizeof(a.alert_id), "%s", id ? id : "");
-        cb(ctx, &a);
-    }
-    int ret = 0;
-    if (rc != SQLITE_DONE)
-        ret = fail(s, rc, "reading open alerts");
-    sqlite3_reset(st);
-    return ret;
-}
-
-/* ---- usage counters, service visits, acknowledgements (issue 6) ---------------------------- */
-
-int pdm_store_usage_slots(struct pdm_store *s, uint32_t n)
-{
-    if (s->usage)
-        return -EALREADY;
-    s->usage = calloc(n + 1, sizeof(*s->usage));
-    s->usage_disk = calloc(n + 1, sizeof(*s->usage_disk));
-    s->usage_asset = calloc(n + 1, sizeof(*s->usage_asset));
-    if (!s->usage || !s->usage_disk || !s->usage_asset)
-        return -ENOMEM;
-    s->n_usage = n;
-    return 0;
-}
-
-int pdm_store_usage_load(struct pdm_store *s, uint32_t slot, const char *asset,
-                         struct pdm_usage_counts *out)
-{
-    if (slot >= s->n_usage || !asset || strlen(asset) > ASSET_MAX_LEN)
-        return -EINVAL;
-    memset(out, 0, sizeof(*out));
-    sqlite3_stmt *st = s->st[ST_GET_USAGE];
-    sqlite3_bind_text(st, 1, asset, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    int ret = 0;
-    if (rc == SQLITE_ROW) {
-        out->run_ms = (uint64_t)sqlite3_column_int64(st, 0);
-        out->starts = (uint64_t)sqlite3_column_int64(st, 1);
-        out->running = sqlite3_column_int(st, 2) != 0;
-        out->svc_run_ms = (uint64_t)sqlite3_column_int64(st, 3);
-        out->svc_starts = (uint64_t)sqlite3_column_int64(st, 4);
-        out->svc_wall_ms = sqlite3_column_int64(st, 5);
-        out->confirm_ms = sqlite3_column_int64(st, 6);
-        out->obs_max_p = sqlite3_column_double(st, 7);
-        out->obs_evals = (uint64_t)sqlite3_column_int64(st, 8);
-        out->visit = (uint64_t)sqlite3_column_int64(st, 9);
-    } else if (rc != SQLITE_DONE) {
-        ret = fail(s, rc, "reading usage counters");
-    }
-    sqlite3_reset(st);
-    snprintf(s->usage_asset[slot], sizeof(s->usage_asset[slot]), "%s", asset);
-    s->usage[slot] = s->usage_disk[slot] = *out;
-    return ret;
-}
-
-void pdm_store_usage_put(struct pdm_store *s, uint32_t slot, const struct pdm_usage_counts *c)
-{
-    if (slot < s->n_usage)
-        s->usage[slot] = *c;
-}
-
-/* Runs one prepared write in the open transaction and commits everything durably. */
-static int write_now(struct pdm_store *s, sqlite3_stmt *st, const char *what)
-{
-    int ret = txn_begin(s);
-    if (ret == 0)
-        ret = exec_stmt(s, st, what);
-    if (ret == 0)
-        return write_pending(s, what);
-    check_txn_alive(s);
-    return ret;
-}
-
-int pdm_store_add_visit(struct pdm_store *s, const char *asset, int64_t ts_ms, const char *ref,
-                        const char *technician, const char *note, const struct pdm_usage_counts *c,
-                        uint64_t *id)
-{
-    sqlite3_stmt *st = s->st[ST_PUT_VISIT];
-    sqlite3_bind_text(st, 1, asset, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, ts_ms);
-    sqlite3_bind_text(st, 3, ref ? ref : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, technician ? technician : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, note ? note : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, (sqlite3_int64)c->run_ms);
-    sqlite3_bind_int64(st, 7, (sqlite3_int64)c->starts);
-    int ret = txn_begin(s);
-    if (ret == 0)
-        ret = exec_stmt(s, st, "recording a service visit");
-    if (ret != 0) {
-        check_txn_alive(s);
-        return ret;
-    }
-    *id = (uint64_t)sqlite3_last_insert_rowid(s->db);
-    return 0; /* committed by the caller's pdm_store_commit, with the usage row it changes */
-}
-
-int pdm_store_set_visit_outcome(struct pdm_store *s, uint64_t id, int outcome, int64_t ts_ms,
-                                double max_p)
-{
-    sqlite3_stmt *st = s->st[ST_SET_OUTCOME];
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
-    sqlite3_bind_int(st, 2, outcome);
-    sqlite3_bind_int64(st, 3, ts_ms);
-    sqlite3_bind_double(st, 4, max_p);
-    return write_now(s, st, "recording a service outcome");
-}
-
-int pdm_store_put_ack(struct pdm_store *s, const char *alert_id, int64_t ts_ms)
-{
-    sqlite3_stmt *st = s->st[ST_PUT_ACK];
-    sqlite3_bind_text(st, 1, alert_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, ts_ms);
-    return write_now(s, st, "recording an acknowledgement");
-}
-
-int pdm_store_acked(struct pdm_store *s, const char *alert_id, int64_t *ts_ms)
-{
-    sqlite3_stmt *st = s->st[ST_GET_ACK];
-    sqlite3_bind_text(st, 1, alert_id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    int ret = 0;
-    if (rc == SQLITE_ROW) {
-        ret = 1;
-        if (ts_ms)
-            *ts_ms = sqlite3_column_int64(st, 0);
-    } else if (rc != SQLITE_DONE) {
-        ret = fail(s, rc, "reading acknowledgements");
-    }
-    sqlite3_reset(st);
-    return ret;
-}
-
-int pdm_store_alert_state(struct pdm_store *s, const char *alert_id, int *state)
-{
-    sqlite3_stmt *st = s->st[ST_ALERT_STATE];
-    sqlite3_bind_text(st, 1, alert_id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    int ret = -ENOENT;
-    if (rc == SQLITE_ROW) {
-        *state = sqlite3_column_int(st, 0);
-        ret = 0;
-    } else if (rc != SQLITE_DONE) {
-        ret = fail(s, rc, "looking up an alert");
-    }
-    sqlite3_reset(st);
-    /* held alerts (writes failing) are newer than anything on disk */
-    uint64_t best = 0;
-    for (size_t i = 0; i < s->n_held; i++)
-        if (strcmp(s->held[i].alert_id, alert_id) == 0 && s->held[i].seq > best) {
-            best = s->held[i].seq;
-            *state = s->held[i].state;
-            ret = 0;
-        }
-    return ret;
-}
-
-int pdm_store_recent_alerts(struct pdm_store *s, const char *asset, int max, pdm_recent_alert_cb cb,
-                            void *ctx)
-{
-    sqlite3_stmt *st = s->st[ST_RECENT_ALERTS];
-    sqlite3_bind_text(st, 1, asset, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, max);
-    int rc, n = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct pdm_stored_alert a = {
-            .seq = (uint64_t)sqlite3_column_int64(st, 0),
-            .state = sqlite3_column_int(st, 3),
-            .severity = sqlite3_column_int(st, 4),
-        };
-        const char *k = (const char *)sqlite3_column_text(st, 1);
-        const char *id = (const char *)sqlite3_column_text(st, 2);
-        snprintf(a.asset, sizeof(a.asset), "%s", k ? k : "");
-        snprintf(a.alert_id, sizeof(a.alert_id), "%s", id ? id : "");
-        cb(ctx, &a, sqlite3_column_int64(st, 5));
-        n++;
-    }
-    int ret = rc == SQLITE_DONE ? n : fail(s, rc, "reading recent alerts");
-    sqlite3_reset(st);
-    return ret;
 }

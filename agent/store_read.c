@@ -1,6 +1,7 @@
 /* Read-only access to the agent's database for tools (see store_read.h). The schema is the one
  * store.c writes; this side only reads it and copes with files from older agents. */
 #include "store_read.h"
+#include "store_row.h"
 
 #include <errno.h>
 #include <sqlite3.h>
@@ -203,26 +204,19 @@ int pdm_store_reader_rows(struct pdm_store_reader *r, int64_t from_ms, int64_t t
     if (ret != 0)
         return ret;
     sqlite3_stmt *st = NULL;
-    int rc =
-        sqlite3_prepare_v2(r->db,
-                           has_quality ? "SELECT seq, kind, ref, ts_ms, value, quality FROM rows"
-                                         " WHERE ts_ms BETWEEN ?1 AND ?2 ORDER BY seq"
-                                       : "SELECT seq, kind, ref, ts_ms, value, 0 FROM rows"
-                                         " WHERE ts_ms BETWEEN ?1 AND ?2 ORDER BY seq",
-                           -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(r->db,
+                                has_quality ? "SELECT " STORE_ROW_COLUMNS " FROM rows"
+                                              " WHERE ts_ms BETWEEN ?1 AND ?2 ORDER BY seq"
+                                            : "SELECT seq, kind, ref, ts_ms, value, 0 FROM rows"
+                                              " WHERE ts_ms BETWEEN ?1 AND ?2 ORDER BY seq",
+                                -1, &st, NULL);
     if (rc != SQLITE_OK)
         return sql_fail(r, rc, err, errlen);
     sqlite3_bind_int64(st, 1, from_ms);
     sqlite3_bind_int64(st, 2, to_ms);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct pdm_row row = {
-            .seq = (uint64_t)sqlite3_column_int64(st, 0),
-            .kind = (uint8_t)sqlite3_column_int(st, 1),
-            .ref = (uint32_t)sqlite3_column_int64(st, 2),
-            .ts_ms = sqlite3_column_int64(st, 3),
-            .value = sqlite3_column_double(st, 4),
-            .quality = (uint8_t)sqlite3_column_int(st, 5),
-        };
+        struct pdm_row row;
+        store_decode_row(st, &row);
         if (cb(ctx, &row) != 0) {
             rc = SQLITE_DONE;
             break;

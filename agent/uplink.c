@@ -39,6 +39,7 @@
 #include "uplink.h"
 
 #include "lib/clock.h"
+#include "lib/mqtt_uri.h"
 #include "lib/paho.h"
 
 #include <errno.h>
@@ -501,36 +502,20 @@ int pdm_uplink_create(struct pdm_uplink **out, const struct pdm_uplink_cfg *cfg,
         return -EINVAL;
     }
 
-    static const struct {
-        const char *prefix, *paho;
-        int tls;
-    } schemes[] = {
-        {"mqtts://", "ssl://", 1},
-        {"ssl://", "ssl://", 1},
-        {"mqtt://", "tcp://", 0},
-        {"tcp://", "tcp://", 0},
-    };
-    int si = -1;
-    for (int i = 0; i < (int)(sizeof(schemes) / sizeof(schemes[0])); i++)
-        if (strncmp(cfg->uri, schemes[i].prefix, strlen(schemes[i].prefix)) == 0)
-            si = i;
-    if (si < 0) {
-        snprintf(err, errlen, "unsupported MQTT URI %s: use mqtts://HOST:PORT", cfg->uri);
-        return -EINVAL;
+    struct pdm_mqtt_uri mu;
+    char uri_why[160];
+    int rc = pdm_mqtt_uri_parse(cfg->uri, &mu, uri_why, sizeof(uri_why));
+    if (rc != 0) {
+        snprintf(err, errlen, "MQTT URI %s: %s (expected mqtts://HOST:PORT)", cfg->uri, uri_why);
+        return rc;
     }
-    const char *hostport = cfg->uri + strlen(schemes[si].prefix);
-    if (!*hostport || strchr(hostport, '/')) {
-        snprintf(err, errlen, "MQTT URI %s: expected mqtts://HOST:PORT", cfg->uri);
-        return -EINVAL;
-    }
-    if (!schemes[si].tls && !cfg->allow_plaintext) {
+    if (!mu.tls && !cfg->allow_plaintext) {
         snprintf(err, errlen,
                  "plain-text MQTT refused for URI %s: use mqtts:// or set allow_plaintext = true",
                  cfg->uri);
         return -EPERM;
     }
-    int rc;
-    if (schemes[si].tls &&
+    if (mu.tls &&
         ((rc = check_readable("CA", cfg->ca_file, cfg->uri, err, errlen)) != 0 ||
          (rc = check_readable("certificate", cfg->cert_file, cfg->uri, err, errlen)) != 0 ||
          (rc = check_readable("key", cfg->key_file, cfg->uri, err, errlen)) != 0))
@@ -552,7 +537,7 @@ int pdm_uplink_create(struct pdm_uplink **out, const struct pdm_uplink_cfg *cfg,
     }
     u->efd = -1;
     pthread_mutex_init(&u->mu, NULL);
-    u->tls = schemes[si].tls;
+    u->tls = mu.tls;
     u->keepalive_s = cfg->keepalive_s ? cfg->keepalive_s : 30;
     u->max_inflight = cfg->max_inflight ? cfg->max_inflight : 64;
     u->nslots = (uint16_t)(2 * u->max_inflight);
@@ -561,13 +546,13 @@ int pdm_uplink_create(struct pdm_uplink **out, const struct pdm_uplink_cfg *cfg,
 
     int oom = 0;
     u->uri = dup_or_null(cfg->uri, &oom);
-    u->hostport = dup_or_null(hostport, &oom);
+    u->hostport = dup_or_null(mu.hostport, &oom);
     u->client_id = dup_or_null(cfg->client_id, &oom);
     u->ca_file = dup_or_null(cfg->ca_file, &oom);
     u->cert_file = dup_or_null(cfg->cert_file, &oom);
     u->key_file = dup_or_null(cfg->key_file, &oom);
     u->will_topic = cfg->will_topic && *cfg->will_topic ? dup_or_null(cfg->will_topic, &oom) : NULL;
-    size_t plen = strlen(schemes[si].paho) + strlen(hostport) + 1;
+    size_t plen = strlen(mu.paho) + 1;
     u->paho_uri = malloc(plen);
     u->slots = calloc(u->nslots, sizeof(*u->slots));
     u->ring = calloc(u->ring_cap, sizeof(*u->ring));
@@ -595,7 +580,7 @@ int pdm_uplink_create(struct pdm_uplink **out, const struct pdm_uplink_cfg *cfg,
         free_uplink(u);
         return -ENOMEM;
     }
-    snprintf(u->paho_uri, plen, "%s%s", schemes[si].paho, hostport);
+    memcpy(u->paho_uri, mu.paho, plen);
     for (uint16_t i = 0; i < u->nslots; i++) {
         u->slots[i].u = u;
         u->slots[i].next_free = (uint16_t)(i + 1 < u->nslots ? i + 1 : NO_SLOT);

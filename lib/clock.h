@@ -13,6 +13,14 @@ static inline int64_t pdm_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Monotonic nanoseconds, for pacing below a millisecond (bus frame gaps, sample ticks). */
+static inline int64_t pdm_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static inline int64_t pdm_wall_ms(void)
 {
     struct timespec ts;

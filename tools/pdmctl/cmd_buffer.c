@@ -97,9 +97,9 @@ static int print_alert(void *ctx, const struct pdm_store_alert_row *a)
     if (c->json) {
         printf("%s{\"seq\":%" PRIu64 ",\"ts_ms\":%" PRId64 ",\"asset\":", c->n ? "," : "", a->seq,
                a->ts_ms);
-        pdm_print_json_str(stdout, a->asset);
+        pdm_json_fstr(stdout, a->asset);
         printf(",\"alert_id\":");
-        pdm_print_json_str(stdout, a->alert_id);
+        pdm_json_fstr(stdout, a->alert_id);
         printf(",\"state\":\"%s\",\"severity\":\"%s\",\"delivered\":%s}", state_name(a->state),
                severity_name(a->severity), a->delivered ? "true" : "false");
     } else {
@@ -181,19 +181,21 @@ int cmd_buffer(int argc, char **argv)
     } else {
         if (json) {
             printf("{\"db\":");
-            pdm_print_json_str(stdout, path);
-            printf(
-                ",\"schema_version\":%" PRId64 ",\"db_bytes\":%" PRIu64 ",\"file_bytes\":%" PRIu64
-                ",\"wal_bytes\":%" PRIu64 ",\"rows\":%" PRId64 ",\"rows_undelivered\":%" PRId64
-                ",\"alerts\":%" PRId64 ",\"alerts_undelivered\":%" PRId64
-                ",\"oldest_undelivered_ms\":%" PRId64 ",\"oldest_undelivered_age_s\":%.3f"
-                ",\"rows_delivered\":%" PRId64 ",\"alerts_delivered\":%" PRId64
-                ",\"rows_dropped\":%" PRId64 ",\"next_seq\":%" PRId64,
-                b.schema, b.file_bytes + b.wal_bytes, b.file_bytes, b.wal_bytes, b.rows,
-                b.rows_undelivered, b.alerts, b.alerts_undelivered, b.oldest_undelivered_ms,
-                b.oldest_undelivered_ms > 0 ? (double)(now_ms() - b.oldest_undelivered_ms) / 1000.0
-                                            : 0.0,
-                b.rows_delivered, b.alerts_delivered, b.rows_dropped, b.next_seq);
+            pdm_json_fstr(stdout, path);
+            printf(",\"schema_version\":%" PRId64 ",\"db_bytes\":%" PRIu64
+                   ",\"file_bytes\":%" PRIu64 ",\"wal_bytes\":%" PRIu64 ",\"rows\":%" PRId64
+                   ",\"rows_undelivered\":%" PRId64 ",\"alerts\":%" PRId64
+                   ",\"alerts_undelivered\":%" PRId64 ",\"oldest_undelivered_ms\":%" PRId64
+                   ",\"oldest_undelivered_age_s\":",
+                   b.schema, b.file_bytes + b.wal_bytes, b.file_bytes, b.wal_bytes, b.rows,
+                   b.rows_undelivered, b.alerts, b.alerts_undelivered, b.oldest_undelivered_ms);
+            /* whole milliseconds: the shortest digits are at most three decimals */
+            pdm_json_fnum(stdout, b.oldest_undelivered_ms > 0
+                                      ? (double)(now_ms() - b.oldest_undelivered_ms) / 1000.0
+                                      : 0.0);
+            printf(",\"rows_delivered\":%" PRId64 ",\"alerts_delivered\":%" PRId64
+                   ",\"rows_dropped\":%" PRId64 ",\"next_seq\":%" PRId64,
+                   b.rows_delivered, b.alerts_delivered, b.rows_dropped, b.next_seq);
         } else {
             print_text(&b, path);
         }

@@ -33,6 +33,7 @@
 #include "drivers/driver.h"
 #include "drivers/plan.h"
 #include "drivers/onboard.h"
+#include "lib/mqtt_uri.h"
 #include "agent/onboard_bus.h"
 #include "cli.h"
 #include "pdmctl.h"
@@ -206,43 +207,6 @@ static const char *ssl_reason(const char *what)
     return buf;
 }
 
-static int parse_uri(const char *uri, char *host, size_t hlen, int *port, int *tls)
-{
-    const char *p;
-    if (strncmp(uri, "mqtts://", 8) == 0 || strncmp(uri, "ssl://", 6) == 0) {
-        *tls = 1;
-        *port = 8883;
-    } else if (strncmp(uri, "mqtt://", 7) == 0 || strncmp(uri, "tcp://", 6) == 0) {
-        *tls = 0;
-        *port = 1883;
-    } else {
-        return -1;
-    }
-    p = strstr(uri, "://") + 3;
-    const char *end = p + strcspn(p, "/"), *hs = p, *he, *rest;
-    if (*p == '[') { /* [v6]:port */
-        const char *close = memchr(p, ']', (size_t)(end - p));
-        if (!close)
-            return -1;
-        hs = p + 1;
-        he = close;
-        rest = close + 1;
-    } else {
-        const char *colon = memchr(p, ':', (size_t)(end - p));
-        he = rest = colon ? colon : end;
-    }
-    size_t n = (size_t)(he - hs);
-    if (n == 0 || n >= hlen)
-        return -1;
-    memcpy(host, hs, n);
-    host[n] = '\0';
-    if (rest < end && *rest == ':')
-        *port = atoi(rest + 1);
-    else if (rest != end)
-        return -1;
-    return *port > 0 && *port < 65536 ? 0 : -1;
-}
-
 /* TCP connect bounded by NET_TIMEOUT_MS; the socket is left blocking, with send/receive
  * timeouts so the handshake is bounded too. -1 with a reason in err. */
 static int tcp_connect(const char *host, int port, char *err, size_t errlen)
@@ -325,14 +289,16 @@ static void report_expiry(X509 *c, const char *role, struct verdict *v)
 
 static void check_tls(const struct pdm_config *cfg, struct verdict *v)
 {
-    char host[256];
-    int port, tls;
+    struct pdm_mqtt_uri mu;
+    char why[160];
     printf("\nBROKER %s\n", cfg->uri);
-    if (parse_uri(cfg->uri, host, sizeof(host), &port, &tls) != 0) {
-        line("FAIL", "cannot parse the broker URI '%s'", cfg->uri);
+    if (pdm_mqtt_uri_parse(cfg->uri, &mu, why, sizeof(why)) != 0) {
+        line("FAIL", "cannot parse the broker URI '%s': %s", cfg->uri, why);
         problem(v, "broker URI");
         return;
     }
+    const char *host = mu.host;
+    int port = mu.port, tls = mu.tls;
     char err[512];
     if (!tls) {
         line("WARN", "plain-text MQTT (allow_plaintext = true): nothing is encrypted or verified");

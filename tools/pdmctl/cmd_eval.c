@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/json.h"
 #include "train/fit.h"
 #include "train/metrics.h"
 #include "modeldata.h"
@@ -48,25 +49,12 @@ static void usage(FILE *f)
 
 static void jnum(double v)
 {
-    if (isfinite(v))
-        printf("%.10g", v);
-    else
-        printf("null");
+    pdm_json_fnum(stdout, v);
 }
 
 static void jstr(const char *s)
 {
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
+    pdm_json_fstr(stdout, s);
 }
 
 static void json_prf(const char *key, const struct pdm_prf *r)
@@ -87,8 +75,11 @@ static void json_calib(const struct pdm_metrics *mt)
     printf(",\"calibration\":[");
     for (int b = 0; b < PDM_CALIB_BINS; b++) {
         const struct pdm_calib_bin *c = &mt->calib[b];
-        printf("%s{\"lo\":%g,\"hi\":%g,\"rows\":%zu,\"positives\":%zu,\"mean_p\":", b ? "," : "",
-               c->lo, c->hi, c->n, c->positives);
+        printf("%s{\"lo\":", b ? "," : "");
+        jnum(c->lo);
+        printf(",\"hi\":");
+        jnum(c->hi);
+        printf(",\"rows\":%zu,\"positives\":%zu,\"mean_p\":", c->n, c->positives);
         jnum(c->n ? c->mean_p : NAN);
         printf(",\"observed\":");
         jnum(c->n ? (double)c->positives / (double)c->n : NAN);

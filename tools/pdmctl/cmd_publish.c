@@ -17,6 +17,7 @@
 #include "agent/config.h"
 #include "agent/uplink.h"
 #include "keyfile.h"
+#include "lib/fileio.h"
 #include "pdm/v1/pdm.pb-c.h"
 #include "pdmctl.h"
 #include "print.h"

@@ -19,6 +19,7 @@
 #include "agent/modelsig.h"
 #include "agent/uplink.h"
 #include "keyfile.h"
+#include "lib/fileio.h"
 #include "models/model.h"
 #include "pdm/v1/pdm.pb-c.h"
 #include "pdmctl.h"

@@ -19,14 +19,15 @@
 
 #include <MQTTAsync.h>
 
+#include "lib/mqtt_uri.h"
 #include "lib/paho.h"
 #include "pdmctl.h"
 #include "print.h"
 
 struct sub {
     const char *uri, *topic, *save_dir;
-    char hostport[256];
-    long count; /* 0: no limit */
+    char hostport[PDM_MQTT_HOST_MAX + 8]; /* HOST[:PORT], for messages */
+    long count;                           /* 0: no limit */
     int json;
     int wake[2]; /* self-pipe: Paho threads and signal handlers wake the main thread */
 
@@ -129,7 +130,7 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
             /* still one line per message, so a reader counting lines stays in step */
             if (s->json) {
                 fputs("{\"topic\":", stdout);
-                pdm_print_json_str(stdout, topic);
+                pdm_json_fstr(stdout, topic);
                 printf(",\"type\":\"%s\",\"error\":\"not a valid %s payload\",\"bytes\":%zu}\n",
                        pdm_msg_type_name(t), pdm_msg_proto_name(t), len);
             } else
@@ -322,28 +323,23 @@ int cmd_subscribe(int argc, char **argv)
         usage(stderr);
         return PDMCTL_EXIT_USAGE;
     }
-    int tls;
-    const char *hp;
-    char paho_uri[300];
-    if (!strncmp(s.uri, "mqtts://", 8) || !strncmp(s.uri, "ssl://", 6)) {
-        tls = 1;
-        hp = strstr(s.uri, "://") + 3;
-    } else if (!strncmp(s.uri, "mqtt://", 7) || !strncmp(s.uri, "tcp://", 6)) {
-        tls = 0;
-        hp = strstr(s.uri, "://") + 3;
-        if (!allow_plaintext) {
-            fprintf(stderr,
-                    "pdmctl subscribe: plain-text MQTT refused for URI %s: use mqtts:// or add "
-                    "--allow-plaintext\n",
-                    s.uri);
-            return PDMCTL_EXIT_USAGE;
-        }
-    } else {
-        fprintf(stderr, "pdmctl subscribe: --uri %s: expected mqtts://HOST:PORT\n", s.uri);
+    struct pdm_mqtt_uri mu;
+    char uri_why[160];
+    if (pdm_mqtt_uri_parse(s.uri, &mu, uri_why, sizeof(uri_why)) != 0) {
+        fprintf(stderr, "pdmctl subscribe: --uri %s: %s (expected mqtts://HOST:PORT)\n", s.uri,
+                uri_why);
         return PDMCTL_EXIT_USAGE;
     }
-    snprintf(s.hostport, sizeof(s.hostport), "%s", hp);
-    snprintf(paho_uri, sizeof(paho_uri), "%s%s", tls ? "ssl://" : "tcp://", hp);
+    if (!mu.tls && !allow_plaintext) {
+        fprintf(stderr,
+                "pdmctl subscribe: plain-text MQTT refused for URI %s: use mqtts:// or add "
+                "--allow-plaintext\n",
+                s.uri);
+        return PDMCTL_EXIT_USAGE;
+    }
+    int tls = mu.tls;
+    const char *paho_uri = mu.paho;
+    snprintf(s.hostport, sizeof(s.hostport), "%s", mu.hostport);
     if (tls) {
         const char *files[][2] = {{"--ca", ca}, {"--cert", cert}, {"--key", key}};
         for (int k = 0; k < 3; k++) {

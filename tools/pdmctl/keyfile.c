@@ -96,26 +96,3 @@ int pdm_write_new_file(const char *path, const void *buf, size_t len, mode_t mod
     }
     return rc;
 }
-
-int pdm_read_file(const char *path, size_t max, unsigned char **out, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -errno;
-    unsigned char *buf = malloc(max + 1);
-    if (!buf) {
-        fclose(f);
-        return -ENOMEM;
-    }
-    size_t n = fread(buf, 1, max + 1, f);
-    int rc = ferror(f) ? -EIO : n > max ? -EFBIG : 0;
-    fclose(f);
-    if (rc != 0) {
-        free(buf);
-        return rc;
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    return 0;
-}

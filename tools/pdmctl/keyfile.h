@@ -32,7 +32,4 @@ int pdm_gen_p256(mbedtls_pk_context *pk, struct pdm_rng *r);
 int pdm_write_new_file(const char *path, const void *buf, size_t len, mode_t mode, int force,
                        char *err, size_t errlen);
 
-/* Reads a whole small file (at most max bytes). 0 or -errno (-EFBIG over max). */
-int pdm_read_file(const char *path, size_t max, unsigned char **out, size_t *len);
-
 #endif

@@ -66,54 +66,6 @@ enum pdm_msg_type pdm_msg_type_from_topic(const char *topic)
 
 /* ---- values ---------------------------------------------------------------------------------- */
 
-/* Shortest %g that reads back as the same double (at most 17 digits). */
-static void fmt_double(char *out, size_t len, double v)
-{
-    if (isnan(v)) {
-        snprintf(out, len, "NaN");
-        return;
-    }
-    if (isinf(v)) {
-        snprintf(out, len, v > 0 ? "Infinity" : "-Infinity");
-        return;
-    }
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(out, len, "%.*g", prec, v);
-        if (strtod(out, NULL) == v)
-            return;
-    }
-}
-
-void pdm_print_json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-        switch (*p) {
-        case '"':
-            fputs("\\\"", f);
-            break;
-        case '\\':
-            fputs("\\\\", f);
-            break;
-        case '\n':
-            fputs("\\n", f);
-            break;
-        case '\r':
-            fputs("\\r", f);
-            break;
-        case '\t':
-            fputs("\\t", f);
-            break;
-        default:
-            if (*p < 0x20)
-                fprintf(f, "\\u%04x", *p);
-            else
-                fputc(*p, f);
-        }
-    }
-    fputc('"', f);
-}
-
 static const char *enum_name(const ProtobufCFieldDescriptor *fd, int v)
 {
     const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(fd->descriptor, v);
@@ -179,7 +131,7 @@ static void print_value(FILE *f, const ProtobufCFieldDescriptor *fd, const void 
     case PROTOBUF_C_TYPE_FLOAT:
     case PROTOBUF_C_TYPE_DOUBLE: {
         double v = fd->type == PROTOBUF_C_TYPE_FLOAT ? *(const float *)p : *(const double *)p;
-        fmt_double(num, sizeof(num), v);
+        pdm_json_double_text(num, sizeof(num), v);
         if (json && !isfinite(v))
             fprintf(f, "\"%s\"", num); /* proto3 JSON mapping */
         else
@@ -201,7 +153,7 @@ static void print_value(FILE *f, const ProtobufCFieldDescriptor *fd, const void 
         break;
     }
     case PROTOBUF_C_TYPE_STRING:
-        pdm_print_json_str(f, *(char *const *)p);
+        pdm_json_fstr(f, *(char *const *)p);
         break;
     case PROTOBUF_C_TYPE_BYTES: {
         const ProtobufCBinaryData *b = p;
@@ -461,7 +413,7 @@ static void print_other(FILE *f, const char *topic, const uint8_t *buf, size_t l
         fputc('{', f);
         if (topic) {
             fputs("\"topic\":", f);
-            pdm_print_json_str(f, topic);
+            pdm_json_fstr(f, topic);
             fputc(',', f);
         }
         fprintf(f, "\"type\":\"other\",\"bytes\":%zu,\"hex\":\"", len);
@@ -496,7 +448,7 @@ int pdm_print_payload(FILE *f, enum pdm_msg_type t, const char *topic, const uin
             struct timespec now;
             clock_gettime(CLOCK_REALTIME, &now);
             fputs("\"topic\":", f);
-            pdm_print_json_str(f, topic);
+            pdm_json_fstr(f, topic);
             fprintf(f, ",\"rx_ms\":%lld,",
                     (long long)now.tv_sec * 1000 + (long long)(now.tv_nsec / 1000000));
         }

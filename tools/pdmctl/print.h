@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "lib/json.h" /* pdm_json_fstr, for the --json outputs built on these */
+
 enum pdm_msg_type {
     PDM_MSG_OTHER = 0, /* not one of ours: printed as length and hex */
     PDM_MSG_ALERT,
@@ -45,8 +47,5 @@ enum pdm_msg_type pdm_msg_type_from_topic(const char *topic);
  * message of that type (nothing is printed then). */
 int pdm_print_payload(FILE *f, enum pdm_msg_type t, const char *topic, const uint8_t *buf,
                       size_t len, enum pdm_print_style style);
-
-/* s as a JSON string literal (quotes included). */
-void pdm_print_json_str(FILE *f, const char *s);
 
 #endif

@@ -1,5 +1,6 @@
 /* The check-up report as one JSON object: the data the page is drawn from (fields listed in
- * `pdmctl report --help`). Numbers that are not finite are written as null. */
+ * `pdmctl report --help`). Numbers as lib/json.h writes them (shortest round-trip digits;
+ * null when not finite). */
 #include "report.h"
 
 #include <inttypes.h>
@@ -8,14 +9,6 @@
 #include "models/alert.h"
 #include "pdm/v1/pdm.pb-c.h"
 #include "print.h"
-
-static void jnum(FILE *f, double v)
-{
-    if (isfinite(v))
-        fprintf(f, "%.17g", v);
-    else
-        fputs("null", f);
-}
 
 static void jkey(FILE *f, const char *key, int *first)
 {
@@ -26,7 +19,7 @@ static void jkey(FILE *f, const char *key, int *first)
 static void jstr_field(FILE *f, const char *key, const char *v, int *first)
 {
     jkey(f, key, first);
-    pdm_print_json_str(f, v);
+    pdm_json_fstr(f, v);
 }
 
 /* The non-empty buckets as parallel arrays. */
@@ -58,7 +51,10 @@ static void columns(FILE *f, const struct report_series *s)
                 if (b->n == 0)
                     fputs("null", f);
                 else
-                    jnum(f, k == 3 ? b->first : k == 4 ? b->min : k == 5 ? b->max : b->last);
+                    pdm_json_fnum(f, k == 3   ? b->first
+                                     : k == 4 ? b->min
+                                     : k == 5 ? b->max
+                                              : b->last);
             }
         }
         fputc(']', f);
@@ -74,11 +70,11 @@ static void series_stats(FILE *f, const struct report_series *s)
             s->n + s->flagged, s->flagged, s->out_of_range, s->frozen);
     if (s->n > 0) {
         fprintf(f, ",\"min\":");
-        jnum(f, s->vmin);
+        pdm_json_fnum(f, s->vmin);
         fprintf(f, ",\"max\":");
-        jnum(f, s->vmax);
+        pdm_json_fnum(f, s->vmax);
         fprintf(f, ",\"last\":");
-        jnum(f, s->last_value);
+        pdm_json_fnum(f, s->last_value);
         fprintf(f, ",\"last_ts_ms\":%" PRId64, s->last_ts);
     } else {
         fprintf(f, ",\"min\":null,\"max\":null,\"last\":null,\"last_ts_ms\":null");
@@ -109,7 +105,7 @@ static void alert_obj(FILE *f, const struct report_alert *a)
                &first);
     if (a->kind == PDM__V1__ALERT_KIND__FAULT_RISK) {
         jkey(f, "probability", &first);
-        jnum(f, a->probability);
+        pdm_json_fnum(f, a->probability);
         jkey(f, "health_score", &first);
         fprintf(f, "%u", a->health);
         jstr_field(f, "model_id", a->model_id, &first);
@@ -125,15 +121,15 @@ static void alert_obj(FILE *f, const struct report_alert *a)
     for (uint32_t k = 0; k < a->n_top; k++) {
         const struct report_top *t = &a->top[k];
         fprintf(f, "%s{\"name\":", k ? "," : "");
-        pdm_print_json_str(f, t->name);
+        pdm_json_fstr(f, t->name);
         fprintf(f, ",\"sensor\":");
-        pdm_print_json_str(f, t->sensor);
+        pdm_json_fstr(f, t->sensor);
         fprintf(f, ",\"value\":");
-        jnum(f, t->value);
+        pdm_json_fnum(f, t->value);
         fprintf(f, ",\"z\":");
-        jnum(f, t->z);
+        pdm_json_fnum(f, t->z);
         fprintf(f, ",\"contribution\":");
-        jnum(f, t->contribution);
+        pdm_json_fnum(f, t->contribution);
         fputc('}', f);
     }
     fputc(']', f);
@@ -157,21 +153,21 @@ int report_write_json(FILE *f, const struct report *rep)
             rep->generated_ms, rep->days, rep->from_ms, rep->to_ms, rep->t0, rep->t1);
 
     fprintf(f, ",\"model\":{\"id\":");
-    pdm_print_json_str(f, m->id);
+    pdm_json_fstr(f, m->id);
     fprintf(f, ",\"version\":%u,\"sha256\":\"%s\",\"path\":", m->version, m->sha256);
-    pdm_print_json_str(f, rep->asset->model_path);
+    pdm_json_fstr(f, rep->asset->model_path);
     fprintf(f, ",\"warning\":");
-    jnum(f, m->warning);
+    pdm_json_fnum(f, m->warning);
     fprintf(f, ",\"critical\":");
-    jnum(f, m->critical);
+    pdm_json_fnum(f, m->critical);
     fprintf(f, ",\"clear\":");
-    jnum(f, m->clear);
+    pdm_json_fnum(f, m->clear);
     fprintf(f, ",\"hold\":%d,\"eval_period_ms\":%d}", m->hold, m->eval_period_ms);
 
     fprintf(f, ",\"health\":{\"visit_below\":%d", REPORT_HEALTH_VISIT);
     if (rep->has_score) {
         fprintf(f, ",\"score\":%u,\"probability\":", rep->health);
-        jnum(f, rep->score_p);
+        pdm_json_fnum(f, rep->score_p);
         fprintf(f, ",\"ts_ms\":%" PRId64 ",\"visit_due\":%s", rep->score_ts,
                 rep->health < REPORT_HEALTH_VISIT ? "true" : "false");
     } else {
@@ -190,25 +186,25 @@ int report_write_json(FILE *f, const struct report *rep)
     for (uint32_t i = 0; i < rep->n_in; i++) {
         const struct report_input *in = &rep->in[i];
         fprintf(f, "%s{\"input\":", i ? "," : "");
-        pdm_print_json_str(f, in->model->name);
+        pdm_json_fstr(f, in->model->name);
         fprintf(f, ",\"center\":");
-        jnum(f, in->model->center);
+        pdm_json_fnum(f, in->model->center);
         fprintf(f, ",\"scale\":");
-        jnum(f, in->model->scale);
+        pdm_json_fnum(f, in->model->scale);
         fprintf(f, ",\"weight\":");
-        jnum(f, in->model->weight);
+        pdm_json_fnum(f, in->model->weight);
         if (!in->sensor) {
             fprintf(f, ",\"sensor\":null,\"age_years\":");
-            jnum(f, in->age_years);
+            pdm_json_fnum(f, in->age_years);
             fputc('}', f);
             continue;
         }
         fprintf(f, ",\"sensor\":");
-        pdm_print_json_str(f, in->sensor->name);
+        pdm_json_fstr(f, in->sensor->name);
         fprintf(f, ",\"unit\":");
-        pdm_print_json_str(f, in->sensor->unit);
+        pdm_json_fstr(f, in->sensor->unit);
         fprintf(f, ",\"stat\":\"%s\",\"window_s\":", pdm_stat_name(in->model->stat));
-        jnum(f, in->model->window_s);
+        pdm_json_fnum(f, in->model->window_s);
         fprintf(f, ",\"stored\":%s", in->stored ? "true" : "false");
         series_stats(f, &in->s);
         fputc('}', f);
@@ -236,13 +232,13 @@ int report_write_json(FILE *f, const struct report *rep)
         if (!in->sensor || in->sensor_first != (int)i)
             continue;
         fprintf(f, "%s{\"sensor\":", n++ ? "," : "");
-        pdm_print_json_str(f, in->sensor->name);
+        pdm_json_fstr(f, in->sensor->name);
         fprintf(f,
                 ",\"readings\":%" PRIu64 ",\"out_of_range\":%" PRIu64 ",\"frozen\":%" PRIu64
                 ",\"faults_raised\":%d,\"fault_open\":%s,\"fault_reason\":",
                 in->s.n + in->s.flagged, in->s.out_of_range, in->s.frozen, in->faults_raised,
                 in->fault_open ? "true" : "false");
-        pdm_print_json_str(f, in->fault_open ? in->fault_reason : "");
+        pdm_json_fstr(f, in->fault_open ? in->fault_reason : "");
         fprintf(f, ",\"fault_since_ms\":%" PRId64 "}", in->fault_open ? in->fault_since_ms : 0);
     }
     fprintf(f, "]");
@@ -261,15 +257,15 @@ int report_write_json(FILE *f, const struct report *rep)
 
     fprintf(f, ",\"maintenance\":{\"source\":");
     if (rep->maint_source)
-        pdm_print_json_str(f, rep->maint_source);
+        pdm_json_fstr(f, rep->maint_source);
     else
         fputs("null", f);
     fprintf(f, ",\"counters\":[");
     for (int i = 0; i < rep->n_counters; i++) {
         fprintf(f, "%s{\"name\":", i ? "," : "");
-        pdm_print_json_str(f, rep->counters[i].name);
+        pdm_json_fstr(f, rep->counters[i].name);
         fprintf(f, ",\"value\":");
-        pdm_print_json_str(f, rep->counters[i].value);
+        pdm_json_fstr(f, rep->counters[i].value);
         fputc('}', f);
     }
     fprintf(f, "]}}\n");
