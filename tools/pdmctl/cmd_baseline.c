@@ -112,7 +112,7 @@ int cmd_baseline(int argc, char **argv)
     int force = 0, nowait = 0, show = 0, c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":c:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
         double v;
         switch (c) {
         case 'c':
@@ -137,6 +137,7 @@ int cmd_baseline(int argc, char **argv)
         case O_SHOW:
             show = 1;
             break;
+        case 'h':
         case O_HELP:
             usage(stdout);
             return PDMCTL_EXIT_OK;

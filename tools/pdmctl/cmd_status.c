@@ -161,7 +161,7 @@ int cmd_status(int argc, char **argv)
     int json = 0, watch = 0, c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":c:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
             conf = optarg;
@@ -184,6 +184,7 @@ int cmd_status(int argc, char **argv)
                 watch = (int)v;
             }
             break;
+        case 'h':
         case O_HELP:
             usage(stdout);
             return PDMCTL_EXIT_OK;
