@@ -93,17 +93,6 @@ static void print_state(const char *buf)
     }
 }
 
-static int parse_num(const char *s, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v))
-        return -1;
-    *out = v;
-    return 0;
-}
-
 int cmd_baseline(int argc, char **argv)
 {
     enum { O_SOCKET = 256, O_MIN, O_SEC, O_FORCE, O_NOWAIT, O_SHOW, O_HELP };
@@ -123,7 +112,7 @@ int cmd_baseline(int argc, char **argv)
     int force = 0, nowait = 0, show = 0, c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":c:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
         double v;
         switch (c) {
         case 'c':
@@ -134,11 +123,9 @@ int cmd_baseline(int argc, char **argv)
             break;
         case O_MIN:
         case O_SEC:
-            if (parse_num(optarg, &v) != 0 || !(v > 0)) {
-                fprintf(stderr, "pdmctl baseline: %s: expected a positive number, got '%s'\n",
-                        c == O_MIN ? "--minutes" : "--seconds", optarg);
+            if (pdmctl_parse_positive("baseline", c == O_MIN ? "--minutes" : "--seconds", optarg,
+                                      &v) != 0)
                 return PDMCTL_EXIT_USAGE;
-            }
             seconds = c == O_MIN ? v * 60.0 : v;
             break;
         case O_FORCE:
@@ -150,6 +137,7 @@ int cmd_baseline(int argc, char **argv)
         case O_SHOW:
             show = 1;
             break;
+        case 'h':
         case O_HELP:
             usage(stdout);
             return PDMCTL_EXIT_OK;

@@ -489,9 +489,10 @@ static void print_plans(const struct pdm_config *cfg)
 
 int cmd_check(int argc, char **argv)
 {
+    enum { O_HELP = 256 };
     static const struct option longopts[] = {
         {"config", required_argument, 0, 'c'},
-        {"help", no_argument, 0, 'h'},
+        {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
     };
     const char *path = "/etc/pdm-agent/agent.conf";
@@ -504,17 +505,15 @@ int cmd_check(int argc, char **argv)
             path = optarg;
             break;
         case 'h':
+        case O_HELP:
             usage(stdout);
             return PDMCTL_EXIT_OK;
         default: /* ':' a value is missing, '?' unknown */
             return pdmctl_cli_bad_option("check", c, argv, usage);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "pdmctl check: unexpected argument '%s' (try: pdmctl check --help)\n",
-                argv[optind]);
-        return PDMCTL_EXIT_USAGE;
-    }
+    if (optind < argc)
+        return pdmctl_cli_extra_arg("check", argv[optind], usage);
 
     static struct pdm_config cfg; /* large; once */
     struct pdm_diag diag = {.out = stderr};

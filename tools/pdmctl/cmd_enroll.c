@@ -15,6 +15,7 @@
 
 #include "agent/config.h"
 #include "agent/modelsig.h"
+#include "cli.h"
 #include "keyfile.h"
 #include "pdmctl.h"
 
@@ -50,27 +51,46 @@ static int subject_value(const char *in, char *out, size_t len)
 int cmd_enroll(int argc, char **argv)
 {
     const char *key_out = NULL, *csr_out = NULL, *cn = NULL, *org = NULL;
-    int force = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char **dst = !strcmp(a, "--key-out")   ? &key_out
-                           : !strcmp(a, "--csr-out") ? &csr_out
-                           : !strcmp(a, "--cn")      ? &cn
-                           : !strcmp(a, "--org")     ? &org
-                                                     : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+    int force = 0, c;
+    enum { O_KEY_OUT = 256, O_CSR_OUT, O_CN, O_ORG, O_FORCE, O_HELP };
+    static const struct option longopts[] = {
+        {"key-out", required_argument, 0, O_KEY_OUT},
+        {"csr-out", required_argument, 0, O_CSR_OUT},
+        {"cn", required_argument, 0, O_CN},
+        {"org", required_argument, 0, O_ORG},
+        {"force", no_argument, 0, O_FORCE},
+        {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0},
+    };
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_KEY_OUT:
+            key_out = optarg;
+            break;
+        case O_CSR_OUT:
+            csr_out = optarg;
+            break;
+        case O_CN:
+            cn = optarg;
+            break;
+        case O_ORG:
+            org = optarg;
+            break;
+        case O_FORCE:
+            force = 1;
+            break;
+        case 'h':
+        case O_HELP:
             usage(stdout);
             return PDMCTL_EXIT_OK;
-        } else if (!strcmp(a, "--force")) {
-            force = 1;
-        } else if (dst && i + 1 < argc) {
-            *dst = argv[++i];
-        } else {
-            fprintf(stderr, "pdmctl enroll: unknown argument or missing value: '%s'\n", a);
-            usage(stderr);
-            return PDMCTL_EXIT_USAGE;
+        default: /* ':' a value is missing, '?' unknown */
+            return pdmctl_cli_bad_option("enroll", c, argv, usage);
         }
     }
+    if (optind < argc)
+        return pdmctl_cli_extra_arg("enroll", argv[optind], usage);
     if (!key_out || !csr_out || !cn) {
         fprintf(stderr, "pdmctl enroll: --key-out, --csr-out and --cn are required\n");
         usage(stderr);

@@ -16,10 +16,12 @@
 #include "lib/json.h"
 #include "train/fit.h"
 #include "train/metrics.h"
+#include "cli.h"
 #include "modeldata.h"
 #include "pdmctl.h"
 
-#define CMD          "pdmctl eval"
+#define SUB          "eval"
+#define CMD          "pdmctl " SUB
 #define DEFAULT_SEED 20200601u /* the folds of the figures in docs/MODELS.md */
 
 static void usage(FILE *f)
@@ -219,66 +221,97 @@ static int write_scores(const char *path, const double *p, const double *y, cons
 int cmd_eval(int argc, char **argv)
 {
     const char *csv = NULL, *label = NULL, *model_path = NULL, *scores = NULL;
-    const char *l2_arg = NULL, *cw_arg = NULL;
-    int json = 0;
+    const char *cw_arg = NULL;
+    int json = 0, have_l2 = 0;
+    double l2 = 0;
     long k = 0;
     unsigned long long seed = DEFAULT_SEED;
     struct input_map maps[PDM_MODEL_MAX_INPUTS];
     int n_maps = 0;
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+    enum {
+        O_CSV = 256,
+        O_LABEL,
+        O_SCORES,
+        O_L2,
+        O_CLASS_WEIGHT,
+        O_INPUTS,
+        O_FOLDS,
+        O_SEED,
+        O_JSON,
+        O_HELP
+    };
+    static const struct option longopts[] = {
+        {"csv", required_argument, 0, O_CSV},
+        {"label", required_argument, 0, O_LABEL},
+        {"model", required_argument, 0, 'm'},
+        {"scores", required_argument, 0, O_SCORES},
+        {"l2", required_argument, 0, O_L2},
+        {"class-weight", required_argument, 0, O_CLASS_WEIGHT},
+        {"inputs", required_argument, 0, O_INPUTS},
+        {"folds", required_argument, 0, O_FOLDS},
+        {"seed", required_argument, 0, O_SEED},
+        {"json", no_argument, 0, O_JSON},
+        {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0},
+    };
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":hm:", longopts, NULL)) != -1) {
+        const char *v = optarg;
+        int bad = 0;
+        switch (c) {
+        case O_CSV:
+            csv = v;
+            break;
+        case O_LABEL:
+            label = v;
+            break;
+        case 'm':
+            model_path = v;
+            break;
+        case O_SCORES:
+            scores = v;
+            break;
+        case O_L2:
+            /* applied over the model's [train] l2 once the model is loaded */
+            bad = pdmctl_parse_double(SUB, "--l2", v, 0, 1e12, &l2);
+            have_l2 = 1;
+            break;
+        case O_CLASS_WEIGHT:
+            cw_arg = v;
+            break;
+        case O_INPUTS:
+            bad = parse_input_list(CMD, v, maps, &n_maps, PDM_MODEL_MAX_INPUTS);
+            break;
+        case O_FOLDS: {
+            int folds;
+            if ((bad = pdmctl_parse_int(SUB, "--folds", v, 2, 20, &folds)) == 0)
+                k = folds;
+            break;
+        }
+        case O_SEED: {
+            uint64_t u;
+            if ((bad = pdmctl_parse_u64(SUB, "--seed", v, UINT64_MAX, &u)) == 0)
+                seed = u;
+            break;
+        }
+        case O_JSON:
+            json = 1;
+            break;
+        case 'h':
+        case O_HELP:
             usage(stdout);
             return PDMCTL_EXIT_OK;
+        default: /* ':' a value is missing, '?' unknown */
+            return pdmctl_cli_bad_option(SUB, c, argv, usage);
         }
-        if (strcmp(a, "--json") == 0) {
-            json = 1;
-            continue;
-        }
-        if (i + 1 >= argc || a[0] != '-') {
-            fprintf(stderr, CMD ": %s '%s'\n",
-                    a[0] == '-' ? "missing value after" : "unexpected argument", a);
-            usage(stderr);
+        if (bad)
             return PDMCTL_EXIT_USAGE;
-        }
-        const char *v = argv[++i];
-        char *end;
-        if (strcmp(a, "--csv") == 0) {
-            csv = v;
-        } else if (strcmp(a, "--label") == 0) {
-            label = v;
-        } else if (strcmp(a, "--model") == 0 || strcmp(a, "-m") == 0) {
-            model_path = v;
-        } else if (strcmp(a, "--scores") == 0) {
-            scores = v;
-        } else if (strcmp(a, "--l2") == 0) {
-            l2_arg = v;
-        } else if (strcmp(a, "--class-weight") == 0) {
-            cw_arg = v;
-        } else if (strcmp(a, "--inputs") == 0) {
-            if (parse_input_list(CMD, v, maps, &n_maps, PDM_MODEL_MAX_INPUTS) < 0)
-                return PDMCTL_EXIT_USAGE;
-        } else if (strcmp(a, "--folds") == 0) {
-            errno = 0;
-            k = strtol(v, &end, 10);
-            if (end == v || *end || errno || k < 2 || k > 20) {
-                fprintf(stderr, CMD ": --folds: expected 2 to 20, got '%s'\n", v);
-                return PDMCTL_EXIT_USAGE;
-            }
-        } else if (strcmp(a, "--seed") == 0) {
-            errno = 0;
-            seed = strtoull(v, &end, 10);
-            if (end == v || *end || errno || v[0] == '-') {
-                fprintf(stderr, CMD ": --seed: expected a non-negative integer, got '%s'\n", v);
-                return PDMCTL_EXIT_USAGE;
-            }
-        } else {
-            fprintf(stderr, CMD ": unknown option '%s'\n", a);
-            usage(stderr);
-            return PDMCTL_EXIT_USAGE;
-        }
     }
+    if (optind < argc)
+        return pdmctl_cli_extra_arg(SUB, argv[optind], usage);
     if (!csv || !label || !model_path) {
         fprintf(stderr, CMD ": --csv, --label and --model are required\n");
         usage(stderr);
@@ -295,15 +328,8 @@ int cmd_eval(int argc, char **argv)
     /* a model written by hand has no [train]: its thresholds were set on purpose, keep them */
     if (!t.present)
         t.fixed_thresholds = 1;
-    if (l2_arg) {
-        char *end;
-        errno = 0;
-        t.l2 = strtod(l2_arg, &end);
-        if (end == l2_arg || *end || errno || !(t.l2 >= 0 && t.l2 <= 1e12)) {
-            fprintf(stderr, CMD ": --l2: expected a number from 0 to 1e12, got '%s'\n", l2_arg);
-            return PDMCTL_EXIT_USAGE;
-        }
-    }
+    if (have_l2)
+        t.l2 = l2;
     if (cw_arg && pdm_class_weight_parse(cw_arg, &t.class_weight, &t.pos_weight) < 0) {
         fprintf(stderr, CMD ": --class-weight: expected none, balanced or a weight > 0, got '%s'\n",
                 cw_arg);

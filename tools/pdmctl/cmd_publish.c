@@ -16,6 +16,7 @@
 #include "agent/command.h"
 #include "agent/config.h"
 #include "agent/uplink.h"
+#include "cli.h"
 #include "keyfile.h"
 #include "lib/fileio.h"
 #include "pdm/v1/pdm.pb-c.h"
@@ -79,39 +80,83 @@ int cmd_publish(int argc, char **argv)
     const char *uri = NULL, *ca = NULL, *cert = NULL, *key = NULL, *topic = NULL;
     const char *file = NULL, *message = NULL;
     long wait_s = 0;
-    int retain = 0, json = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char **dst = !strcmp(a, "--uri")       ? &uri
-                           : !strcmp(a, "--ca")      ? &ca
-                           : !strcmp(a, "--cert")    ? &cert
-                           : !strcmp(a, "--key")     ? &key
-                           : !strcmp(a, "--topic")   ? &topic
-                           : !strcmp(a, "--file")    ? &file
-                           : !strcmp(a, "--message") ? &message
-                                                     : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+    int retain = 0, json = 0, c;
+    enum {
+        O_URI = 256,
+        O_CA,
+        O_CERT,
+        O_KEY,
+        O_TOPIC,
+        O_FILE,
+        O_MESSAGE,
+        O_RETAIN,
+        O_WAIT,
+        O_JSON,
+        O_HELP
+    };
+    static const struct option longopts[] = {
+        {"uri", required_argument, 0, O_URI},
+        {"ca", required_argument, 0, O_CA},
+        {"cert", required_argument, 0, O_CERT},
+        {"key", required_argument, 0, O_KEY},
+        {"topic", required_argument, 0, O_TOPIC},
+        {"file", required_argument, 0, O_FILE},
+        {"message", required_argument, 0, O_MESSAGE},
+        {"retain", no_argument, 0, O_RETAIN},
+        {"wait", required_argument, 0, O_WAIT},
+        {"json", no_argument, 0, O_JSON},
+        {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0},
+    };
+    optind = 1;
+    opterr = 0;
+    /* a value may start with '-' (--message -1): getopt takes the next word as it is */
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_URI:
+            uri = optarg;
+            break;
+        case O_CA:
+            ca = optarg;
+            break;
+        case O_CERT:
+            cert = optarg;
+            break;
+        case O_KEY:
+            key = optarg;
+            break;
+        case O_TOPIC:
+            topic = optarg;
+            break;
+        case O_FILE:
+            file = optarg;
+            break;
+        case O_MESSAGE:
+            message = optarg;
+            break;
+        case O_RETAIN:
+            retain = 1;
+            break;
+        case O_WAIT: {
+            int64_t v;
+            if (pdmctl_parse_i64("publish", "--wait", "seconds", optarg, 1, 3600, &v) < 0)
+                return PDMCTL_EXIT_USAGE;
+            wait_s = (long)v;
+            break;
+        }
+        case O_JSON:
+            json = 1;
+            break;
+        case 'h':
+        case O_HELP:
             usage(stdout);
             return PDMCTL_EXIT_OK;
-        } else if (!strcmp(a, "--retain")) {
-            retain = 1;
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else if (!strcmp(a, "--wait") && i + 1 < argc) {
-            char *end;
-            wait_s = strtol(argv[++i], &end, 10);
-            if (*end || wait_s < 1 || wait_s > 3600) {
-                fprintf(stderr, "pdmctl publish: --wait %s: expected 1..3600 seconds\n", argv[i]);
-                return PDMCTL_EXIT_USAGE;
-            }
-        } else if (dst && i + 1 < argc) {
-            *dst = argv[++i];
-        } else {
-            fprintf(stderr, "pdmctl publish: unknown argument or missing value: '%s'\n", a);
-            usage(stderr);
-            return PDMCTL_EXIT_USAGE;
+        default: /* ':' a value is missing, '?' unknown */
+            return pdmctl_cli_bad_option("publish", c, argv, usage);
         }
     }
+    if (optind < argc)
+        return pdmctl_cli_extra_arg("publish", argv[optind], usage);
     if (!uri || !topic || !file == !message) {
         fprintf(stderr, "pdmctl publish: --uri, --topic and one of --file or --message are "
                         "required\n");

@@ -125,7 +125,7 @@ int cmd_read(int argc, char **argv)
 
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         int bus = pdmctl_bus_option(CMD, c, optarg, &ba);
         if (bus < 0)
             return PDMCTL_EXIT_USAGE;
@@ -157,6 +157,7 @@ int cmd_read(int argc, char **argv)
             if (pdmctl_parse_int(CMD, "--timeout-ms", optarg, 10, 60000, &ba.bc.timeout_ms) < 0)
                 return PDMCTL_EXIT_USAGE;
             break;
+        case 'h':
         case O_HELP:
             usage(stdout);
             return PDMCTL_EXIT_OK;

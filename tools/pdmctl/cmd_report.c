@@ -137,18 +137,10 @@ int cmd_report(int argc, char **argv)
         case O_DB:
             db = optarg;
             break;
-        case O_DAYS: {
-            char *end;
-            errno = 0;
-            long v = strtol(optarg, &end, 10);
-            if (errno || end == optarg || *end || v < 1 || v > DAYS_MAX) {
-                fprintf(stderr, "pdmctl report: --days: expected 1..%d, got '%s'\n", DAYS_MAX,
-                        optarg);
+        case O_DAYS:
+            if (pdmctl_parse_int("report", "--days", optarg, 1, DAYS_MAX, &days) < 0)
                 return PDMCTL_EXIT_USAGE;
-            }
-            days = (int)v;
             break;
-        }
         case O_JSON:
             json = 1;
             break;

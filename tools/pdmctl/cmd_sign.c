@@ -6,7 +6,6 @@
  * to publish on {topic_prefix}/{device_id}/cmd/model or {topic_prefix}/fleet/cmd/model. For a
  * key kept in an HSM or a cloud KMS, --print-text prints what to sign and --signature takes
  * the DER signature made there. */
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -18,6 +17,7 @@
 
 #include "agent/modelsig.h"
 #include "agent/uplink.h"
+#include "cli.h"
 #include "keyfile.h"
 #include "lib/fileio.h"
 #include "models/model.h"
@@ -41,22 +41,38 @@ static void keygen_usage(FILE *f)
 int cmd_keygen(int argc, char **argv)
 {
     const char *key_out = NULL, *pub_out = NULL;
-    int force = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+    int force = 0, c;
+    enum { O_KEY_OUT = 256, O_PUB_OUT, O_FORCE, O_HELP };
+    static const struct option longopts[] = {
+        {"key-out", required_argument, 0, O_KEY_OUT},
+        {"pub-out", required_argument, 0, O_PUB_OUT},
+        {"force", no_argument, 0, O_FORCE},
+        {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0},
+    };
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_KEY_OUT:
+            key_out = optarg;
+            break;
+        case O_PUB_OUT:
+            pub_out = optarg;
+            break;
+        case O_FORCE:
+            force = 1;
+            break;
+        case 'h':
+        case O_HELP:
             keygen_usage(stdout);
             return PDMCTL_EXIT_OK;
-        } else if (!strcmp(a, "--force")) {
-            force = 1;
-        } else if ((!strcmp(a, "--key-out") || !strcmp(a, "--pub-out")) && i + 1 < argc) {
-            *(a[2] == 'k' ? &key_out : &pub_out) = argv[++i];
-        } else {
-            fprintf(stderr, "pdmctl keygen: unknown argument or missing value: '%s'\n", a);
-            keygen_usage(stderr);
-            return PDMCTL_EXIT_USAGE;
+        default: /* ':' a value is missing, '?' unknown */
+            return pdmctl_cli_bad_option("keygen", c, argv, keygen_usage);
         }
     }
+    if (optind < argc)
+        return pdmctl_cli_extra_arg("keygen", argv[optind], keygen_usage);
     if (!key_out || !pub_out) {
         fprintf(stderr, "pdmctl keygen: --key-out and --pub-out are required\n");
         keygen_usage(stderr);
@@ -139,42 +155,77 @@ int cmd_sign_model(int argc, char **argv)
     const char *key = NULL, *model_path = NULL, *asset = "", *out_path = NULL;
     const char *request_id = NULL, *sig_path = NULL, *pub_path = NULL;
     uint64_t version = 0; /* 0 = no --version given */
-    int print_text = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char **dst = !strcmp(a, "--key")          ? &key
-                           : !strcmp(a, "--model")      ? &model_path
-                           : !strcmp(a, "--asset")      ? &asset
-                           : !strcmp(a, "-o")           ? &out_path
-                           : !strcmp(a, "--request-id") ? &request_id
-                           : !strcmp(a, "--signature")  ? &sig_path
-                           : !strcmp(a, "--pubkey")     ? &pub_path
-                                                        : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+    int print_text = 0, c;
+    enum {
+        O_KEY = 256,
+        O_MODEL,
+        O_ASSET,
+        O_VERSION,
+        O_REQUEST_ID,
+        O_PRINT_TEXT,
+        O_SIGNATURE,
+        O_PUBKEY,
+        O_HELP
+    };
+    static const struct option longopts[] = {
+        {"key", required_argument, 0, O_KEY},
+        {"model", required_argument, 0, O_MODEL},
+        {"asset", required_argument, 0, O_ASSET},
+        {"version", required_argument, 0, O_VERSION},
+        {"request-id", required_argument, 0, O_REQUEST_ID},
+        {"print-text", no_argument, 0, O_PRINT_TEXT},
+        {"signature", required_argument, 0, O_SIGNATURE},
+        {"pubkey", required_argument, 0, O_PUBKEY},
+        {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0},
+    };
+    optind = 1;
+    opterr = 0;
+    /* -o - (the update on stdout): getopt takes "-" as -o's value */
+    while ((c = getopt_long(argc, argv, ":ho:", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_KEY:
+            key = optarg;
+            break;
+        case O_MODEL:
+            model_path = optarg;
+            break;
+        case O_ASSET:
+            asset = optarg;
+            break;
+        case 'o':
+            out_path = optarg;
+            break;
+        case O_VERSION: {
+            /* 64 bits, not long: long is 32 bits on armhf, where UINT32_MAX does not fit */
+            int64_t v;
+            if (pdmctl_parse_i64("sign-model", "--version", NULL, optarg, 1, UINT32_MAX, &v) < 0)
+                return PDMCTL_EXIT_USAGE;
+            version = (uint64_t)v;
+            break;
+        }
+        case O_REQUEST_ID:
+            request_id = optarg;
+            break;
+        case O_PRINT_TEXT:
+            print_text = 1;
+            break;
+        case O_SIGNATURE:
+            sig_path = optarg;
+            break;
+        case O_PUBKEY:
+            pub_path = optarg;
+            break;
+        case 'h':
+        case O_HELP:
             sign_usage(stdout);
             return PDMCTL_EXIT_OK;
-        } else if (!strcmp(a, "--print-text")) {
-            print_text = 1;
-        } else if (!strcmp(a, "--version") && i + 1 < argc) {
-            char *end;
-            errno = 0;
-            /* 64 bits, not long: long is 32 bits on armhf, where UINT32_MAX does not fit */
-            const char *v = argv[++i];
-            version = strtoull(v, &end, 10);
-            if (errno || *end || end == v || !isdigit((unsigned char)v[0]) || version < 1 ||
-                version > UINT32_MAX) {
-                fprintf(stderr, "pdmctl sign-model: --version %s: expected 1..4294967295\n",
-                        argv[i]);
-                return PDMCTL_EXIT_USAGE;
-            }
-        } else if (dst && i + 1 < argc) {
-            *dst = argv[++i];
-        } else {
-            fprintf(stderr, "pdmctl sign-model: unknown argument or missing value: '%s'\n", a);
-            sign_usage(stderr);
-            return PDMCTL_EXIT_USAGE;
+        default: /* ':' a value is missing, '?' unknown */
+            return pdmctl_cli_bad_option("sign-model", c, argv, sign_usage);
         }
     }
+    if (optind < argc)
+        return pdmctl_cli_extra_arg("sign-model", argv[optind], sign_usage);
     const char *problem = !model_path                        ? "--model FILE is required"
                           : print_text && (key || sig_path)  ? "--print-text signs nothing"
                           : !print_text && !out_path         ? "-o UPDATE.bin is required"

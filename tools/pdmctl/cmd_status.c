@@ -149,17 +149,6 @@ int pdmctl_socket_path(const char *conf, const char *sock, char *path, size_t le
     return 0;
 }
 
-static int parse_seconds(const char *s, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < 1 || v > 3600)
-        return -1;
-    *out = (int)v;
-    return 0;
-}
-
 int cmd_status(int argc, char **argv)
 {
     enum { O_SOCKET = 256, O_JSON, O_WATCH, O_HELP };
@@ -172,7 +161,7 @@ int cmd_status(int argc, char **argv)
     int json = 0, watch = 0, c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":c:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
             conf = optarg;
@@ -188,12 +177,14 @@ int cmd_status(int argc, char **argv)
             /* "--watch 5" as well as "--watch=5": take a following number as the interval */
             if (!optarg && optind < argc && argv[optind][0] >= '0' && argv[optind][0] <= '9')
                 optarg = argv[optind++];
-            if (optarg && parse_seconds(optarg, &watch) < 0) {
-                fprintf(stderr, "pdmctl status: --watch: expected seconds 1..3600, got '%s'\n",
-                        optarg);
-                return PDMCTL_EXIT_USAGE;
+            if (optarg) {
+                int64_t v;
+                if (pdmctl_parse_i64("status", "--watch", "seconds", optarg, 1, 3600, &v) < 0)
+                    return PDMCTL_EXIT_USAGE;
+                watch = (int)v;
             }
             break;
+        case 'h':
         case O_HELP:
             usage(stdout);
             return PDMCTL_EXIT_OK;
@@ -201,11 +192,8 @@ int cmd_status(int argc, char **argv)
             return pdmctl_cli_bad_option("status", c, argv, usage);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "pdmctl status: unexpected argument '%s' (try: pdmctl status --help)\n",
-                argv[optind]);
-        return PDMCTL_EXIT_USAGE;
-    }
+    if (optind < argc)
+        return pdmctl_cli_extra_arg("status", argv[optind], usage);
     if (conf && sock) {
         fprintf(stderr, "pdmctl status: give -c FILE or --socket PATH, not both\n");
         return PDMCTL_EXIT_USAGE;

@@ -21,6 +21,7 @@
 
 #include "lib/mqtt_uri.h"
 #include "lib/paho.h"
+#include "cli.h"
 #include "pdmctl.h"
 #include "print.h"
 
@@ -233,19 +234,6 @@ static void usage(FILE *f)
            "  the broker keeps QoS 1 messages for this subscriber while it is away.\n");
 }
 
-static int parse_long(const char *opt, const char *v, long min, long *out)
-{
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || *end || end == v || x < min) {
-        fprintf(stderr, "pdmctl subscribe: %s %s: expected a whole number >= %ld\n", opt, v, min);
-        return -1;
-    }
-    *out = x;
-    return 0;
-}
-
 static int64_t mono_ms(void)
 {
     struct timespec ts;
@@ -258,61 +246,92 @@ int cmd_subscribe(int argc, char **argv)
     struct sub s = {.topic = "pdm/v1/+/#", .wake = {-1, -1}};
     const char *ca = NULL, *cert = NULL, *key = NULL, *client_id = NULL;
     long timeout_s = 0;
-    int allow_plaintext = 0, keep_session = 0;
+    int allow_plaintext = 0, keep_session = 0, c;
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+    enum {
+        O_URI = 256,
+        O_CA,
+        O_CERT,
+        O_KEY,
+        O_TOPIC,
+        O_COUNT,
+        O_TIMEOUT,
+        O_SAVE,
+        O_CLIENT_ID,
+        O_JSON,
+        O_ALLOW_PLAINTEXT,
+        O_KEEP_SESSION,
+        O_HELP
+    };
+    static const struct option longopts[] = {
+        {"uri", required_argument, 0, O_URI},
+        {"ca", required_argument, 0, O_CA},
+        {"cert", required_argument, 0, O_CERT},
+        {"key", required_argument, 0, O_KEY},
+        {"topic", required_argument, 0, O_TOPIC},
+        {"count", required_argument, 0, O_COUNT},
+        {"timeout", required_argument, 0, O_TIMEOUT},
+        {"save", required_argument, 0, O_SAVE},
+        {"client-id", required_argument, 0, O_CLIENT_ID},
+        {"json", no_argument, 0, O_JSON},
+        {"allow-plaintext", no_argument, 0, O_ALLOW_PLAINTEXT},
+        {"keep-session", no_argument, 0, O_KEEP_SESSION},
+        {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0},
+    };
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        int64_t v;
+        switch (c) {
+        case O_URI:
+            s.uri = optarg;
+            break;
+        case O_CA:
+            ca = optarg;
+            break;
+        case O_CERT:
+            cert = optarg;
+            break;
+        case O_KEY:
+            key = optarg;
+            break;
+        case O_TOPIC:
+            s.topic = optarg;
+            break;
+        case O_COUNT:
+        case O_TIMEOUT:
+            /* within a 32-bit long (armhf) */
+            if (pdmctl_parse_i64("subscribe", c == O_COUNT ? "--count" : "--timeout",
+                                 c == O_COUNT ? NULL : "seconds", optarg, 1, INT32_MAX, &v) < 0)
+                return PDMCTL_EXIT_USAGE;
+            *(c == O_COUNT ? &s.count : &timeout_s) = (long)v;
+            break;
+        case O_SAVE:
+            s.save_dir = optarg;
+            break;
+        case O_CLIENT_ID:
+            client_id = optarg;
+            break;
+        case O_JSON:
+            s.json = 1;
+            break;
+        case O_ALLOW_PLAINTEXT:
+            allow_plaintext = 1;
+            break;
+        case O_KEEP_SESSION:
+            keep_session = 1;
+            break;
+        case 'h':
+        case O_HELP:
             usage(stdout);
             return PDMCTL_EXIT_OK;
+        default: /* ':' a value is missing, '?' unknown */
+            return pdmctl_cli_bad_option("subscribe", c, argv, usage);
         }
-        if (!strcmp(a, "--json")) {
-            s.json = 1;
-            continue;
-        }
-        if (!strcmp(a, "--allow-plaintext")) {
-            allow_plaintext = 1;
-            continue;
-        }
-        if (!strcmp(a, "--keep-session")) {
-            keep_session = 1;
-            continue;
-        }
-        static const char *const with_value[] = {"--uri",     "--ca",    "--cert",
-                                                 "--key",     "--topic", "--count",
-                                                 "--timeout", "--save",  "--client-id"};
-        int known = 0;
-        for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
-            known |= !strcmp(a, with_value[k]);
-        if (!known) {
-            fprintf(stderr, "pdmctl subscribe: unknown argument '%s'\n", a);
-            usage(stderr);
-            return PDMCTL_EXIT_USAGE;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "pdmctl subscribe: %s needs a value\n", a);
-            return PDMCTL_EXIT_USAGE;
-        }
-        const char *v = argv[++i];
-        if (!strcmp(a, "--uri"))
-            s.uri = v;
-        else if (!strcmp(a, "--ca"))
-            ca = v;
-        else if (!strcmp(a, "--cert"))
-            cert = v;
-        else if (!strcmp(a, "--key"))
-            key = v;
-        else if (!strcmp(a, "--topic"))
-            s.topic = v;
-        else if (!strcmp(a, "--save"))
-            s.save_dir = v;
-        else if (!strcmp(a, "--client-id"))
-            client_id = v;
-        else if (!strcmp(a, "--count") && parse_long(a, v, 1, &s.count) != 0)
-            return PDMCTL_EXIT_USAGE;
-        else if (!strcmp(a, "--timeout") && parse_long(a, v, 1, &timeout_s) != 0)
-            return PDMCTL_EXIT_USAGE;
     }
+    if (optind < argc)
+        return pdmctl_cli_extra_arg("subscribe", argv[optind], usage);
     if (keep_session && !client_id) {
         fprintf(stderr, "pdmctl subscribe: --keep-session needs --client-id: the broker keeps "
                         "the session under that id\n");

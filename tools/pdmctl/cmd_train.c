@@ -12,10 +12,12 @@
 #include "train/fit.h"
 #include "train/metrics.h"
 #include "train/model_write.h"
+#include "cli.h"
 #include "modeldata.h"
 #include "pdmctl.h"
 
-#define CMD "pdmctl train"
+#define SUB "train"
+#define CMD "pdmctl " SUB
 
 static void usage(FILE *f)
 {
@@ -98,33 +100,6 @@ static int parse_derive_list(const char *list, struct derive_item *items, int *n
     }
 }
 
-static int parse_double(const char *opt, const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end || errno || !(v >= lo && v <= hi)) {
-        fprintf(stderr, CMD ": %s: expected a number from %g to %g, got '%s'\n", opt, lo, hi, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int parse_long(const char *opt, const char *s, long long lo, long long hi, long long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || *end || errno || v < lo || v > hi) {
-        fprintf(stderr, CMD ": %s: expected an integer from %lld to %lld, got '%s'\n", opt, lo, hi,
-                s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 /* The model id from the output file's name: "models/ai4i.model" -> "ai4i". */
 static int id_from_path(const char *path, char *id, size_t len)
 {
@@ -180,33 +155,73 @@ int cmd_train(int argc, char **argv)
     struct pdm_model_train t;
     pdm_model_train_defaults(&t);
     double thr[3] = {-1, -1, -1}; /* warning, critical, clear given on the command line */
-    long long version = 1, hold = 3, period = 1000, max_iter = PDM_FIT_DEFAULT_MAX_ITER;
+    int64_t version = 1;
+    int hold = 3, period = 1000, max_iter = PDM_FIT_DEFAULT_MAX_ITER;
     double window_s = 60;
     enum pdm_stat stat = PDM_STAT_MEAN;
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return PDMCTL_EXIT_OK;
-        }
-        if (i + 1 >= argc || a[0] != '-') {
-            fprintf(stderr, CMD ": %s '%s'\n",
-                    a[0] == '-' ? "missing value after" : "unexpected argument", a);
-            usage(stderr);
-            return PDMCTL_EXIT_USAGE;
-        }
-        const char *v = argv[++i];
+    enum {
+        O_CSV = 256,
+        O_LABEL,
+        O_INPUTS,
+        O_INPUT,
+        O_DERIVE,
+        O_L2,
+        O_CLASS_WEIGHT,
+        O_WARNING,
+        O_CRITICAL,
+        O_CLEAR,
+        O_ID,
+        O_VERSION,
+        O_STAT,
+        O_WINDOW_S,
+        O_HOLD,
+        O_EVAL_PERIOD_MS,
+        O_MAX_ITER,
+        O_HELP
+    };
+    static const struct option longopts[] = {
+        {"csv", required_argument, 0, O_CSV},
+        {"label", required_argument, 0, O_LABEL},
+        {"output", required_argument, 0, 'o'},
+        {"inputs", required_argument, 0, O_INPUTS},
+        {"input", required_argument, 0, O_INPUT},
+        {"derive", required_argument, 0, O_DERIVE},
+        {"l2", required_argument, 0, O_L2},
+        {"class-weight", required_argument, 0, O_CLASS_WEIGHT},
+        {"warning", required_argument, 0, O_WARNING},
+        {"critical", required_argument, 0, O_CRITICAL},
+        {"clear", required_argument, 0, O_CLEAR},
+        {"id", required_argument, 0, O_ID},
+        {"version", required_argument, 0, O_VERSION},
+        {"stat", required_argument, 0, O_STAT},
+        {"window-s", required_argument, 0, O_WINDOW_S},
+        {"hold", required_argument, 0, O_HOLD},
+        {"eval-period-ms", required_argument, 0, O_EVAL_PERIOD_MS},
+        {"max-iter", required_argument, 0, O_MAX_ITER},
+        {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0},
+    };
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":ho:", longopts, NULL)) != -1) {
+        const char *v = optarg;
         int bad = 0;
-        if (strcmp(a, "--csv") == 0) {
+        switch (c) {
+        case O_CSV:
             csv = v;
-        } else if (strcmp(a, "--label") == 0) {
+            break;
+        case O_LABEL:
             label = v;
-        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
+            break;
+        case 'o':
             out = v;
-        } else if (strcmp(a, "--inputs") == 0) {
+            break;
+        case O_INPUTS:
             bad = parse_input_list(CMD, v, maps, &n_maps, PDM_MODEL_MAX_INPUTS);
-        } else if (strcmp(a, "--input") == 0) {
+            break;
+        case O_INPUT:
             if (n_maps >= PDM_MODEL_MAX_INPUTS) {
                 fprintf(stderr, CMD ": too many inputs: a model has at most %d\n",
                         PDM_MODEL_MAX_INPUTS);
@@ -214,27 +229,35 @@ int cmd_train(int argc, char **argv)
             } else if ((bad = parse_input_item(CMD, v, &maps[n_maps])) == 0) {
                 n_maps++;
             }
-        } else if (strcmp(a, "--derive") == 0) {
+            break;
+        case O_DERIVE:
             bad = parse_derive_list(v, derived, &n_derived, PDM_MODEL_MAX_INPUTS);
-        } else if (strcmp(a, "--l2") == 0) {
-            bad = parse_double(a, v, 0, 1e12, &t.l2);
-        } else if (strcmp(a, "--class-weight") == 0) {
+            break;
+        case O_L2:
+            bad = pdmctl_parse_double(SUB, "--l2", v, 0, 1e12, &t.l2);
+            break;
+        case O_CLASS_WEIGHT:
             if ((bad = pdm_class_weight_parse(v, &t.class_weight, &t.pos_weight)) < 0)
                 fprintf(stderr,
                         CMD ": --class-weight: expected none, balanced or a weight > 0, got "
                             "'%s'\n",
                         v);
-        } else if (strcmp(a, "--warning") == 0) {
-            bad = parse_double(a, v, 1e-9, 1 - 1e-9, &thr[0]);
-        } else if (strcmp(a, "--critical") == 0) {
-            bad = parse_double(a, v, 1e-9, 1 - 1e-9, &thr[1]);
-        } else if (strcmp(a, "--clear") == 0) {
-            bad = parse_double(a, v, 1e-9, 1 - 1e-9, &thr[2]);
-        } else if (strcmp(a, "--id") == 0) {
+            break;
+        case O_WARNING:
+        case O_CRITICAL:
+        case O_CLEAR: {
+            static const char *const names[] = {"--warning", "--critical", "--clear"};
+            int k = c - O_WARNING;
+            bad = pdmctl_parse_double(SUB, names[k], v, 1e-9, 1 - 1e-9, &thr[k]);
+            break;
+        }
+        case O_ID:
             id = v;
-        } else if (strcmp(a, "--version") == 0) {
-            bad = parse_long(a, v, 1, UINT32_MAX, &version);
-        } else if (strcmp(a, "--stat") == 0) {
+            break;
+        case O_VERSION:
+            bad = pdmctl_parse_i64(SUB, "--version", NULL, v, 1, UINT32_MAX, &version);
+            break;
+        case O_STAT:
             stat = strcmp(v, "mean") == 0  ? PDM_STAT_MEAN
                    : strcmp(v, "rms") == 0 ? PDM_STAT_RMS
                    : strcmp(v, "max") == 0 ? PDM_STAT_MAX
@@ -243,22 +266,31 @@ int cmd_train(int argc, char **argv)
                 fprintf(stderr, CMD ": --stat: expected mean, rms or max, got '%s'\n", v);
                 bad = -1;
             }
-        } else if (strcmp(a, "--window-s") == 0) {
-            bad = parse_double(a, v, 1, 86400, &window_s);
-        } else if (strcmp(a, "--hold") == 0) {
-            bad = parse_long(a, v, 1, 1000, &hold);
-        } else if (strcmp(a, "--eval-period-ms") == 0) {
-            bad = parse_long(a, v, 100, 3600000, &period);
-        } else if (strcmp(a, "--max-iter") == 0) {
-            bad = parse_long(a, v, 1, 100000, &max_iter);
-        } else {
-            fprintf(stderr, CMD ": unknown option '%s'\n", a);
-            usage(stderr);
-            return PDMCTL_EXIT_USAGE;
+            break;
+        case O_WINDOW_S:
+            bad = pdmctl_parse_double(SUB, "--window-s", v, 1, 86400, &window_s);
+            break;
+        case O_HOLD:
+            bad = pdmctl_parse_int(SUB, "--hold", v, 1, 1000, &hold);
+            break;
+        case O_EVAL_PERIOD_MS:
+            bad = pdmctl_parse_int(SUB, "--eval-period-ms", v, 100, 3600000, &period);
+            break;
+        case O_MAX_ITER:
+            bad = pdmctl_parse_int(SUB, "--max-iter", v, 1, 100000, &max_iter);
+            break;
+        case 'h':
+        case O_HELP:
+            usage(stdout);
+            return PDMCTL_EXIT_OK;
+        default: /* ':' a value is missing, '?' unknown */
+            return pdmctl_cli_bad_option(SUB, c, argv, usage);
         }
         if (bad)
             return PDMCTL_EXIT_USAGE;
     }
+    if (optind < argc)
+        return pdmctl_cli_extra_arg(SUB, argv[optind], usage);
     if (!csv || !label || !out || n_maps == 0) {
         fprintf(stderr, CMD ": --csv, --label, --inputs and -o are required\n");
         usage(stderr);
@@ -286,8 +318,8 @@ int cmd_train(int argc, char **argv)
         return PDMCTL_EXIT_USAGE;
     }
     m.version = (uint32_t)version;
-    m.hold = (int)hold;
-    m.eval_period_ms = (int)period;
+    m.hold = hold;
+    m.eval_period_ms = period;
     if (n_maps + n_derived > PDM_MODEL_MAX_INPUTS) {
         fprintf(stderr, CMD ": %d inputs and %d derived: a model has at most %d\n", n_maps,
                 n_derived, PDM_MODEL_MAX_INPUTS);
@@ -338,7 +370,7 @@ int cmd_train(int argc, char **argv)
         /* the chosen values stand in for any not given, then the given ones apply */
         struct pdm_model_train auto_t = t;
         auto_t.fixed_thresholds = 0;
-        if (pdm_fit(&m, &auto_t, x, y, line, n, (int)max_iter, &info, err, sizeof(err)) < 0) {
+        if (pdm_fit(&m, &auto_t, x, y, line, n, max_iter, &info, err, sizeof(err)) < 0) {
             fprintf(stderr, CMD ": %s: %s\n", csv, err);
             goto out;
         }
@@ -356,7 +388,7 @@ int cmd_train(int argc, char **argv)
             rc = PDMCTL_EXIT_USAGE;
             goto out;
         }
-    } else if (pdm_fit(&m, &t, x, y, line, n, (int)max_iter, &info, err, sizeof(err)) < 0) {
+    } else if (pdm_fit(&m, &t, x, y, line, n, max_iter, &info, err, sizeof(err)) < 0) {
         fprintf(stderr, CMD ": %s: %s\n", csv, err);
         goto out;
     }
