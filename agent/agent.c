@@ -25,6 +25,7 @@
 #include "ota.h"
 #include "outbox.h"
 #include "pipeline.h"
+#include "service.h"
 #include "lib/queue.h"
 #include "store.h"
 #include "timer.h"
@@ -38,24 +39,6 @@
 #define RECONNECT_MIN_MS   1000               /* broker reconnect backoff: 1 s doubling ... */
 #define RECONNECT_MAX_MS   60000              /* ... up to 60 s */
 #define SQLITE_HEAP_LIMIT  (16 * 1024 * 1024) /* bytes: bounds SQLite's own memory */
-#define SERVICE_TICK_MS    1000 /* maintenance limits, service outcomes and reminders checked */
-
-/* Usage counters and maintenance state of one asset (usage.h). */
-struct svc_asset {
-    struct pdm_usage u;
-    struct pdm_service_limits lim;
-    int tracked;                       /* running_sensor or a maintenance limit configured */
-    char maint_id[PDM_ALERT_ID_MAX];   /* open MAINTENANCE_DUE alert, "" if none */
-    char due_why[256];                 /* what made it due */
-    struct pdm_complaint outcome_fail; /* recording a visit's outcome fails (retried each check) */
-};
-
-/* Reminder state of one source of open alerts (renotify_h). */
-struct reminder {
-    char id[PDM_ALERT_ID_MAX]; /* the open episode it tracks, "" = none */
-    int acked;
-    int64_t due_ms; /* monotonic: next reminder */
-};
 
 struct agent {
     struct pdm_config *cfg;
@@ -88,11 +71,7 @@ struct agent {
     int64_t backoff_ms;
     struct pdm_complaint broker_complaint;
 
-    /* closed service loop (issue 6): usage counters, MAINTENANCE_DUE, service visits, reminders;
-     * see the "closed service loop" block below */
-    struct svc_asset *svc; /* per asset */
-    struct reminder *rem;  /* per open-alert source: assets, then sensors, then maintenance */
-    uint32_t n_rem;
+    struct pdm_service svc; /* closed service loop (service.h) */
     char topic_report[512];
 
     uint8_t *buf; /* encode buffer for one message, shared by the modules */
@@ -130,8 +109,6 @@ static int mkdir_p(const char *path)
 }
 
 /* ---- status ---------------------------------------------------------------------------------- */
-
-static void usage_view(const struct agent *a, uint32_t i, struct pdm_usage_view *v);
 
 static int encode_status(struct agent *a, int online, uint8_t *buf, size_t cap)
 {
@@ -179,13 +156,13 @@ static int encode_status(struct agent *a, int online, uint8_t *buf, size_t cap)
         .store_write_failing = st.write_failing,
     };
     int len = pdm_encode_status(&m, buf, cap);
-    if (len < 0 || !online || !a->svc)
+    if (len < 0 || !online || !a->svc.assets)
         return len;
     /* Status.usage: every asset (issue 6) */
     struct pdm_usage_view uv[64];
     size_t nu = cfg->n_assets < 64 ? cfg->n_assets : 64;
     for (size_t i = 0; i < nu; i++)
-        usage_view(a, (uint32_t)i, &uv[i]);
+        pdm_service_usage(&a->svc, (uint32_t)i, &uv[i]);
     return pdm_encode_status_usage(uv, nu, buf, (size_t)len, cap);
 }
 
@@ -299,406 +276,6 @@ static int control_request(void *ctx, const char *req, char *out, size_t cap)
     return -ENOENT;
 }
 
-/* ---- closed service loop (issue 6): usage counters, maintenance, service visits -------------
- *
- * Per asset: run time and starts from its running_sensor (usage.h), staged into the store on
- * every sample and written with the readings' commits; MAINTENANCE_DUE when a limit is reached,
- * open until a service visit is recorded (cmd/service); after a visit, confirm_after_h hours of
- * observation and then a SERVICE_OUTCOME alert. Reminders: every open alert that nobody
- * acknowledged (cmd/ack) is sent again as UPDATED (reminder = true) every renotify_h hours.
- * The sample and score hooks copy a few numbers and allocate nothing. Memory, at start-up: one
- * struct svc_asset per asset (about 0.5 KB) and one struct reminder (about 110 bytes) per asset
- * twice and per sensor once; cmd/report allocates its parts for the call (a command). */
-
-#define MS_PER_HOUR 3600000.0
-
-static const char *const SVC_KEY_MAINT = "maint:";     /* store key of MAINTENANCE_DUE alerts */
-static const char *const SVC_KEY_OUTCOME = "service:"; /* and of SERVICE_OUTCOME messages */
-
-static void usage_view(const struct agent *a, uint32_t i, struct pdm_usage_view *v)
-{
-    const struct svc_asset *sa = &a->svc[i];
-    const struct pdm_usage_counts *c = &sa->u.c;
-    *v = (struct pdm_usage_view){
-        .asset = a->cfg->assets[i].name,
-        .run_hours = (double)c->run_ms / MS_PER_HOUR,
-        .hours_since_service = pdm_usage_hours_since_service(c),
-        .starts = c->starts,
-        .starts_since_service = pdm_usage_starts_since_service(c),
-        .running = c->running,
-        .last_service_ms = c->svc_wall_ms,
-        .outcome_due_ms = c->confirm_ms,
-        .maintenance_due = sa->maint_id[0] ? sa->due_why : "",
-        .alert_id = sa->maint_id,
-    };
-}
-
-/* A good reading of sensor: the counters of every asset it says is running. */
-static void usage_on_sample(void *ctx, uint32_t sensor, int64_t mono_ms, double value)
-{
-    struct agent *a = ctx;
-    for (uint32_t i = 0; i < a->cfg->n_assets; i++) {
-        const struct pdm_asset_cfg *ac = &a->cfg->assets[i];
-        if (!ac->has_running || ac->running_sensor != (int32_t)sensor)
-            continue;
-        struct svc_asset *sa = &a->svc[i];
-        int change = pdm_usage_sample(&sa->u, value, mono_ms);
-        if (change)
-            pdm_debug("asset %s: %s (%" PRIu64 " starts, %.2f run hours)", ac->name,
-                      change > 0 ? "started" : "stopped", sa->u.c.starts,
-                      (double)sa->u.c.run_ms / MS_PER_HOUR);
-        pdm_store_usage_put(a->store, i, &sa->u.c);
-        a->pipe.engine.assets[i].run_years =
-            (double)sa->u.c.run_ms / MS_PER_HOUR / PDM_HOURS_PER_YEAR;
-    }
-}
-
-/* A score of asset i: the observation after a service visit keeps its highest probability. */
-static void usage_on_score(void *ctx, uint32_t i, double p)
-{
-    struct agent *a = ctx;
-    struct svc_asset *sa = &a->svc[i];
-    if (!sa->u.c.confirm_ms)
-        return;
-    if (!sa->u.c.obs_evals || p > sa->u.c.obs_max_p)
-        sa->u.c.obs_max_p = p;
-    sa->u.c.obs_evals++;
-    pdm_store_usage_put(a->store, i, &sa->u.c);
-}
-
-struct svc_alert {
-    int kind;
-    enum pdm_alert_state state;
-    enum pdm_severity severity;
-    const char *reason;
-    int outcome;
-    uint64_t visit;
-    double probability;
-    int reminder;
-};
-
-/* Stores and publishes a MAINTENANCE_DUE or SERVICE_OUTCOME alert of asset i. id: the episode's
- * id, or (for a new one) a buffer it is written to once the alert is encoded: until then the
- * episode is not open, so a failure is retried at the next check. Returns 0 or -errno (logged). */
-static int svc_emit(struct agent *a, uint32_t i, const struct svc_alert *ev, char *id, size_t idlen)
-{
-    const char *asset = a->cfg->assets[i].name;
-    int maint = ev->kind == PDM_KIND_MAINTENANCE_DUE;
-    uint64_t seq = pdm_store_alloc_seq(a->store);
-    int fresh = ev->state == PDM_ALERT_RAISED || !maint;
-    char nid[PDM_ALERT_ID_MAX];
-    if (fresh)
-        snprintf(nid, sizeof(nid), "%s-%s-%" PRIu64, asset, maint ? "maint" : "service", seq);
-    else
-        snprintf(nid, sizeof(nid), "%s", id);
-    struct pdm_usage_view v;
-    usage_view(a, i, &v);
-    struct pdm_service_alert_msg m = {
-        .device_id = a->cfg->device_id,
-        .asset = asset,
-        .alert_id = nid,
-        .reason = ev->reason,
-        .seq = seq,
-        .kind = ev->kind,
-        .state = ev->state,
-        .severity = ev->severity,
-        .ts_ms = pdm_wall_ms(),
-        .usage = &v,
-        .outcome = ev->outcome,
-        .visit_id = ev->visit,
-        .probability = ev->probability,
-        .reminder = ev->reminder,
-    };
-    int len = pdm_encode_service_alert(&m, a->buf, a->buf_cap);
-    if (len < 0) {
-        char e[64];
-        pdm_err("asset %s: cannot encode alert %s (%s)", asset, nid,
-                pdm_encode_why(len, a->buf_cap, e, sizeof(e)));
-        return len;
-    }
-    if (fresh)
-        snprintf(id, idlen, "%s", nid);
-    char key[PDM_NAME_MAX + 16];
-    snprintf(key, sizeof(key), "%s%s", maint ? SVC_KEY_MAINT : SVC_KEY_OUTCOME, asset);
-    int rc = pdm_store_put_alert(a->store, seq, key, nid, ev->state, ev->severity, m.ts_ms, a->buf,
-                                 (size_t)len);
-    if (rc != 0)
-        pdm_err("asset %s: cannot write alert %s to the store (%s); it is kept in memory and "
-                "published meanwhile",
-                asset, nid, strerror(-rc));
-    pdm_outbox_pump(&a->outbox);
-    return 0;
-}
-
-/* Maintenance limits and due service outcomes of asset i. */
-static void svc_check_asset(struct agent *a, uint32_t i, int64_t wall)
-{
-    struct svc_asset *sa = &a->svc[i];
-    const struct pdm_asset_cfg *ac = &a->cfg->assets[i];
-    if (sa->tracked && !sa->maint_id[0]) {
-        char why[256];
-        if (pdm_usage_due(&sa->lim, &sa->u.c, wall, why, sizeof(why))) {
-            snprintf(sa->due_why, sizeof(sa->due_why), "%s", why);
-            struct svc_alert ev = {.kind = PDM_KIND_MAINTENANCE_DUE,
-                                   .state = PDM_ALERT_RAISED,
-                                   .severity = PDM_SEV_WARNING,
-                                   .reason = sa->due_why};
-            if (svc_emit(a, i, &ev, sa->maint_id, sizeof(sa->maint_id)) == 0)
-                pdm_warn("asset %s: alert %s RAISED MAINTENANCE_DUE: %s; open until a service "
-                         "visit is recorded (cmd/service)",
-                         ac->name, sa->maint_id, sa->due_why);
-        }
-    }
-    struct pdm_usage_counts *c = &sa->u.c;
-    if (c->confirm_ms && wall >= c->confirm_ms) {
-        double clear = a->pipe.engine.assets[i].policy.clear;
-        int fixed = c->obs_evals > 0 && c->obs_max_p < clear;
-        char why[256];
-        if (!c->obs_evals)
-            snprintf(why, sizeof(why),
-                     "fault persists: asset not scored since service visit %" PRIu64
-                     " (no usable readings), so the fix cannot be confirmed",
-                     c->visit);
-        else
-            snprintf(why, sizeof(why),
-                     "%s: highest fault probability %.3f over %" PRIu64
-                     " scores since service visit %" PRIu64 " is %s the clear threshold %.3f",
-                     fixed ? "fix confirmed" : "fault persists", c->obs_max_p, c->obs_evals,
-                     c->visit, fixed ? "below" : "at or above", clear);
-        char id[PDM_ALERT_ID_MAX];
-        struct svc_alert ev = {.kind = PDM_KIND_SERVICE_OUTCOME,
-                               .state = PDM_ALERT_CLEARED,
-                               .severity = fixed ? PDM_SEV_NONE : PDM_SEV_WARNING,
-                               .reason = why,
-                               .outcome = fixed ? PDM__V1__SERVICE_OUTCOME__FIX_CONFIRMED
-                                                : PDM__V1__SERVICE_OUTCOME__FAULT_PERSISTS,
-                               .visit = c->visit,
-                               .probability = c->obs_max_p};
-        int rc = pdm_store_set_visit_outcome(a->store, c->visit, fixed ? 1 : 2, wall, c->obs_max_p);
-        if (rc != 0) {
-            /* retried every check (SERVICE_TICK_MS): logged at growing intervals */
-            pdm_complain(&sa->outcome_fail, pdm_mono_ms(),
-                         "asset %s: cannot record the outcome of service visit %" PRIu64
-                         " (%s); retrying at the next check",
-                         ac->name, c->visit, strerror(-rc));
-            return;
-        }
-        pdm_release(&sa->outcome_fail,
-                    "asset %s: the outcome of service visit %" PRIu64 " is recorded now", ac->name,
-                    c->visit);
-        c->confirm_ms = 0; /* before the alert: its commit carries the counters too */
-        pdm_store_usage_put(a->store, i, c);
-        if (svc_emit(a, i, &ev, id, sizeof(id)) == 0)
-            pdm_log(fixed ? PDM_LOG_INFO : PDM_LOG_WARNING, "asset %s: %s (%s)", ac->name, why, id);
-    }
-}
-
-/* The open alert of reminder slot k, or NULL: per asset its FAULT_RISK episode, per sensor its
- * SENSOR_FAULT, per asset its MAINTENANCE_DUE. */
-static const char *rem_open_id(const struct agent *a, uint32_t k)
-{
-    uint32_t na = a->cfg->n_assets, ns = a->cfg->n_sensors;
-    if (k < na)
-        return a->pipe.engine.assets[k].fsm.active != PDM_SEV_NONE
-                   ? a->pipe.engine.assets[k].fsm.alert_id
-                   : NULL;
-    if (k < na + ns)
-        return a->pipe.quality.s[k - na].faulted && a->pipe.quality.s[k - na].alert_id[0]
-                   ? a->pipe.quality.s[k - na].alert_id
-                   : NULL;
-    return a->svc[k - na - ns].maint_id[0] ? a->svc[k - na - ns].maint_id : NULL;
-}
-
-/* Follows slot k to its current episode: a new one starts unacknowledged (unless the store says
- * otherwise: an acknowledgement survives restarts) with its first reminder renotify_h away. */
-static const char *rem_sync(struct agent *a, uint32_t k, int64_t now)
-{
-    struct reminder *r = &a->rem[k];
-    const char *id = rem_open_id(a, k);
-    if (!id) {
-        r->id[0] = '\0';
-        return NULL;
-    }
-    if (strcmp(r->id, id) != 0) {
-        snprintf(r->id, sizeof(r->id), "%s", id);
-        r->acked = pdm_store_acked(a->store, id, NULL) == 1;
-        r->due_ms = now + (int64_t)(a->cfg->renotify_h * MS_PER_HOUR);
-    }
-    return id;
-}
-
-/* Sends the reminder of slot k (an UPDATED with reminder = true). */
-static void rem_send(struct agent *a, uint32_t k)
-{
-    uint32_t na = a->cfg->n_assets, ns = a->cfg->n_sensors;
-    int len = 0, rc = 0; /* encoded length or -errno; the store's answer */
-    if (k < na) {
-        struct pdm_engine_asset *ea = &a->pipe.engine.assets[k];
-        if (!ea->evals)
-            return; /* restored after a restart and not scored yet: no numbers to send */
-        const struct pdm_asset_cfg *ac = &a->cfg->assets[k];
-        uint64_t seq = pdm_store_alloc_seq(a->store);
-        struct pdm_alert_msg m = {
-            .device_id = a->cfg->device_id,
-            .asset = ac->name,
-            .alert_id = ea->fsm.alert_id,
-            .seq = seq,
-            .state = PDM_ALERT_UPDATED,
-            .severity = ea->fsm.active,
-            .ts_ms = pdm_wall_ms(),
-            .model = &ac->model,
-            .score = &ea->last,
-            .input_sensors = &a->pipe.input_names[k * PDM_MODEL_MAX_INPUTS],
-            .reminder = 1,
-        };
-        len = pdm_encode_alert(&m, a->buf, a->buf_cap);
-        if (len >= 0)
-            rc = pdm_store_put_alert(a->store, seq, ac->name, ea->fsm.alert_id, PDM_ALERT_UPDATED,
-                                     ea->fsm.active, m.ts_ms, a->buf, (size_t)len);
-    } else if (k < na + ns) {
-        uint32_t si = k - na;
-        const struct pdm_quality_sensor *q = &a->pipe.quality.s[si];
-        const char *name = a->cfg->sensors[si].name;
-        uint64_t seq = pdm_store_alloc_seq(a->store);
-        struct pdm_sensor_fault_msg m = {
-            .device_id = a->cfg->device_id,
-            .asset = pdm_pipeline_sensor_asset(&a->pipe, si),
-            .alert_id = q->alert_id,
-            .sensor = name,
-            .reason = q->reason,
-            .seq = seq,
-            .state = PDM_ALERT_UPDATED,
-            .ts_ms = pdm_wall_ms(),
-            .reminder = 1,
-        };
-        char key[PDM_NAME_MAX + 8];
-        snprintf(key, sizeof(key), "sensor:%s", name);
-        len = pdm_encode_sensor_fault(&m, a->buf, a->buf_cap);
-        if (len >= 0)
-            rc = pdm_store_put_alert(a->store, seq, key, q->alert_id, PDM_ALERT_UPDATED,
-                                     PDM_SEV_WARNING, m.ts_ms, a->buf, (size_t)len);
-    } else {
-        uint32_t i = k - na - ns;
-        struct svc_alert ev = {.kind = PDM_KIND_MAINTENANCE_DUE,
-                               .state = PDM_ALERT_UPDATED,
-                               .severity = PDM_SEV_WARNING,
-                               .reason = a->svc[i].due_why,
-                               .reminder = 1};
-        /* logs its own failures; a store failure keeps the alert in memory and sends it */
-        if (svc_emit(a, i, &ev, a->svc[i].maint_id, sizeof(a->svc[i].maint_id)) != 0) {
-            pdm_err("alert %s: reminder not sent; the next one is due in %.4g h", a->rem[k].id,
-                    a->cfg->renotify_h);
-            return;
-        }
-    }
-    char e[64];
-    if (len < 0)
-        pdm_err("alert %s: reminder not sent: cannot encode it (%s); the next one is due in "
-                "%.4g h",
-                a->rem[k].id, pdm_encode_why(len, a->buf_cap, e, sizeof(e)), a->cfg->renotify_h);
-    else if (rc != 0)
-        pdm_err("alert %s: reminder not written to the store (%s); it is kept in memory and sent "
-                "meanwhile",
-                a->rem[k].id, strerror(-rc));
-    else
-        pdm_info("alert %s: not acknowledged after %.4g h: reminder sent (UPDATED)", a->rem[k].id,
-                 a->cfg->renotify_h);
-    pdm_outbox_pump(&a->outbox);
-}
-
-static int64_t service_tick(void *ctx, int64_t now)
-{
-    struct agent *a = ctx;
-    int64_t wall = pdm_wall_ms();
-    for (uint32_t i = 0; i < a->cfg->n_assets; i++)
-        svc_check_asset(a, i, wall);
-    for (uint32_t k = 0; k < a->n_rem; k++) {
-        if (!rem_sync(a, k, now) || a->rem[k].acked || a->cfg->renotify_h <= 0 ||
-            now < a->rem[k].due_ms)
-            continue;
-        a->rem[k].due_ms = now + (int64_t)(a->cfg->renotify_h * MS_PER_HOUR);
-        rem_send(a, k);
-    }
-    return now + SERVICE_TICK_MS;
-}
-
-/* At start-up, after the store is open: loads the counters and sets up the state. */
-static int service_setup(struct agent *a)
-{
-    struct pdm_config *cfg = a->cfg;
-    a->svc = calloc(cfg->n_assets + 1, sizeof(*a->svc));
-    a->n_rem = 2 * cfg->n_assets + cfg->n_sensors;
-    a->rem = calloc(a->n_rem + 1, sizeof(*a->rem));
-    if (!a->svc || !a->rem)
-        return -ENOMEM;
-    int rc = pdm_store_usage_slots(a->store, cfg->n_assets);
-    for (uint32_t i = 0; rc == 0 && i < cfg->n_assets; i++) {
-        const struct pdm_asset_cfg *ac = &cfg->assets[i];
-        struct svc_asset *sa = &a->svc[i];
-        rc = pdm_store_usage_load(a->store, i, ac->name, &sa->u.c);
-        if (rc != 0) {
-            pdm_err("store: cannot read the usage counters of asset %s (%s)", ac->name,
-                    strerror(-rc));
-            return rc;
-        }
-        int64_t gap = ac->has_running ? 3 * (int64_t)cfg->sensors[ac->running_sensor].period_ms : 0;
-        pdm_usage_init(&sa->u, ac->running_above, ac->running_hysteresis,
-                       (int64_t)ac->running_debounce_s * 1000, gap > 10000 ? gap : 10000);
-        sa->lim = (struct pdm_service_limits){
-            .every_hours = ac->service_every_hours,
-            .every_starts = (uint32_t)ac->service_every_starts,
-            .every_months = (uint32_t)ac->service_every_months,
-            .since_s = ac->last_service_s ? ac->last_service_s : ac->installed_s,
-        };
-        sa->tracked = ac->has_running || ac->service_every_hours > 0 ||
-                      ac->service_every_starts > 0 || ac->service_every_months > 0;
-        if (sa->tracked)
-            pdm_info("asset %s: %.2f run hours, %" PRIu64 " starts (%.2f h, %" PRIu64
-                     " starts since service)%s",
-                     ac->name, (double)sa->u.c.run_ms / MS_PER_HOUR, sa->u.c.starts,
-                     pdm_usage_hours_since_service(&sa->u.c),
-                     pdm_usage_starts_since_service(&sa->u.c),
-                     sa->u.c.confirm_ms ? "; a service outcome is pending" : "");
-    }
-    if (rc != 0) {
-        pdm_err("usage counters: cannot allocate (%s)", strerror(-rc));
-        return rc;
-    }
-    snprintf(a->topic_report, sizeof(a->topic_report), "%s/%s/report", cfg->topic_prefix,
-             cfg->device_id);
-    return 0;
-}
-
-/* After the engine exists: the age input of assets with age_from = run_hours. */
-static void service_engine_ready(struct agent *a)
-{
-    for (uint32_t i = 0; i < a->cfg->n_assets; i++)
-        a->pipe.engine.assets[i].run_years =
-            (double)a->svc[i].u.c.run_ms / MS_PER_HOUR / PDM_HOURS_PER_YEAR;
-}
-
-/* An open MAINTENANCE_DUE from before a restart ("maint:ASSET"); 1 if it was one. */
-static int service_restore(struct agent *a, const struct pdm_stored_alert *sa)
-{
-    size_t n = strlen(SVC_KEY_MAINT);
-    if (strncmp(sa->asset, SVC_KEY_OUTCOME, strlen(SVC_KEY_OUTCOME)) == 0)
-        return 1; /* outcomes are single CLEARED messages: nothing to resume */
-    if (strncmp(sa->asset, SVC_KEY_MAINT, n) != 0)
-        return 0;
-    for (uint32_t i = 0; i < a->cfg->n_assets; i++) {
-        if (strcmp(a->cfg->assets[i].name, sa->asset + n) != 0 || sa->state == PDM_ALERT_CLEARED)
-            continue;
-        struct svc_asset *s = &a->svc[i];
-        snprintf(s->maint_id, sizeof(s->maint_id), "%s", sa->alert_id);
-        pdm_usage_due(&s->lim, &s->u.c, pdm_wall_ms(), s->due_why, sizeof(s->due_why));
-        if (!s->due_why[0])
-            snprintf(s->due_why, sizeof(s->due_why), "maintenance due (limit changed since)");
-        pdm_info("asset %s: alert %s (MAINTENANCE_DUE) is still open from before the restart",
-                 sa->asset + n, sa->alert_id);
-    }
-    return 1;
-}
-
 /* ---- the commands of the service loop ---- */
 
 static void cmd_ack(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_result *res)
@@ -709,46 +286,11 @@ static void cmd_ack(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_result 
         pdm_cmd_set(res, PDM_CMD_BAD_PAYLOAD, "the payload is not a pdm.v1.AckAlert");
         return;
     }
-    int64_t now = pdm_mono_ms();
     const char *by = m->by && *m->by ? m->by : "the backend";
-    if (!m->alert_id || !*m->alert_id) {
+    if (!m->alert_id || !*m->alert_id)
         pdm_cmd_set(res, PDM_CMD_MISSING_FIELD, "alert_id is empty");
-        goto out;
-    }
-    for (uint32_t k = 0; k < a->n_rem; k++) {
-        const char *id = rem_sync(a, k, now);
-        if (!id || strcmp(id, m->alert_id) != 0)
-            continue;
-        struct reminder *r = &a->rem[k];
-        int64_t when = 0;
-        if (r->acked && pdm_store_acked(a->store, id, &when) == 1) {
-            pdm_cmd_set(res, PDM_CMD_OK, "alert %s was already acknowledged (%lld s ago)", id,
-                        (long long)((pdm_wall_ms() - when) / 1000));
-            goto out;
-        }
-        int rc = pdm_store_put_ack(a->store, id, pdm_wall_ms());
-        if (rc != 0) {
-            pdm_cmd_set(res, PDM_CMD_STORAGE_FAILED,
-                        "cannot record the acknowledgement of %s (%s); send again", id,
-                        strerror(-rc));
-            goto out;
-        }
-        r->acked = 1;
-        pdm_cmd_set(res, PDM_CMD_OK, "alert %s acknowledged by %.64s: no more reminders", id, by);
-        goto out;
-    }
-    int state = 0;
-    int rc = pdm_store_alert_state(a->store, m->alert_id, &state);
-    if (rc == -ENOENT)
-        pdm_cmd_set(res, PDM_CMD_UNKNOWN_ALERT, "no alert %.96s on this device", m->alert_id);
-    else if (rc != 0)
-        pdm_cmd_set(res, PDM_CMD_INTERNAL_ERROR, "cannot look up alert %.96s (%s)", m->alert_id,
-                    strerror(-rc));
     else
-        pdm_cmd_set(res, PDM_CMD_ALERT_NOT_ACTIVE,
-                    "alert %.96s is no longer open (%s): nothing to acknowledge", m->alert_id,
-                    state == PDM_ALERT_CLEARED ? "cleared" : "its source is no longer configured");
-out:
+        pdm_service_ack(&a->svc, m->alert_id, by, res);
     pdm__v1__ack_alert__free_unpacked(m, NULL);
 }
 
@@ -769,53 +311,8 @@ static void cmd_service(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_res
         pdm_cmd_set(res, PDM_CMD_UNKNOWN_ASSET, "no asset %.64s on this device", m->asset);
         goto out;
     }
-    struct svc_asset *sa = &a->svc[i];
-    struct pdm_usage_counts old = sa->u.c;
-    int64_t wall = pdm_wall_ms();
-    uint64_t visit = 0;
-    int rc = pdm_store_add_visit(a->store, m->asset, wall, m->visit_ref, m->technician, m->note,
-                                 &old, &visit);
-    if (rc == 0) {
-        struct pdm_usage_counts *c = &sa->u.c;
-        c->svc_run_ms = c->run_ms;
-        c->svc_starts = c->starts;
-        c->svc_wall_ms = wall;
-        c->confirm_ms = wall + (int64_t)(a->cfg->confirm_after_h * MS_PER_HOUR);
-        c->obs_max_p = 0;
-        c->obs_evals = 0;
-        c->visit = visit;
-        pdm_store_usage_put(a->store, (uint32_t)i, c);
-        rc = pdm_store_commit(a->store); /* the visit and the reset together */
-        if (rc != 0) {
-            sa->u.c = old;
-            pdm_store_usage_put(a->store, (uint32_t)i, &old);
-        }
-    }
-    if (rc != 0) {
-        pdm_cmd_set(res, PDM_CMD_STORAGE_FAILED,
-                    "cannot record the service visit (%s); nothing changed, send again",
-                    strerror(-rc));
+    if (pdm_service_visit(&a->svc, (uint32_t)i, m->visit_ref, m->technician, m->note, res) != 0)
         goto out;
-    }
-    char cleared[160] = "";
-    if (sa->maint_id[0]) {
-        char why[200];
-        snprintf(why, sizeof(why), "service visit %" PRIu64 " recorded", visit);
-        struct svc_alert ev = {.kind = PDM_KIND_MAINTENANCE_DUE,
-                               .state = PDM_ALERT_CLEARED,
-                               .severity = PDM_SEV_WARNING,
-                               .reason = why};
-        if (svc_emit(a, (uint32_t)i, &ev, sa->maint_id, sizeof(sa->maint_id)) == 0)
-            snprintf(cleared, sizeof(cleared), "; MAINTENANCE_DUE %s cleared", sa->maint_id);
-        pdm_info("asset %s: alert %s CLEARED MAINTENANCE_DUE: %s", m->asset, sa->maint_id, why);
-        sa->maint_id[0] = '\0';
-        sa->due_why[0] = '\0';
-    }
-    pdm_cmd_set(res, PDM_CMD_OK,
-                "service visit %" PRIu64 " recorded for %s%s%.64s; maintenance counters reset%s; "
-                "outcome (fix confirmed or fault persists) in %.4g h",
-                visit, m->asset, m->technician && *m->technician ? " by " : "",
-                m->technician ? m->technician : "", cleared, a->cfg->confirm_after_h);
     publish_status(a, 1);
 out:
     pdm__v1__service_visit__free_unpacked(m, NULL);
@@ -839,17 +336,6 @@ struct recent_ctx {
     char (*ids)[PDM_ALERT_ID_MAX];
 };
 
-static int kind_of_key(const char *key)
-{
-    if (strncmp(key, SVC_KEY_MAINT, strlen(SVC_KEY_MAINT)) == 0)
-        return PDM_KIND_MAINTENANCE_DUE;
-    if (strncmp(key, SVC_KEY_OUTCOME, strlen(SVC_KEY_OUTCOME)) == 0)
-        return PDM_KIND_SERVICE_OUTCOME;
-    if (strncmp(key, "sensor:", 7) == 0)
-        return PDM__V1__ALERT_KIND__SENSOR_FAULT;
-    return PDM__V1__ALERT_KIND__FAULT_RISK;
-}
-
 static void on_recent(void *ctx, const struct pdm_stored_alert *sa, int64_t ts_ms)
 {
     struct recent_ctx *r = ctx;
@@ -857,7 +343,7 @@ static void on_recent(void *ctx, const struct pdm_stored_alert *sa, int64_t ts_m
         return;
     snprintf(r->ids[r->n], PDM_ALERT_ID_MAX, "%s", sa->alert_id);
     r->out[r->n] = (struct pdm_report_alert){.alert_id = r->ids[r->n],
-                                             .kind = kind_of_key(sa->asset),
+                                             .kind = pdm_service_alert_kind(sa->asset),
                                              .state = sa->state,
                                              .severity = sa->severity,
                                              .ts_ms = ts_ms,
@@ -907,28 +393,10 @@ static void cmd_report(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_resu
         r->score = &ea->last;
         r->score_ts_ms = ea->last_ts_ms;
         r->input_sensors = &a->pipe.input_names[i * PDM_MODEL_MAX_INPUTS];
-        usage_view(a, i, &uv[n]);
-        r->usage = a->svc[i].tracked || a->svc[i].u.c.visit ? &uv[n] : NULL;
+        r->usage = pdm_service_usage(&a->svc, i, &uv[n]) ? &uv[n] : NULL;
         r->open = op;
         /* open alerts: the asset's fault risk, maintenance, and faults of sensors it reads */
-        for (uint32_t k = 0; k < a->n_rem; k++) {
-            int mine = k < na ? k == i
-                       : k < na + ns
-                           ? pdm_pipeline_sensor_asset(&a->pipe, k - na) == cfg->assets[i].name
-                           : k - na - ns == i;
-            const char *id = mine ? rem_sync(a, k, now) : NULL;
-            if (!id)
-                continue;
-            op[r->n_open++] = (struct pdm_report_alert){
-                .alert_id = id,
-                .kind = k < na        ? PDM__V1__ALERT_KIND__FAULT_RISK
-                        : k < na + ns ? PDM__V1__ALERT_KIND__SENSOR_FAULT
-                                      : PDM_KIND_MAINTENANCE_DUE,
-                .state = PDM_ALERT_RAISED,
-                .severity = k < na ? ea->fsm.active : PDM_SEV_WARNING,
-                .acknowledged = a->rem[k].acked,
-            };
-        }
+        r->n_open = pdm_service_open_alerts(&a->svc, i, now, op);
         struct recent_ctx rc = {&recent[n * hist], 0, hist, &ids[n * hist]};
         int hr = pdm_store_recent_alerts(a->store, cfg->assets[i].name, (int)hist, on_recent, &rc);
         if (hr < 0) {
@@ -1141,11 +609,10 @@ static int64_t watchdog_timer(void *ctx, int64_t now)
 /* Usage counters and maintenance of asset i for the snapshot. */
 static void fill_usage(const struct agent *a, uint32_t i, struct pdm_ctl_asset *x)
 {
-    x->has_usage = a->svc[i].tracked || a->svc[i].u.c.visit;
+    struct pdm_usage_view v;
+    x->has_usage = pdm_service_usage(&a->svc, i, &v);
     if (!x->has_usage)
         return;
-    struct pdm_usage_view v;
-    usage_view(a, i, &v);
     struct pdm_ctl_usage *u = &x->usage;
     u->run_hours = v.run_hours;
     u->hours_since_service = v.hours_since_service;
@@ -1211,7 +678,7 @@ static void fill_snapshot(void *ctx, struct pdm_ctl_snapshot *s)
 static void restore_alert(void *ctx, const struct pdm_stored_alert *sa)
 {
     struct agent *a = ctx;
-    if (service_restore(a, sa))
+    if (pdm_service_restore(&a->svc, sa))
         return;
     pdm_pipeline_restore_alert(&a->pipe, sa);
 }
@@ -1285,12 +752,20 @@ static int setup(struct agent *a)
     if ((rc = pdm_pipeline_init(&a->pipe, &pcfg, a->store, &a->outbox, a->control, a->baselines,
                                 a->buf, a->buf_cap, now)) != 0)
         return rc;
-    struct pdm_pipeline_hooks hooks = {
-        .ctx = a, .on_good_sample = usage_on_sample, .on_score = usage_on_score};
-    pdm_pipeline_set_hooks(&a->pipe, &hooks);
-    if ((rc = service_setup(a)) != 0)
+    struct pdm_service_cfg scfg = {
+        .device_id = cfg->device_id,
+        .sensors = cfg->sensors,
+        .n_sensors = cfg->n_sensors,
+        .assets = cfg->assets,
+        .n_assets = cfg->n_assets,
+        .renotify_h = cfg->renotify_h,
+        .confirm_after_h = cfg->confirm_after_h,
+    };
+    if ((rc = pdm_service_init(&a->svc, &scfg, a->store, &a->outbox, &a->pipe, a->buf,
+                               a->buf_cap)) != 0)
         return rc;
-    service_engine_ready(a);
+    snprintf(a->topic_report, sizeof(a->topic_report), "%s/%s/report", cfg->topic_prefix,
+             cfg->device_id);
     pdm_store_open_alerts(a->store, restore_alert, a);
     for (uint32_t i = 0; i < cfg->n_assets; i++) {
         const struct pdm_asset_cfg *as = &cfg->assets[i];
@@ -1363,7 +838,7 @@ static int setup(struct agent *a)
     struct pdm_timers *t = &a->timers;
     pdm_outbox_add_timers(&a->outbox, t, now);
     a->t_status = pdm_timer_add(t, "status", PDM_TIMER_OFF, status_timer, a);
-    pdm_timer_add(t, "service", 0, service_tick, a);
+    pdm_service_add_timer(&a->svc, t);
     pdm_outbox_add_prune_timer(&a->outbox, t, now);
     a->t_connect = pdm_timer_add(t, "connect", now, connect_timer, a);
     return 0;
@@ -1394,8 +869,7 @@ static void teardown(struct agent *a)
     if (a->store)
         pdm_store_close(a->store);
     pdm_control_close(a->control); /* last: the data_dir stays locked until the store is closed */
-    free(a->svc);
-    free(a->rem);
+    pdm_service_free(&a->svc);
     free(a->buf);
     pdm_outbox_free(&a->outbox);
 }
