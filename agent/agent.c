@@ -26,6 +26,7 @@
 #include "outbox.h"
 #include "pipeline.h"
 #include "service.h"
+#include "status.h"
 #include "lib/queue.h"
 #include "store.h"
 #include "timer.h"
@@ -35,10 +36,9 @@
 #include "../models/engine.h"
 #include "../models/quality.h"
 
-#define STATUS_INTERVAL_MS 60000              /* retained Status refresh while connected */
-#define RECONNECT_MIN_MS   1000               /* broker reconnect backoff: 1 s doubling ... */
-#define RECONNECT_MAX_MS   60000              /* ... up to 60 s */
-#define SQLITE_HEAP_LIMIT  (16 * 1024 * 1024) /* bytes: bounds SQLite's own memory */
+#define RECONNECT_MIN_MS  1000               /* broker reconnect backoff: 1 s doubling ... */
+#define RECONNECT_MAX_MS  60000              /* ... up to 60 s */
+#define SQLITE_HEAP_LIMIT (16 * 1024 * 1024) /* bytes: bounds SQLite's own memory */
 
 struct agent {
     struct pdm_config *cfg;
@@ -53,12 +53,10 @@ struct agent {
     int64_t watchdog_ms;
     /* what the loop wakes up for besides samples, events and scoring (timer.h) */
     struct pdm_timers timers;
-    int t_status, t_connect; /* stopped while disconnected / while connected or connecting */
+    int t_connect; /* stopped while connected or connecting */
     /* control socket (pdmctl status): see control.h */
     struct pdm_control *control;
-    char broker_error[256]; /* last connect failure or loss, for the control socket */
-
-    char topic_status[512];
+    struct pdm_status status; /* the Status message and the control socket's snapshot */
     /* commands (command.h): the filters subscribed to */
     char topic_cmd_dev[512], topic_cmd_fleet[512];
     struct pdm_ota *ota;             /* cmd/model and the choice of model at start */
@@ -66,8 +64,8 @@ struct agent {
     uint8_t will[512];
     size_t will_len;
 
-    /* uplink state, all in monotonic ms */
-    int connected, connecting;
+    /* uplink state, all in monotonic ms; broker is what Status and the snapshot show */
+    struct pdm_broker_state broker;
     int64_t backoff_ms;
     struct pdm_complaint broker_complaint;
 
@@ -84,11 +82,6 @@ struct agent {
 static int64_t min64(int64_t a, int64_t b)
 {
     return a < b ? a : b;
-}
-
-static void status_timer_restart(struct agent *a, int64_t now)
-{
-    pdm_timer_set(&a->timers, a->t_status, now + STATUS_INTERVAL_MS);
 }
 
 static int mkdir_p(const char *path)
@@ -108,81 +101,7 @@ static int mkdir_p(const char *path)
     return 0;
 }
 
-/* ---- status ---------------------------------------------------------------------------------- */
-
-static int encode_status(struct agent *a, int online, uint8_t *buf, size_t cap)
-{
-    struct pdm_config *cfg = a->cfg;
-    struct pdm_status_model models[64];
-    struct pdm_status_sensor sensors[256];
-    size_t nm = cfg->n_assets < 64 ? cfg->n_assets : 64;
-    size_t ns = cfg->n_sensors < 256 ? cfg->n_sensors : 256;
-    for (size_t i = 0; i < nm; i++) {
-        models[i].asset = cfg->assets[i].name;
-        models[i].model_id = cfg->assets[i].model.id;
-        models[i].version = cfg->assets[i].model.version;
-        models[i].sha256 = cfg->assets[i].model.sha256;
-    }
-    for (size_t i = 0; online && i < ns; i++) {
-        sensors[i].sensor = cfg->sensors[i].name;
-        sensors[i].ok = a->pipe.health[i].ok;
-        sensors[i].reads = a->pipe.health[i].reads;
-        sensors[i].errors = a->pipe.health[i].errors;
-        sensors[i].last_error = a->pipe.health[i].last_error;
-        sensors[i].last_ok_ms = a->pipe.health[i].last_ok_ms;
-    }
-    struct pdm_store_stats st = {0};
-    if (online && a->store)
-        pdm_store_stats(a->store, &st);
-    struct pdm_status_msg m = {
-        .device_id = cfg->device_id,
-        .online = online,
-        .agent_version = PDM_VERSION,
-        .ts_ms = online ? pdm_wall_ms() : 0,
-        .models = models,
-        .n_models = nm,
-        .sensors = sensors,
-        .n_sensors = online ? ns : 0,
-        .buffer_readings = st.rows_pending,
-        .buffer_alerts = st.alerts_pending,
-        .seq = st.next_seq,
-        .buffer_bytes = st.db_bytes,
-        .buffer_max_bytes = st.max_bytes,
-        .oldest_undelivered_ms = st.oldest_pending_ms,
-        .delivered_readings = st.rows_delivered,
-        .delivered_alerts = st.alerts_delivered,
-        .dropped_readings = st.rows_dropped,
-        .store_recovered = st.recovered,
-        .store_write_failing = st.write_failing,
-    };
-    int len = pdm_encode_status(&m, buf, cap);
-    if (len < 0 || !online || !a->svc.assets)
-        return len;
-    /* Status.usage: every asset (issue 6) */
-    struct pdm_usage_view uv[64];
-    size_t nu = cfg->n_assets < 64 ? cfg->n_assets : 64;
-    for (size_t i = 0; i < nu; i++)
-        pdm_service_usage(&a->svc, (uint32_t)i, &uv[i]);
-    return pdm_encode_status_usage(uv, nu, buf, (size_t)len, cap);
-}
-
-static void publish_status(struct agent *a, int online)
-{
-    int len = encode_status(a, online, a->buf, a->buf_cap);
-    if (len < 0) {
-        char e[64];
-        pdm_err("status: cannot encode (%s); not published",
-                pdm_encode_why(len, a->buf_cap, e, sizeof(e)));
-        return;
-    }
-    int rc = pdm_outbox_send(&a->outbox, a->topic_status, a->buf, (size_t)len, 1);
-    if (rc != 0 && rc != -EAGAIN)
-        pdm_debug("status: not published (%s)", strerror(-rc));
-}
-
 /* ---- commands from the backend (command.h) --------------------------------------------------- */
-
-static void publish_status(struct agent *a, int online);
 
 static void cmd_model(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_result *res)
 {
@@ -190,7 +109,8 @@ static void cmd_model(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_resul
     if (pdm_ota_handle(a->ota, &a->pipe.engine, cmd, res, pdm_mono_ms()) > 0) {
         pdm_baselines_sync(a->baselines); /* a new model: its own baseline, or fleet */
         pdm_pipeline_refresh_inputs(&a->pipe);
-        publish_status(a, 1); /* the backend sees the new model id/version/sha256 at once */
+        pdm_status_publish(&a->status,
+                           1); /* the backend sees the new model id/version/sha256 at once */
     }
 }
 
@@ -313,7 +233,7 @@ static void cmd_service(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_res
     }
     if (pdm_service_visit(&a->svc, (uint32_t)i, m->visit_ref, m->technician, m->note, res) != 0)
         goto out;
-    publish_status(a, 1);
+    pdm_status_publish(&a->status, 1);
 out:
     pdm__v1__service_visit__free_unpacked(m, NULL);
 }
@@ -322,9 +242,9 @@ static void cmd_status(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_resu
 {
     (void)cmd;
     struct agent *a = ctx;
-    publish_status(a, 1);
-    status_timer_restart(a, pdm_mono_ms());
-    pdm_cmd_set(res, PDM_CMD_OK, "Status published on %s", a->topic_status);
+    pdm_status_publish(&a->status, 1);
+    pdm_status_timer_restart(&a->status, pdm_mono_ms());
+    pdm_cmd_set(res, PDM_CMD_OK, "Status published on %s", pdm_status_topic(&a->status));
 }
 
 #define REPORT_HISTORY_DEFAULT 10
@@ -479,7 +399,7 @@ static void handle_command(struct agent *a, const struct pdm_uplink_event *ev)
 
 static void schedule_reconnect(struct agent *a, int64_t now)
 {
-    a->connecting = 0;
+    a->broker.connecting = 0;
     pdm_timer_set(&a->timers, a->t_connect, now + a->backoff_ms);
     a->backoff_ms = a->backoff_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : a->backoff_ms * 2;
 }
@@ -491,8 +411,8 @@ static void handle_uplink(struct agent *a)
     while (pdm_uplink_next_event(a->uplink, &ev)) {
         switch (ev.type) {
         case PDM_UPLINK_CONNECTED: {
-            a->connected = 1;
-            a->connecting = 0;
+            a->broker.connected = 1;
+            a->broker.connecting = 0;
             a->backoff_ms = RECONNECT_MIN_MS;
             pdm_release(&a->broker_complaint, "broker %s: connected again", a->cfg->uri);
             pdm_info("broker %s: connected; sending undelivered alerts, then telemetry",
@@ -502,8 +422,8 @@ static void handle_uplink(struct agent *a)
             /* the session is clean: subscriptions are made again on every connection */
             if (pdm_uplink_subscribe(a->uplink) != 0)
                 pdm_debug("commands: subscribing failed at once (reported as an event)");
-            publish_status(a, 1);
-            status_timer_restart(a, now);
+            pdm_status_publish(&a->status, 1);
+            pdm_status_timer_restart(&a->status, now);
             break;
         }
         case PDM_UPLINK_SUBSCRIBED:
@@ -519,7 +439,7 @@ static void handle_uplink(struct agent *a)
             handle_command(a, &ev);
             break;
         case PDM_UPLINK_CONNECT_FAILED:
-            snprintf(a->broker_error, sizeof(a->broker_error), "cannot connect: %.200s", ev.reason);
+            snprintf(a->broker.error, sizeof(a->broker.error), "cannot connect: %.200s", ev.reason);
             pdm_control_note_error(a->control, pdm_wall_ms(), "broker: cannot connect: %s",
                                    ev.reason);
             pdm_complain(&a->broker_complaint, now,
@@ -529,13 +449,13 @@ static void handle_uplink(struct agent *a)
             schedule_reconnect(a, now);
             break;
         case PDM_UPLINK_CONNECTION_LOST:
-            a->connected = 0;
-            snprintf(a->broker_error, sizeof(a->broker_error), "connection lost: %.200s",
+            a->broker.connected = 0;
+            snprintf(a->broker.error, sizeof(a->broker.error), "connection lost: %.200s",
                      ev.reason);
             pdm_control_note_error(a->control, pdm_wall_ms(), "broker: connection lost: %s",
                                    ev.reason);
             pdm_outbox_disconnected(&a->outbox);
-            pdm_timer_set(&a->timers, a->t_status, PDM_TIMER_OFF); /* no Status while offline */
+            pdm_status_timer_stop(&a->status); /* no Status while offline */
             pdm_warn(
                 "broker %s: connection lost (%s); buffering in the store, reconnecting in %lld s",
                 a->cfg->uri, ev.reason, (long long)(a->backoff_ms / 1000));
@@ -572,20 +492,13 @@ static void handle_signals(struct agent *a)
 
 /* ---- timers (timer.h) ------------------------------------------------------------------- */
 
-/* Running while connected (started at CONNECTED, stopped at a connection loss). */
-static int64_t status_timer(void *ctx, int64_t now)
-{
-    publish_status(ctx, 1);
-    return now + STATUS_INTERVAL_MS;
-}
-
 /* Running while neither connected nor connecting (schedule_reconnect starts it). */
 static int64_t connect_timer(void *ctx, int64_t now)
 {
     struct agent *a = ctx;
     int rc = pdm_uplink_connect(a->uplink);
     if (rc == 0) {
-        a->connecting = 1;
+        a->broker.connecting = 1;
         return PDM_TIMER_OFF;
     }
     pdm_complain(&a->broker_complaint, now, "broker %s: cannot start connecting (%s)", a->cfg->uri,
@@ -600,76 +513,6 @@ static int64_t watchdog_timer(void *ctx, int64_t now)
     struct agent *a = ctx;
     pdm_notify("WATCHDOG=1");
     return now + a->watchdog_ms;
-}
-
-/* ---- control socket: what `pdmctl status` shows ---------------------------------------------- */
-
-/* Copies the loop's view into the control module's snapshot (arrays sized at start: no
- * allocation). Runs in the main loop, like everything that reads the engine and the store. */
-/* Usage counters and maintenance of asset i for the snapshot. */
-static void fill_usage(const struct agent *a, uint32_t i, struct pdm_ctl_asset *x)
-{
-    struct pdm_usage_view v;
-    x->has_usage = pdm_service_usage(&a->svc, i, &v);
-    if (!x->has_usage)
-        return;
-    struct pdm_ctl_usage *u = &x->usage;
-    u->run_hours = v.run_hours;
-    u->hours_since_service = v.hours_since_service;
-    u->starts = v.starts;
-    u->starts_since_service = v.starts_since_service;
-    u->running = v.running;
-    u->last_service_ms = v.last_service_ms;
-    u->outcome_due_ms = v.outcome_due_ms;
-    snprintf(u->alert_id, sizeof(u->alert_id), "%s", v.alert_id);
-    snprintf(u->due, sizeof(u->due), "%s", v.maintenance_due);
-}
-
-static void fill_snapshot(void *ctx, struct pdm_ctl_snapshot *s)
-{
-    struct agent *a = ctx;
-    const struct pdm_config *cfg = a->cfg;
-    s->device_id = cfg->device_id;
-    for (uint32_t i = 0; i < s->n_sensors && i < cfg->n_sensors; i++) {
-        const struct pdm_sensor_cfg *sc = &cfg->sensors[i];
-        const struct pdm_sensor_health *h = &a->pipe.health[i];
-        struct pdm_ctl_sensor *x = &s->sensors[i];
-        x->name = sc->name;
-        x->unit = sc->unit;
-        x->bus = cfg->buses[sc->bus].name;
-        x->unit_id = sc->unit_id;
-        x->ok = h->ok;
-        x->has_value = h->last_ok_ms != 0;
-        x->value = h->last_value;
-        x->value_ms = h->last_ok_ms;
-        x->reads = h->reads;
-        x->errors = h->errors;
-        memcpy(x->last_error, h->last_error, sizeof(x->last_error));
-    }
-    for (uint32_t i = 0; i < s->n_assets && i < a->pipe.engine.n_assets; i++) {
-        const struct pdm_engine_asset *ea = &a->pipe.engine.assets[i];
-        struct pdm_ctl_asset *x = &s->assets[i];
-        x->name = cfg->assets[i].name;
-        x->model = &cfg->assets[i].model;
-        memcpy(x->input_sensor, &a->pipe.input_names[i * PDM_MODEL_MAX_INPUTS],
-               sizeof(x->input_sensor));
-        for (uint32_t k = 0; k < PDM_MODEL_MAX_INPUTS; k++)
-            x->input_samples[k] = ea->in[k].win.count;
-        x->evals = ea->evals;
-        x->skipped_stale = ea->skipped_stale;
-        x->scored = ea->evals > 0;
-        x->score = ea->last;
-        x->score_ms = ea->last_ts_ms;
-        x->severity = ea->fsm.active;
-        memcpy(x->alert_id, ea->fsm.alert_id, sizeof(x->alert_id));
-        fill_usage(a, i, x); /* issue 6 */
-    }
-    s->store_ok = pdm_store_stats(a->store, &s->store) == 0;
-    s->broker_uri = cfg->uri;
-    s->broker_connected = a->connected;
-    s->broker_connecting = a->connecting;
-    memcpy(s->broker_error, a->broker_error, sizeof(s->broker_error));
-    s->queue_dropped = a->pipe.queue.dropped;
 }
 
 /* ---- start-up and shutdown --------------------------------------------------------------------
@@ -779,15 +622,25 @@ static int setup(struct agent *a)
                          as->model.id, as->model.version);
     }
 
-    snprintf(a->topic_status, sizeof(a->topic_status), "%s/%s/status", cfg->topic_prefix,
-             cfg->device_id);
+    struct pdm_status_cfg stcfg = {
+        .device_id = cfg->device_id,
+        .topic_prefix = cfg->topic_prefix,
+        .uri = cfg->uri,
+        .buses = cfg->buses,
+        .sensors = cfg->sensors,
+        .n_sensors = cfg->n_sensors,
+        .assets = cfg->assets,
+        .n_assets = cfg->n_assets,
+    };
+    pdm_status_init(&a->status, &stcfg, &a->pipe, &a->svc, a->store, &a->outbox, &a->broker, a->buf,
+                    a->buf_cap);
     if (pdm_cmd_topics(cfg->topic_prefix, cfg->device_id, a->topic_cmd_dev, a->topic_cmd_fleet,
                        sizeof(a->topic_cmd_dev)) != 0) {
         pdm_err("topic_prefix %s: command topics too long", cfg->topic_prefix);
         return -ENAMETOOLONG;
     }
     const char *subs[] = {a->topic_cmd_dev, a->topic_cmd_fleet};
-    int wl = encode_status(a, 0, a->will, sizeof(a->will));
+    int wl = pdm_status_encode(&a->status, 0, a->will, sizeof(a->will));
     if (wl < 0) {
         pdm_err("cannot encode the Last Will status (%s)", strerror(-wl));
         return wl;
@@ -800,7 +653,7 @@ static int setup(struct agent *a)
         .cert_file = cfg->cert_file,
         .key_file = cfg->key_file,
         .allow_plaintext = cfg->allow_plaintext,
-        .will_topic = a->topic_status,
+        .will_topic = pdm_status_topic(&a->status),
         .will_payload = a->will,
         .will_len = a->will_len,
         .max_inflight = PDM_OUTBOX_MAX_INFLIGHT,
@@ -837,7 +690,7 @@ static int setup(struct agent *a)
     /* in the order they run when due together */
     struct pdm_timers *t = &a->timers;
     pdm_outbox_add_timers(&a->outbox, t, now);
-    a->t_status = pdm_timer_add(t, "status", PDM_TIMER_OFF, status_timer, a);
+    pdm_status_add_timer(&a->status, t);
     pdm_service_add_timer(&a->svc, t);
     pdm_outbox_add_prune_timer(&a->outbox, t, now);
     a->t_connect = pdm_timer_add(t, "connect", now, connect_timer, a);
@@ -855,9 +708,9 @@ static void teardown(struct agent *a)
     if (a->pipe.queue.ring)
         pdm_pipeline_drain(&a->pipe); /* what the buses read last still goes to the store */
     if (a->uplink) {
-        if (a->connected) {
+        if (a->broker.connected) {
             /* goodbye: a retained offline Status, like the Last Will but without the delay */
-            publish_status(a, 0);
+            pdm_status_publish(&a->status, 0);
             pdm_uplink_disconnect(a->uplink, 2000);
             handle_uplink(a); /* record what was acknowledged meanwhile */
         }
@@ -942,7 +795,8 @@ int pdm_agent_run(struct pdm_config *cfg)
             pdm_pipeline_drain(&a.pipe);
         if (pfd[1].revents & POLLIN)
             handle_uplink(&a);
-        pdm_control_handle(a.control, pfd + 3, n > 0 ? nctl : 0, pdm_mono_ms(), fill_snapshot, &a);
+        pdm_control_handle(a.control, pfd + 3, n > 0 ? nctl : 0, pdm_mono_ms(),
+                           pdm_status_fill_snapshot, &a.status);
     }
 
 out:
