@@ -1,7 +1,6 @@
 #include "agent.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -16,10 +15,9 @@
 #include "bus.h"
 #include "lib/clock.h"
 #include "command.h"
+#include "commands.h"
 #include "config.h"
 #include "control.h"
-#include "encode.h"
-#include "pdm/v1/pdm.pb-c.h"
 #include "lib/log.h"
 #include "lib/notify.h"
 #include "ota.h"
@@ -27,14 +25,10 @@
 #include "pipeline.h"
 #include "service.h"
 #include "status.h"
-#include "lib/queue.h"
 #include "store.h"
 #include "timer.h"
 #include "uplink.h"
-#include "pdm/v1/pdm.pb-c.h"
-#include "usage.h"
 #include "../models/engine.h"
-#include "../models/quality.h"
 
 #define RECONNECT_MIN_MS  1000               /* broker reconnect backoff: 1 s doubling ... */
 #define RECONNECT_MAX_MS  60000              /* ... up to 60 s */
@@ -69,8 +63,8 @@ struct agent {
     int64_t backoff_ms;
     struct pdm_complaint broker_complaint;
 
-    struct pdm_service svc; /* closed service loop (service.h) */
-    char topic_report[512];
+    struct pdm_service svc;   /* closed service loop (service.h) */
+    struct pdm_commands cmds; /* commands from the backend and the control socket (commands.h) */
 
     uint8_t *buf; /* encode buffer for one message, shared by the modules */
     size_t buf_cap;
@@ -99,299 +93,6 @@ static int mkdir_p(const char *path)
     if (mkdir(tmp, 0750) != 0 && errno != EEXIST)
         return -errno;
     return 0;
-}
-
-/* ---- commands from the backend (command.h) --------------------------------------------------- */
-
-static void cmd_model(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_result *res)
-{
-    struct agent *a = ctx;
-    if (pdm_ota_handle(a->ota, &a->pipe.engine, cmd, res, pdm_mono_ms()) > 0) {
-        pdm_baselines_sync(a->baselines); /* a new model: its own baseline, or fleet */
-        pdm_pipeline_refresh_inputs(&a->pipe);
-        pdm_status_publish(&a->status,
-                           1); /* the backend sees the new model id/version/sha256 at once */
-    }
-}
-
-/* ---- per-asset baselines: cmd/baseline and the control socket's baseline requests ---------- */
-
-/* cmd/baseline: answered at once (started or refused); the end of learning is a second
- * CommandResult with the same request_id (baseline_finished). */
-static void cmd_baseline(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_result *res)
-{
-    struct agent *a = ctx;
-    Pdm__V1__BaselineRequest *r =
-        pdm__v1__baseline_request__unpack(NULL, cmd->len, (const uint8_t *)cmd->payload);
-    if (!r) {
-        pdm_cmd_set(res, PDM_CMD_BAD_PAYLOAD, "the payload is not a pdm.v1.BaselineRequest");
-        return;
-    }
-    char text[PDM_CMD_TEXT_MAX];
-    enum pdm_cmd_reason reason =
-        pdm_baselines_start(a->baselines, &a->pipe.engine, r->asset ? r->asset : "", r->seconds,
-                            r->force, cmd->request_id, 1, pdm_mono_ms(), text, sizeof(text));
-    pdm_cmd_set(res, reason, "%s", text);
-    pdm__v1__baseline_request__free_unpacked(r, NULL);
-}
-
-/* Learning that ended: logged by baseline.c; the backend that asked gets the second answer. */
-static void baselines_tick(struct agent *a, int64_t now)
-{
-    static struct pdm_baseline_done done; /* 1 KiB of text: not on the stack of the loop */
-    static struct pdm_cmd cmd;
-    static struct pdm_cmd_result res;
-    for (int guard = 0; guard < 64 && pdm_baselines_tick(a->baselines, &a->pipe.engine, now, &done);
-         guard++) {
-        if (!done.ok)
-            pdm_control_note_error(a->control, pdm_wall_ms(), "asset %s: baseline: %.100s",
-                                   a->cfg->assets[done.asset].name, done.text);
-        if (!done.from_backend)
-            continue;
-        memset(&cmd, 0, sizeof(cmd));
-        memset(&res, 0, sizeof(res));
-        snprintf(cmd.name, sizeof(cmd.name), "baseline");
-        snprintf(cmd.request_id, sizeof(cmd.request_id), "%s", done.request_id);
-        int alerting = !done.ok && strstr(done.text, "raised an alert") != NULL;
-        pdm_cmd_set(&res,
-                    done.ok    ? PDM_CMD_BASELINE_LEARNED
-                    : alerting ? PDM_CMD_ASSET_ALERTING
-                               : PDM_CMD_BASELINE_FAILED,
-                    "%s", done.text);
-        res.ok = done.ok;
-        pdm_outbox_queue_result(&a->outbox, &cmd, &res);
-    }
-}
-
-/* Control socket requests with arguments (control.h): "baseline ASSET SECONDS [force]" starts
- * learning, "baseline-show ASSET" describes the asset's baseline state. */
-static int control_request(void *ctx, const char *req, char *out, size_t cap)
-{
-    struct agent *a = ctx;
-    char verb[32], asset[PDM_NAME_MAX + 2], extra[16] = "", more[8];
-    double seconds = 0;
-    int n = sscanf(req, "%31s %65s %lf %15s %7s", verb, asset, &seconds, extra, more);
-    if (n >= 1 && strcmp(verb, "baseline") == 0) {
-        if (n < 3 || n > 4 || (n == 4 && strcmp(extra, "force") != 0)) {
-            snprintf(out, cap, "error: usage: baseline ASSET SECONDS [force]\n");
-            return 0;
-        }
-        char text[PDM_CMD_TEXT_MAX];
-        enum pdm_cmd_reason r =
-            pdm_baselines_start(a->baselines, &a->pipe.engine, asset, seconds, n == 4, "", 0,
-                                pdm_mono_ms(), text, sizeof(text));
-        if (r == PDM_CMD_OK)
-            snprintf(out, cap, "ok: %s\n", text);
-        else
-            snprintf(out, cap, "error: %s: %s\n", pdm_cmd_reason_name(r), text);
-        return 0;
-    }
-    if (n >= 1 && strcmp(verb, "baseline-show") == 0) {
-        if (n != 2)
-            snprintf(out, cap, "error: usage: baseline-show ASSET\n");
-        else if (pdm_baselines_describe(a->baselines, asset, pdm_mono_ms(), out, cap) != 0)
-            snprintf(out, cap, "error: UNKNOWN_ASSET: no asset '%.64s' on this device\n", asset);
-        return 0;
-    }
-    return -ENOENT;
-}
-
-/* ---- the commands of the service loop ---- */
-
-static void cmd_ack(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_result *res)
-{
-    struct agent *a = ctx;
-    Pdm__V1__AckAlert *m = pdm__v1__ack_alert__unpack(NULL, cmd->len, cmd->payload);
-    if (!m) {
-        pdm_cmd_set(res, PDM_CMD_BAD_PAYLOAD, "the payload is not a pdm.v1.AckAlert");
-        return;
-    }
-    const char *by = m->by && *m->by ? m->by : "the backend";
-    if (!m->alert_id || !*m->alert_id)
-        pdm_cmd_set(res, PDM_CMD_MISSING_FIELD, "alert_id is empty");
-    else
-        pdm_service_ack(&a->svc, m->alert_id, by, res);
-    pdm__v1__ack_alert__free_unpacked(m, NULL);
-}
-
-static void cmd_service(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_result *res)
-{
-    struct agent *a = ctx;
-    Pdm__V1__ServiceVisit *m = pdm__v1__service_visit__unpack(NULL, cmd->len, cmd->payload);
-    if (!m) {
-        pdm_cmd_set(res, PDM_CMD_BAD_PAYLOAD, "the payload is not a pdm.v1.ServiceVisit");
-        return;
-    }
-    int i = m->asset && *m->asset ? pdm_config_asset_index(a->cfg, m->asset) : -1;
-    if (!m->asset || !*m->asset) {
-        pdm_cmd_set(res, PDM_CMD_MISSING_FIELD, "asset is empty");
-        goto out;
-    }
-    if (i < 0) {
-        pdm_cmd_set(res, PDM_CMD_UNKNOWN_ASSET, "no asset %.64s on this device", m->asset);
-        goto out;
-    }
-    if (pdm_service_visit(&a->svc, (uint32_t)i, m->visit_ref, m->technician, m->note, res) != 0)
-        goto out;
-    pdm_status_publish(&a->status, 1);
-out:
-    pdm__v1__service_visit__free_unpacked(m, NULL);
-}
-
-static void cmd_status(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_result *res)
-{
-    (void)cmd;
-    struct agent *a = ctx;
-    pdm_status_publish(&a->status, 1);
-    pdm_status_timer_restart(&a->status, pdm_mono_ms());
-    pdm_cmd_set(res, PDM_CMD_OK, "Status published on %s", pdm_status_topic(&a->status));
-}
-
-#define REPORT_HISTORY_DEFAULT 10
-#define REPORT_HISTORY_MAX     50
-
-struct recent_ctx {
-    struct pdm_report_alert *out;
-    size_t n, max;
-    char (*ids)[PDM_ALERT_ID_MAX];
-};
-
-static void on_recent(void *ctx, const struct pdm_stored_alert *sa, int64_t ts_ms)
-{
-    struct recent_ctx *r = ctx;
-    if (r->n >= r->max)
-        return;
-    snprintf(r->ids[r->n], PDM_ALERT_ID_MAX, "%s", sa->alert_id);
-    r->out[r->n] = (struct pdm_report_alert){.alert_id = r->ids[r->n],
-                                             .kind = pdm_service_alert_kind(sa->asset),
-                                             .state = sa->state,
-                                             .severity = sa->severity,
-                                             .ts_ms = ts_ms,
-                                             .seq = sa->seq};
-    r->n++;
-}
-
-static void cmd_report(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_result *res)
-{
-    struct agent *a = ctx;
-    Pdm__V1__ReportRequest *m = pdm__v1__report_request__unpack(NULL, cmd->len, cmd->payload);
-    if (!m) {
-        pdm_cmd_set(res, PDM_CMD_BAD_PAYLOAD, "the payload is not a pdm.v1.ReportRequest");
-        return;
-    }
-    const struct pdm_config *cfg = a->cfg;
-    int only = -1;
-    if (m->asset && *m->asset && (only = pdm_config_asset_index(a->cfg, m->asset)) < 0) {
-        pdm_cmd_set(res, PDM_CMD_UNKNOWN_ASSET, "no asset %.64s on this device", m->asset);
-        pdm__v1__report_request__free_unpacked(m, NULL);
-        return;
-    }
-    size_t hist = m->history ? m->history : REPORT_HISTORY_DEFAULT;
-    hist = hist > REPORT_HISTORY_MAX ? REPORT_HISTORY_MAX : hist;
-    /* a command, not the sample path: the report's parts are allocated for this call */
-    uint32_t na = cfg->n_assets, ns = cfg->n_sensors;
-    struct pdm_report_asset *ra = calloc(na + 1, sizeof(*ra));
-    struct pdm_usage_view *uv = calloc(na + 1, sizeof(*uv));
-    struct pdm_report_alert *open = calloc((size_t)(na + 1) * (ns + 2), sizeof(*open));
-    struct pdm_report_alert *recent = calloc((size_t)(na + 1) * hist, sizeof(*recent));
-    char(*ids)[PDM_ALERT_ID_MAX] = calloc((size_t)(na + 1) * hist, sizeof(*ids));
-    struct pdm_status_sensor *sens = calloc(ns + 1, sizeof(*sens));
-    int len = -ENOMEM, hist_err = 0; /* hist_err: a store failure reading recent alerts */
-    size_t n = 0;
-    if (!ra || !uv || !open || !recent || !ids || !sens)
-        goto done;
-    int64_t now = pdm_mono_ms();
-    for (uint32_t i = 0; i < na; i++) {
-        if (only >= 0 && (uint32_t)only != i)
-            continue;
-        const struct pdm_engine_asset *ea = &a->pipe.engine.assets[i];
-        struct pdm_report_asset *r = &ra[n];
-        struct pdm_report_alert *op = &open[(size_t)n * (ns + 2)];
-        r->asset = cfg->assets[i].name;
-        r->model = &cfg->assets[i].model;
-        r->scored = ea->evals > 0;
-        r->score = &ea->last;
-        r->score_ts_ms = ea->last_ts_ms;
-        r->input_sensors = &a->pipe.input_names[i * PDM_MODEL_MAX_INPUTS];
-        r->usage = pdm_service_usage(&a->svc, i, &uv[n]) ? &uv[n] : NULL;
-        r->open = op;
-        /* open alerts: the asset's fault risk, maintenance, and faults of sensors it reads */
-        r->n_open = pdm_service_open_alerts(&a->svc, i, now, op);
-        struct recent_ctx rc = {&recent[n * hist], 0, hist, &ids[n * hist]};
-        int hr = pdm_store_recent_alerts(a->store, cfg->assets[i].name, (int)hist, on_recent, &rc);
-        if (hr < 0) {
-            hist_err = hr;
-            pdm_warn("report %s: cannot read the recent alerts of asset %s from the store (%s); "
-                     "the report lists none for it",
-                     cmd->request_id, cfg->assets[i].name, strerror(-hr));
-        }
-        r->recent = rc.out;
-        r->n_recent = rc.n;
-        n++;
-    }
-    for (uint32_t s = 0; s < ns; s++)
-        sens[s] = (struct pdm_status_sensor){.sensor = cfg->sensors[s].name,
-                                             .ok = a->pipe.health[s].ok,
-                                             .reads = a->pipe.health[s].reads,
-                                             .errors = a->pipe.health[s].errors,
-                                             .last_error = a->pipe.health[s].last_error,
-                                             .last_ok_ms = a->pipe.health[s].last_ok_ms};
-    struct pdm_report_msg rm = {.device_id = cfg->device_id,
-                                .request_id = cmd->request_id,
-                                .agent_version = PDM_VERSION,
-                                .ts_ms = pdm_wall_ms(),
-                                .assets = ra,
-                                .n_assets = n,
-                                .sensors = sens,
-                                .n_sensors = ns};
-    len = pdm_encode_report(&rm, a->buf, a->buf_cap);
-done:
-    if (len < 0) {
-        char e[64];
-        pdm_cmd_set(res, PDM_CMD_INTERNAL_ERROR, "cannot build the report (%s)",
-                    pdm_encode_why(len, a->buf_cap, e, sizeof(e)));
-    } else {
-        int rc = pdm_outbox_send(&a->outbox, a->topic_report, a->buf, (size_t)len, 0);
-        if (rc == -EAGAIN)
-            pdm_cmd_set(res, PDM_CMD_BUSY, "too many messages in flight; send again");
-        else if (rc != 0)
-            pdm_cmd_set(res, PDM_CMD_INTERNAL_ERROR, "cannot publish the report (%s)",
-                        strerror(-rc));
-        else
-            pdm_cmd_set(
-                res, PDM_CMD_OK, "check-up report of %zu asset%s (%d bytes) published on %s%s%s", n,
-                n == 1 ? "" : "s", len, a->topic_report,
-                hist_err ? "; without recent alerts: cannot read them from the store, " : "",
-                hist_err ? strerror(-hist_err) : "");
-    }
-    free(ra);
-    free(uv);
-    free(open);
-    free(recent);
-    free(ids);
-    free(sens);
-    pdm__v1__report_request__free_unpacked(m, NULL);
-}
-
-/* Every command the agent knows; later commands add a line here. */
-static const struct pdm_cmd_def commands[] = {
-    /* model and status are idempotent (an update already running is answered ok), so they work
-     * retained; the others would act again at every reconnect */
-    {"model", 1, cmd_model, 0},     {"baseline", 0, cmd_baseline, 1}, {"ack", 0, cmd_ack, 1},
-    {"service", 0, cmd_service, 1}, {"status", 1, cmd_status, 0},     {"report", 0, cmd_report, 1},
-};
-
-static void handle_command(struct agent *a, const struct pdm_uplink_event *ev)
-{
-    static struct pdm_cmd cmd; /* static: the result's text and model list are 3 KiB */
-    static struct pdm_cmd_result res;
-    if (pdm_cmd_dispatch(commands, sizeof(commands) / sizeof(commands[0]), a, a->cfg->topic_prefix,
-                         a->cfg->device_id, ev, &cmd, &res) != 0)
-        return;
-    if (!res.ok)
-        pdm_control_note_error(a->control, pdm_wall_ms(), "command %s refused: %s: %.80s", cmd.name,
-                               pdm_cmd_reason_name(res.reason), res.text);
-    pdm_outbox_queue_result(&a->outbox, &cmd, &res);
 }
 
 /* ---- uplink events ----------------------------------------------------------------------------
@@ -436,7 +137,7 @@ static void handle_uplink(struct agent *a)
             pdm_control_note_error(a->control, pdm_wall_ms(), "commands: %s", ev.reason);
             break;
         case PDM_UPLINK_MESSAGE:
-            handle_command(a, &ev);
+            pdm_commands_handle(&a->cmds, &ev);
             break;
         case PDM_UPLINK_CONNECT_FAILED:
             snprintf(a->broker.error, sizeof(a->broker.error), "cannot connect: %.200s", ev.reason);
@@ -575,7 +276,6 @@ static int setup(struct agent *a)
         pdm_err("%s; the agent stops", err);
         return rc;
     }
-    pdm_control_set_request_handler(a->control, control_request, a);
 
     a->buf_cap = 256 * 1024;
     a->buf = malloc(a->buf_cap);
@@ -607,8 +307,28 @@ static int setup(struct agent *a)
     if ((rc = pdm_service_init(&a->svc, &scfg, a->store, &a->outbox, &a->pipe, a->buf,
                                a->buf_cap)) != 0)
         return rc;
-    snprintf(a->topic_report, sizeof(a->topic_report), "%s/%s/report", cfg->topic_prefix,
-             cfg->device_id);
+    struct pdm_commands_cfg ccfg = {
+        .device_id = cfg->device_id,
+        .topic_prefix = cfg->topic_prefix,
+        .sensors = cfg->sensors,
+        .n_sensors = cfg->n_sensors,
+        .assets = cfg->assets,
+        .n_assets = cfg->n_assets,
+    };
+    struct pdm_cmd_modules mods = {
+        .ota = a->ota,
+        .baselines = a->baselines,
+        .pipe = &a->pipe,
+        .service = &a->svc,
+        .status = &a->status,
+        .store = a->store,
+        .outbox = &a->outbox,
+        .control = a->control,
+        .buf = a->buf,
+        .buf_cap = a->buf_cap,
+    };
+    pdm_commands_init(&a->cmds, &ccfg, &mods);
+    pdm_control_set_request_handler(a->control, pdm_commands_control_request, &a->cmds);
     pdm_store_open_alerts(a->store, restore_alert, a);
     for (uint32_t i = 0; i < cfg->n_assets; i++) {
         const struct pdm_asset_cfg *as = &cfg->assets[i];
@@ -768,7 +488,7 @@ int pdm_agent_run(struct pdm_config *cfg)
     while (!a.stop) {
         int64_t now = pdm_mono_ms();
         int64_t next_eval = pdm_pipeline_tick(&a.pipe, now);
-        baselines_tick(&a, now);
+        pdm_commands_tick(&a.cmds, now);
         pdm_timers_run(&a.timers, now);
         int64_t due = min64(next_eval, pdm_timers_next(&a.timers));
         int64_t wait = due - pdm_mono_ms();
