@@ -1,7 +1,6 @@
 #include "agent.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -16,46 +15,24 @@
 #include "bus.h"
 #include "lib/clock.h"
 #include "command.h"
+#include "commands.h"
 #include "config.h"
 #include "control.h"
-#include "encode.h"
-#include "pdm/v1/pdm.pb-c.h"
 #include "lib/log.h"
 #include "lib/notify.h"
 #include "ota.h"
 #include "outbox.h"
 #include "pipeline.h"
-#include "lib/queue.h"
+#include "service.h"
+#include "status.h"
 #include "store.h"
 #include "timer.h"
 #include "uplink.h"
-#include "pdm/v1/pdm.pb-c.h"
-#include "usage.h"
 #include "../models/engine.h"
-#include "../models/quality.h"
 
-#define STATUS_INTERVAL_MS 60000              /* retained Status refresh while connected */
-#define RECONNECT_MIN_MS   1000               /* broker reconnect backoff: 1 s doubling ... */
-#define RECONNECT_MAX_MS   60000              /* ... up to 60 s */
-#define SQLITE_HEAP_LIMIT  (16 * 1024 * 1024) /* bytes: bounds SQLite's own memory */
-#define SERVICE_TICK_MS    1000 /* maintenance limits, service outcomes and reminders checked */
-
-/* Usage counters and maintenance state of one asset (usage.h). */
-struct svc_asset {
-    struct pdm_usage u;
-    struct pdm_service_limits lim;
-    int tracked;                       /* running_sensor or a maintenance limit configured */
-    char maint_id[PDM_ALERT_ID_MAX];   /* open MAINTENANCE_DUE alert, "" if none */
-    char due_why[256];                 /* what made it due */
-    struct pdm_complaint outcome_fail; /* recording a visit's outcome fails (retried each check) */
-};
-
-/* Reminder state of one source of open alerts (renotify_h). */
-struct reminder {
-    char id[PDM_ALERT_ID_MAX]; /* the open episode it tracks, "" = none */
-    int acked;
-    int64_t due_ms; /* monotonic: next reminder */
-};
+#define RECONNECT_MIN_MS  1000               /* broker reconnect backoff: 1 s doubling ... */
+#define RECONNECT_MAX_MS  60000              /* ... up to 60 s */
+#define SQLITE_HEAP_LIMIT (16 * 1024 * 1024) /* bytes: bounds SQLite's own memory */
 
 struct agent {
     struct pdm_config *cfg;
@@ -70,12 +47,10 @@ struct agent {
     int64_t watchdog_ms;
     /* what the loop wakes up for besides samples, events and scoring (timer.h) */
     struct pdm_timers timers;
-    int t_status, t_connect; /* stopped while disconnected / while connected or connecting */
+    int t_connect; /* stopped while connected or connecting */
     /* control socket (pdmctl status): see control.h */
     struct pdm_control *control;
-    char broker_error[256]; /* last connect failure or loss, for the control socket */
-
-    char topic_status[512];
+    struct pdm_status status; /* the Status message and the control socket's snapshot */
     /* commands (command.h): the filters subscribed to */
     char topic_cmd_dev[512], topic_cmd_fleet[512];
     struct pdm_ota *ota;             /* cmd/model and the choice of model at start */
@@ -83,17 +58,13 @@ struct agent {
     uint8_t will[512];
     size_t will_len;
 
-    /* uplink state, all in monotonic ms */
-    int connected, connecting;
+    /* uplink state, all in monotonic ms; broker is what Status and the snapshot show */
+    struct pdm_broker_state broker;
     int64_t backoff_ms;
     struct pdm_complaint broker_complaint;
 
-    /* closed service loop (issue 6): usage counters, MAINTENANCE_DUE, service visits, reminders;
-     * see the "closed service loop" block below */
-    struct svc_asset *svc; /* per asset */
-    struct reminder *rem;  /* per open-alert source: assets, then sensors, then maintenance */
-    uint32_t n_rem;
-    char topic_report[512];
+    struct pdm_service svc;   /* closed service loop (service.h) */
+    struct pdm_commands cmds; /* commands from the backend and the control socket (commands.h) */
 
     uint8_t *buf; /* encode buffer for one message, shared by the modules */
     size_t buf_cap;
@@ -105,11 +76,6 @@ struct agent {
 static int64_t min64(int64_t a, int64_t b)
 {
     return a < b ? a : b;
-}
-
-static void status_timer_restart(struct agent *a, int64_t now)
-{
-    pdm_timer_set(&a->timers, a->t_status, now + STATUS_INTERVAL_MS);
 }
 
 static int mkdir_p(const char *path)
@@ -129,889 +95,12 @@ static int mkdir_p(const char *path)
     return 0;
 }
 
-/* ---- status ---------------------------------------------------------------------------------- */
-
-static void usage_view(const struct agent *a, uint32_t i, struct pdm_usage_view *v);
-
-static int encode_status(struct agent *a, int online, uint8_t *buf, size_t cap)
-{
-    struct pdm_config *cfg = a->cfg;
-    struct pdm_status_model models[64];
-    struct pdm_status_sensor sensors[256];
-    size_t nm = cfg->n_assets < 64 ? cfg->n_assets : 64;
-    size_t ns = cfg->n_sensors < 256 ? cfg->n_sensors : 256;
-    for (size_t i = 0; i < nm; i++) {
-        models[i].asset = cfg->assets[i].name;
-        models[i].model_id = cfg->assets[i].model.id;
-        models[i].version = cfg->assets[i].model.version;
-        models[i].sha256 = cfg->assets[i].model.sha256;
-    }
-    for (size_t i = 0; online && i < ns; i++) {
-        sensors[i].sensor = cfg->sensors[i].name;
-        sensors[i].ok = a->pipe.health[i].ok;
-        sensors[i].reads = a->pipe.health[i].reads;
-        sensors[i].errors = a->pipe.health[i].errors;
-        sensors[i].last_error = a->pipe.health[i].last_error;
-        sensors[i].last_ok_ms = a->pipe.health[i].last_ok_ms;
-    }
-    struct pdm_store_stats st = {0};
-    if (online && a->store)
-        pdm_store_stats(a->store, &st);
-    struct pdm_status_msg m = {
-        .device_id = cfg->device_id,
-        .online = online,
-        .agent_version = PDM_VERSION,
-        .ts_ms = online ? pdm_wall_ms() : 0,
-        .models = models,
-        .n_models = nm,
-        .sensors = sensors,
-        .n_sensors = online ? ns : 0,
-        .buffer_readings = st.rows_pending,
-        .buffer_alerts = st.alerts_pending,
-        .seq = st.next_seq,
-        .buffer_bytes = st.db_bytes,
-        .buffer_max_bytes = st.max_bytes,
-        .oldest_undelivered_ms = st.oldest_pending_ms,
-        .delivered_readings = st.rows_delivered,
-        .delivered_alerts = st.alerts_delivered,
-        .dropped_readings = st.rows_dropped,
-        .store_recovered = st.recovered,
-        .store_write_failing = st.write_failing,
-    };
-    int len = pdm_encode_status(&m, buf, cap);
-    if (len < 0 || !online || !a->svc)
-        return len;
-    /* Status.usage: every asset (issue 6) */
-    struct pdm_usage_view uv[64];
-    size_t nu = cfg->n_assets < 64 ? cfg->n_assets : 64;
-    for (size_t i = 0; i < nu; i++)
-        usage_view(a, (uint32_t)i, &uv[i]);
-    return pdm_encode_status_usage(uv, nu, buf, (size_t)len, cap);
-}
-
-static void publish_status(struct agent *a, int online)
-{
-    int len = encode_status(a, online, a->buf, a->buf_cap);
-    if (len < 0) {
-        char e[64];
-        pdm_err("status: cannot encode (%s); not published",
-                pdm_encode_why(len, a->buf_cap, e, sizeof(e)));
-        return;
-    }
-    int rc = pdm_outbox_send(&a->outbox, a->topic_status, a->buf, (size_t)len, 1);
-    if (rc != 0 && rc != -EAGAIN)
-        pdm_debug("status: not published (%s)", strerror(-rc));
-}
-
-/* ---- commands from the backend (command.h) --------------------------------------------------- */
-
-static void publish_status(struct agent *a, int online);
-
-static void cmd_model(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_result *res)
-{
-    struct agent *a = ctx;
-    if (pdm_ota_handle(a->ota, &a->pipe.engine, cmd, res, pdm_mono_ms()) > 0) {
-        pdm_baselines_sync(a->baselines); /* a new model: its own baseline, or fleet */
-        pdm_pipeline_refresh_inputs(&a->pipe);
-        publish_status(a, 1); /* the backend sees the new model id/version/sha256 at once */
-    }
-}
-
-/* ---- per-asset baselines: cmd/baseline and the control socket's baseline requests ---------- */
-
-/* cmd/baseline: answered at once (started or refused); the end of learning is a second
- * CommandResult with the same request_id (baseline_finished). */
-static void cmd_baseline(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_result *res)
-{
-    struct agent *a = ctx;
-    Pdm__V1__BaselineRequest *r =
-        pdm__v1__baseline_request__unpack(NULL, cmd->len, (const uint8_t *)cmd->payload);
-    if (!r) {
-        pdm_cmd_set(res, PDM_CMD_BAD_PAYLOAD, "the payload is not a pdm.v1.BaselineRequest");
-        return;
-    }
-    char text[PDM_CMD_TEXT_MAX];
-    enum pdm_cmd_reason reason =
-        pdm_baselines_start(a->baselines, &a->pipe.engine, r->asset ? r->asset : "", r->seconds,
-                            r->force, cmd->request_id, 1, pdm_mono_ms(), text, sizeof(text));
-    pdm_cmd_set(res, reason, "%s", text);
-    pdm__v1__baseline_request__free_unpacked(r, NULL);
-}
-
-/* Learning that ended: logged by baseline.c; the backend that asked gets the second answer. */
-static void baselines_tick(struct agent *a, int64_t now)
-{
-    static struct pdm_baseline_done done; /* 1 KiB of text: not on the stack of the loop */
-    static struct pdm_cmd cmd;
-    static struct pdm_cmd_result res;
-    for (int guard = 0; guard < 64 && pdm_baselines_tick(a->baselines, &a->pipe.engine, now, &done);
-         guard++) {
-        if (!done.ok)
-            pdm_control_note_error(a->control, pdm_wall_ms(), "asset %s: baseline: %.100s",
-                                   a->cfg->assets[done.asset].name, done.text);
-        if (!done.from_backend)
-            continue;
-        memset(&cmd, 0, sizeof(cmd));
-        memset(&res, 0, sizeof(res));
-        snprintf(cmd.name, sizeof(cmd.name), "baseline");
-        snprintf(cmd.request_id, sizeof(cmd.request_id), "%s", done.request_id);
-        int alerting = !done.ok && strstr(done.text, "raised an alert") != NULL;
-        pdm_cmd_set(&res,
-                    done.ok    ? PDM_CMD_BASELINE_LEARNED
-                    : alerting ? PDM_CMD_ASSET_ALERTING
-                               : PDM_CMD_BASELINE_FAILED,
-                    "%s", done.text);
-        res.ok = done.ok;
-        pdm_outbox_queue_result(&a->outbox, &cmd, &res);
-    }
-}
-
-/* Control socket requests with arguments (control.h): "baseline ASSET SECONDS [force]" starts
- * learning, "baseline-show ASSET" describes the asset's baseline state. */
-static int control_request(void *ctx, const char *req, char *out, size_t cap)
-{
-    struct agent *a = ctx;
-    char verb[32], asset[PDM_NAME_MAX + 2], extra[16] = "", more[8];
-    double seconds = 0;
-    int n = sscanf(req, "%31s %65s %lf %15s %7s", verb, asset, &seconds, extra, more);
-    if (n >= 1 && strcmp(verb, "baseline") == 0) {
-        if (n < 3 || n > 4 || (n == 4 && strcmp(extra, "force") != 0)) {
-            snprintf(out, cap, "error: usage: baseline ASSET SECONDS [force]\n");
-            return 0;
-        }
-        char text[PDM_CMD_TEXT_MAX];
-        enum pdm_cmd_reason r =
-            pdm_baselines_start(a->baselines, &a->pipe.engine, asset, seconds, n == 4, "", 0,
-                                pdm_mono_ms(), text, sizeof(text));
-        if (r == PDM_CMD_OK)
-            snprintf(out, cap, "ok: %s\n", text);
-        else
-            snprintf(out, cap, "error: %s: %s\n", pdm_cmd_reason_name(r), text);
-        return 0;
-    }
-    if (n >= 1 && strcmp(verb, "baseline-show") == 0) {
-        if (n != 2)
-            snprintf(out, cap, "error: usage: baseline-show ASSET\n");
-        else if (pdm_baselines_describe(a->baselines, asset, pdm_mono_ms(), out, cap) != 0)
-            snprintf(out, cap, "error: UNKNOWN_ASSET: no asset '%.64s' on this device\n", asset);
-        return 0;
-    }
-    return -ENOENT;
-}
-
-/* ---- closed service loop (issue 6): usage counters, maintenance, service visits -------------
- *
- * Per asset: run time and starts from its running_sensor (usage.h), staged into the store on
- * every sample and written with the readings' commits; MAINTENANCE_DUE when a limit is reached,
- * open until a service visit is recorded (cmd/service); after a visit, confirm_after_h hours of
- * observation and then a SERVICE_OUTCOME alert. Reminders: every open alert that nobody
- * acknowledged (cmd/ack) is sent again as UPDATED (reminder = true) every renotify_h hours.
- * The sample and score hooks copy a few numbers and allocate nothing. Memory, at start-up: one
- * struct svc_asset per asset (about 0.5 KB) and one struct reminder (about 110 bytes) per asset
- * twice and per sensor once; cmd/report allocates its parts for the call (a command). */
-
-#define MS_PER_HOUR 3600000.0
-
-static const char *const SVC_KEY_MAINT = "maint:";     /* store key of MAINTENANCE_DUE alerts */
-static const char *const SVC_KEY_OUTCOME = "service:"; /* and of SERVICE_OUTCOME messages */
-
-static void usage_view(const struct agent *a, uint32_t i, struct pdm_usage_view *v)
-{
-    const struct svc_asset *sa = &a->svc[i];
-    const struct pdm_usage_counts *c = &sa->u.c;
-    *v = (struct pdm_usage_view){
-        .asset = a->cfg->assets[i].name,
-        .run_hours = (double)c->run_ms / MS_PER_HOUR,
-        .hours_since_service = pdm_usage_hours_since_service(c),
-        .starts = c->starts,
-        .starts_since_service = pdm_usage_starts_since_service(c),
-        .running = c->running,
-        .last_service_ms = c->svc_wall_ms,
-        .outcome_due_ms = c->confirm_ms,
-        .maintenance_due = sa->maint_id[0] ? sa->due_why : "",
-        .alert_id = sa->maint_id,
-    };
-}
-
-/* A good reading of sensor: the counters of every asset it says is running. */
-static void usage_on_sample(void *ctx, uint32_t sensor, int64_t mono_ms, double value)
-{
-    struct agent *a = ctx;
-    for (uint32_t i = 0; i < a->cfg->n_assets; i++) {
-        const struct pdm_asset_cfg *ac = &a->cfg->assets[i];
-        if (!ac->has_running || ac->running_sensor != (int32_t)sensor)
-            continue;
-        struct svc_asset *sa = &a->svc[i];
-        int change = pdm_usage_sample(&sa->u, value, mono_ms);
-        if (change)
-            pdm_debug("asset %s: %s (%" PRIu64 " starts, %.2f run hours)", ac->name,
-                      change > 0 ? "started" : "stopped", sa->u.c.starts,
-                      (double)sa->u.c.run_ms / MS_PER_HOUR);
-        pdm_store_usage_put(a->store, i, &sa->u.c);
-        a->pipe.engine.assets[i].run_years =
-            (double)sa->u.c.run_ms / MS_PER_HOUR / PDM_HOURS_PER_YEAR;
-    }
-}
-
-/* A score of asset i: the observation after a service visit keeps its highest probability. */
-static void usage_on_score(void *ctx, uint32_t i, double p)
-{
-    struct agent *a = ctx;
-    struct svc_asset *sa = &a->svc[i];
-    if (!sa->u.c.confirm_ms)
-        return;
-    if (!sa->u.c.obs_evals || p > sa->u.c.obs_max_p)
-        sa->u.c.obs_max_p = p;
-    sa->u.c.obs_evals++;
-    pdm_store_usage_put(a->store, i, &sa->u.c);
-}
-
-struct svc_alert {
-    int kind;
-    enum pdm_alert_state state;
-    enum pdm_severity severity;
-    const char *reason;
-    int outcome;
-    uint64_t visit;
-    double probability;
-    int reminder;
-};
-
-/* Stores and publishes a MAINTENANCE_DUE or SERVICE_OUTCOME alert of asset i. id: the episode's
- * id, or (for a new one) a buffer it is written to once the alert is encoded: until then the
- * episode is not open, so a failure is retried at the next check. Returns 0 or -errno (logged). */
-static int svc_emit(struct agent *a, uint32_t i, const struct svc_alert *ev, char *id, size_t idlen)
-{
-    const char *asset = a->cfg->assets[i].name;
-    int maint = ev->kind == PDM_KIND_MAINTENANCE_DUE;
-    uint64_t seq = pdm_store_alloc_seq(a->store);
-    int fresh = ev->state == PDM_ALERT_RAISED || !maint;
-    char nid[PDM_ALERT_ID_MAX];
-    if (fresh)
-        snprintf(nid, sizeof(nid), "%s-%s-%" PRIu64, asset, maint ? "maint" : "service", seq);
-    else
-        snprintf(nid, sizeof(nid), "%s", id);
-    struct pdm_usage_view v;
-    usage_view(a, i, &v);
-    struct pdm_service_alert_msg m = {
-        .device_id = a->cfg->device_id,
-        .asset = asset,
-        .alert_id = nid,
-        .reason = ev->reason,
-        .seq = seq,
-        .kind = ev->kind,
-        .state = ev->state,
-        .severity = ev->severity,
-        .ts_ms = pdm_wall_ms(),
-        .usage = &v,
-        .outcome = ev->outcome,
-        .visit_id = ev->visit,
-        .probability = ev->probability,
-        .reminder = ev->reminder,
-    };
-    int len = pdm_encode_service_alert(&m, a->buf, a->buf_cap);
-    if (len < 0) {
-        char e[64];
-        pdm_err("asset %s: cannot encode alert %s (%s)", asset, nid,
-                pdm_encode_why(len, a->buf_cap, e, sizeof(e)));
-        return len;
-    }
-    if (fresh)
-        snprintf(id, idlen, "%s", nid);
-    char key[PDM_NAME_MAX + 16];
-    snprintf(key, sizeof(key), "%s%s", maint ? SVC_KEY_MAINT : SVC_KEY_OUTCOME, asset);
-    int rc = pdm_store_put_alert(a->store, seq, key, nid, ev->state, ev->severity, m.ts_ms, a->buf,
-                                 (size_t)len);
-    if (rc != 0)
-        pdm_err("asset %s: cannot write alert %s to the store (%s); it is kept in memory and "
-                "published meanwhile",
-                asset, nid, strerror(-rc));
-    pdm_outbox_pump(&a->outbox);
-    return 0;
-}
-
-/* Maintenance limits and due service outcomes of asset i. */
-static void svc_check_asset(struct agent *a, uint32_t i, int64_t wall)
-{
-    struct svc_asset *sa = &a->svc[i];
-    const struct pdm_asset_cfg *ac = &a->cfg->assets[i];
-    if (sa->tracked && !sa->maint_id[0]) {
-        char why[256];
-        if (pdm_usage_due(&sa->lim, &sa->u.c, wall, why, sizeof(why))) {
-            snprintf(sa->due_why, sizeof(sa->due_why), "%s", why);
-            struct svc_alert ev = {.kind = PDM_KIND_MAINTENANCE_DUE,
-                                   .state = PDM_ALERT_RAISED,
-                                   .severity = PDM_SEV_WARNING,
-                                   .reason = sa->due_why};
-            if (svc_emit(a, i, &ev, sa->maint_id, sizeof(sa->maint_id)) == 0)
-                pdm_warn("asset %s: alert %s RAISED MAINTENANCE_DUE: %s; open until a service "
-                         "visit is recorded (cmd/service)",
-                         ac->name, sa->maint_id, sa->due_why);
-        }
-    }
-    struct pdm_usage_counts *c = &sa->u.c;
-    if (c->confirm_ms && wall >= c->confirm_ms) {
-        double clear = a->pipe.engine.assets[i].policy.clear;
-        int fixed = c->obs_evals > 0 && c->obs_max_p < clear;
-        char why[256];
-        if (!c->obs_evals)
-            snprintf(why, sizeof(why),
-                     "fault persists: asset not scored since service visit %" PRIu64
-                     " (no usable readings), so the fix cannot be confirmed",
-                     c->visit);
-        else
-            snprintf(why, sizeof(why),
-                     "%s: highest fault probability %.3f over %" PRIu64
-                     " scores since service visit %" PRIu64 " is %s the clear threshold %.3f",
-                     fixed ? "fix confirmed" : "fault persists", c->obs_max_p, c->obs_evals,
-                     c->visit, fixed ? "below" : "at or above", clear);
-        char id[PDM_ALERT_ID_MAX];
-        struct svc_alert ev = {.kind = PDM_KIND_SERVICE_OUTCOME,
-                               .state = PDM_ALERT_CLEARED,
-                               .severity = fixed ? PDM_SEV_NONE : PDM_SEV_WARNING,
-                               .reason = why,
-                               .outcome = fixed ? PDM__V1__SERVICE_OUTCOME__FIX_CONFIRMED
-                                                : PDM__V1__SERVICE_OUTCOME__FAULT_PERSISTS,
-                               .visit = c->visit,
-                               .probability = c->obs_max_p};
-        int rc = pdm_store_set_visit_outcome(a->store, c->visit, fixed ? 1 : 2, wall, c->obs_max_p);
-        if (rc != 0) {
-            /* retried every check (SERVICE_TICK_MS): logged at growing intervals */
-            pdm_complain(&sa->outcome_fail, pdm_mono_ms(),
-                         "asset %s: cannot record the outcome of service visit %" PRIu64
-                         " (%s); retrying at the next check",
-                         ac->name, c->visit, strerror(-rc));
-            return;
-        }
-        pdm_release(&sa->outcome_fail,
-                    "asset %s: the outcome of service visit %" PRIu64 " is recorded now", ac->name,
-                    c->visit);
-        c->confirm_ms = 0; /* before the alert: its commit carries the counters too */
-        pdm_store_usage_put(a->store, i, c);
-        if (svc_emit(a, i, &ev, id, sizeof(id)) == 0)
-            pdm_log(fixed ? PDM_LOG_INFO : PDM_LOG_WARNING, "asset %s: %s (%s)", ac->name, why, id);
-    }
-}
-
-/* The open alert of reminder slot k, or NULL: per asset its FAULT_RISK episode, per sensor its
- * SENSOR_FAULT, per asset its MAINTENANCE_DUE. */
-static const char *rem_open_id(const struct agent *a, uint32_t k)
-{
-    uint32_t na = a->cfg->n_assets, ns = a->cfg->n_sensors;
-    if (k < na)
-        return a->pipe.engine.assets[k].fsm.active != PDM_SEV_NONE
-                   ? a->pipe.engine.assets[k].fsm.alert_id
-                   : NULL;
-    if (k < na + ns)
-        return a->pipe.quality.s[k - na].faulted && a->pipe.quality.s[k - na].alert_id[0]
-                   ? a->pipe.quality.s[k - na].alert_id
-                   : NULL;
-    return a->svc[k - na - ns].maint_id[0] ? a->svc[k - na - ns].maint_id : NULL;
-}
-
-/* Follows slot k to its current episode: a new one starts unacknowledged (unless the store says
- * otherwise: an acknowledgement survives restarts) with its first reminder renotify_h away. */
-static const char *rem_sync(struct agent *a, uint32_t k, int64_t now)
-{
-    struct reminder *r = &a->rem[k];
-    const char *id = rem_open_id(a, k);
-    if (!id) {
-        r->id[0] = '\0';
-        return NULL;
-    }
-    if (strcmp(r->id, id) != 0) {
-        snprintf(r->id, sizeof(r->id), "%s", id);
-        r->acked = pdm_store_acked(a->store, id, NULL) == 1;
-        r->due_ms = now + (int64_t)(a->cfg->renotify_h * MS_PER_HOUR);
-    }
-    return id;
-}
-
-/* Sends the reminder of slot k (an UPDATED with reminder = true). */
-static void rem_send(struct agent *a, uint32_t k)
-{
-    uint32_t na = a->cfg->n_assets, ns = a->cfg->n_sensors;
-    int len = 0, rc = 0; /* encoded length or -errno; the store's answer */
-    if (k < na) {
-        struct pdm_engine_asset *ea = &a->pipe.engine.assets[k];
-        if (!ea->evals)
-            return; /* restored after a restart and not scored yet: no numbers to send */
-        const struct pdm_asset_cfg *ac = &a->cfg->assets[k];
-        uint64_t seq = pdm_store_alloc_seq(a->store);
-        struct pdm_alert_msg m = {
-            .device_id = a->cfg->device_id,
-            .asset = ac->name,
-            .alert_id = ea->fsm.alert_id,
-            .seq = seq,
-            .state = PDM_ALERT_UPDATED,
-            .severity = ea->fsm.active,
-            .ts_ms = pdm_wall_ms(),
-            .model = &ac->model,
-            .score = &ea->last,
-            .input_sensors = &a->pipe.input_names[k * PDM_MODEL_MAX_INPUTS],
-            .reminder = 1,
-        };
-        len = pdm_encode_alert(&m, a->buf, a->buf_cap);
-        if (len >= 0)
-            rc = pdm_store_put_alert(a->store, seq, ac->name, ea->fsm.alert_id, PDM_ALERT_UPDATED,
-                                     ea->fsm.active, m.ts_ms, a->buf, (size_t)len);
-    } else if (k < na + ns) {
-        uint32_t si = k - na;
-        const struct pdm_quality_sensor *q = &a->pipe.quality.s[si];
-        const char *name = a->cfg->sensors[si].name;
-        uint64_t seq = pdm_store_alloc_seq(a->store);
-        struct pdm_sensor_fault_msg m = {
-            .device_id = a->cfg->device_id,
-            .asset = pdm_pipeline_sensor_asset(&a->pipe, si),
-            .alert_id = q->alert_id,
-            .sensor = name,
-            .reason = q->reason,
-            .seq = seq,
-            .state = PDM_ALERT_UPDATED,
-            .ts_ms = pdm_wall_ms(),
-            .reminder = 1,
-        };
-        char key[PDM_NAME_MAX + 8];
-        snprintf(key, sizeof(key), "sensor:%s", name);
-        len = pdm_encode_sensor_fault(&m, a->buf, a->buf_cap);
-        if (len >= 0)
-            rc = pdm_store_put_alert(a->store, seq, key, q->alert_id, PDM_ALERT_UPDATED,
-                                     PDM_SEV_WARNING, m.ts_ms, a->buf, (size_t)len);
-    } else {
-        uint32_t i = k - na - ns;
-        struct svc_alert ev = {.kind = PDM_KIND_MAINTENANCE_DUE,
-                               .state = PDM_ALERT_UPDATED,
-                               .severity = PDM_SEV_WARNING,
-                               .reason = a->svc[i].due_why,
-                               .reminder = 1};
-        /* logs its own failures; a store failure keeps the alert in memory and sends it */
-        if (svc_emit(a, i, &ev, a->svc[i].maint_id, sizeof(a->svc[i].maint_id)) != 0) {
-            pdm_err("alert %s: reminder not sent; the next one is due in %.4g h", a->rem[k].id,
-                    a->cfg->renotify_h);
-            return;
-        }
-    }
-    char e[64];
-    if (len < 0)
-        pdm_err("alert %s: reminder not sent: cannot encode it (%s); the next one is due in "
-                "%.4g h",
-                a->rem[k].id, pdm_encode_why(len, a->buf_cap, e, sizeof(e)), a->cfg->renotify_h);
-    else if (rc != 0)
-        pdm_err("alert %s: reminder not written to the store (%s); it is kept in memory and sent "
-                "meanwhile",
-                a->rem[k].id, strerror(-rc));
-    else
-        pdm_info("alert %s: not acknowledged after %.4g h: reminder sent (UPDATED)", a->rem[k].id,
-                 a->cfg->renotify_h);
-    pdm_outbox_pump(&a->outbox);
-}
-
-static int64_t service_tick(void *ctx, int64_t now)
-{
-    struct agent *a = ctx;
-    int64_t wall = pdm_wall_ms();
-    for (uint32_t i = 0; i < a->cfg->n_assets; i++)
-        svc_check_asset(a, i, wall);
-    for (uint32_t k = 0; k < a->n_rem; k++) {
-        if (!rem_sync(a, k, now) || a->rem[k].acked || a->cfg->renotify_h <= 0 ||
-            now < a->rem[k].due_ms)
-            continue;
-        a->rem[k].due_ms = now + (int64_t)(a->cfg->renotify_h * MS_PER_HOUR);
-        rem_send(a, k);
-    }
-    return now + SERVICE_TICK_MS;
-}
-
-/* At start-up, after the store is open: loads the counters and sets up the state. */
-static int service_setup(struct agent *a)
-{
-    struct pdm_config *cfg = a->cfg;
-    a->svc = calloc(cfg->n_assets + 1, sizeof(*a->svc));
-    a->n_rem = 2 * cfg->n_assets + cfg->n_sensors;
-    a->rem = calloc(a->n_rem + 1, sizeof(*a->rem));
-    if (!a->svc || !a->rem)
-        return -ENOMEM;
-    int rc = pdm_store_usage_slots(a->store, cfg->n_assets);
-    for (uint32_t i = 0; rc == 0 && i < cfg->n_assets; i++) {
-        const struct pdm_asset_cfg *ac = &cfg->assets[i];
-        struct svc_asset *sa = &a->svc[i];
-        rc = pdm_store_usage_load(a->store, i, ac->name, &sa->u.c);
-        if (rc != 0) {
-            pdm_err("store: cannot read the usage counters of asset %s (%s)", ac->name,
-                    strerror(-rc));
-            return rc;
-        }
-        int64_t gap = ac->has_running ? 3 * (int64_t)cfg->sensors[ac->running_sensor].period_ms : 0;
-        pdm_usage_init(&sa->u, ac->running_above, ac->running_hysteresis,
-                       (int64_t)ac->running_debounce_s * 1000, gap > 10000 ? gap : 10000);
-        sa->lim = (struct pdm_service_limits){
-            .every_hours = ac->service_every_hours,
-            .every_starts = (uint32_t)ac->service_every_starts,
-            .every_months = (uint32_t)ac->service_every_months,
-            .since_s = ac->last_service_s ? ac->last_service_s : ac->installed_s,
-        };
-        sa->tracked = ac->has_running || ac->service_every_hours > 0 ||
-                      ac->service_every_starts > 0 || ac->service_every_months > 0;
-        if (sa->tracked)
-            pdm_info("asset %s: %.2f run hours, %" PRIu64 " starts (%.2f h, %" PRIu64
-                     " starts since service)%s",
-                     ac->name, (double)sa->u.c.run_ms / MS_PER_HOUR, sa->u.c.starts,
-                     pdm_usage_hours_since_service(&sa->u.c),
-                     pdm_usage_starts_since_service(&sa->u.c),
-                     sa->u.c.confirm_ms ? "; a service outcome is pending" : "");
-    }
-    if (rc != 0) {
-        pdm_err("usage counters: cannot allocate (%s)", strerror(-rc));
-        return rc;
-    }
-    snprintf(a->topic_report, sizeof(a->topic_report), "%s/%s/report", cfg->topic_prefix,
-             cfg->device_id);
-    return 0;
-}
-
-/* After the engine exists: the age input of assets with age_from = run_hours. */
-static void service_engine_ready(struct agent *a)
-{
-    for (uint32_t i = 0; i < a->cfg->n_assets; i++)
-        a->pipe.engine.assets[i].run_years =
-            (double)a->svc[i].u.c.run_ms / MS_PER_HOUR / PDM_HOURS_PER_YEAR;
-}
-
-/* An open MAINTENANCE_DUE from before a restart ("maint:ASSET"); 1 if it was one. */
-static int service_restore(struct agent *a, const struct pdm_stored_alert *sa)
-{
-    size_t n = strlen(SVC_KEY_MAINT);
-    if (strncmp(sa->asset, SVC_KEY_OUTCOME, strlen(SVC_KEY_OUTCOME)) == 0)
-        return 1; /* outcomes are single CLEARED messages: nothing to resume */
-    if (strncmp(sa->asset, SVC_KEY_MAINT, n) != 0)
-        return 0;
-    for (uint32_t i = 0; i < a->cfg->n_assets; i++) {
-        if (strcmp(a->cfg->assets[i].name, sa->asset + n) != 0 || sa->state == PDM_ALERT_CLEARED)
-            continue;
-        struct svc_asset *s = &a->svc[i];
-        snprintf(s->maint_id, sizeof(s->maint_id), "%s", sa->alert_id);
-        pdm_usage_due(&s->lim, &s->u.c, pdm_wall_ms(), s->due_why, sizeof(s->due_why));
-        if (!s->due_why[0])
-            snprintf(s->due_why, sizeof(s->due_why), "maintenance due (limit changed since)");
-        pdm_info("asset %s: alert %s (MAINTENANCE_DUE) is still open from before the restart",
-                 sa->asset + n, sa->alert_id);
-    }
-    return 1;
-}
-
-/* ---- the commands of the service loop ---- */
-
-static void cmd_ack(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_result *res)
-{
-    struct agent *a = ctx;
-    Pdm__V1__AckAlert *m = pdm__v1__ack_alert__unpack(NULL, cmd->len, cmd->payload);
-    if (!m) {
-        pdm_cmd_set(res, PDM_CMD_BAD_PAYLOAD, "the payload is not a pdm.v1.AckAlert");
-        return;
-    }
-    int64_t now = pdm_mono_ms();
-    const char *by = m->by && *m->by ? m->by : "the backend";
-    if (!m->alert_id || !*m->alert_id) {
-        pdm_cmd_set(res, PDM_CMD_MISSING_FIELD, "alert_id is empty");
-        goto out;
-    }
-    for (uint32_t k = 0; k < a->n_rem; k++) {
-        const char *id = rem_sync(a, k, now);
-        if (!id || strcmp(id, m->alert_id) != 0)
-            continue;
-        struct reminder *r = &a->rem[k];
-        int64_t when = 0;
-        if (r->acked && pdm_store_acked(a->store, id, &when) == 1) {
-            pdm_cmd_set(res, PDM_CMD_OK, "alert %s was already acknowledged (%lld s ago)", id,
-                        (long long)((pdm_wall_ms() - when) / 1000));
-            goto out;
-        }
-        int rc = pdm_store_put_ack(a->store, id, pdm_wall_ms());
-        if (rc != 0) {
-            pdm_cmd_set(res, PDM_CMD_STORAGE_FAILED,
-                        "cannot record the acknowledgement of %s (%s); send again", id,
-                        strerror(-rc));
-            goto out;
-        }
-        r->acked = 1;
-        pdm_cmd_set(res, PDM_CMD_OK, "alert %s acknowledged by %.64s: no more reminders", id, by);
-        goto out;
-    }
-    int state = 0;
-    int rc = pdm_store_alert_state(a->store, m->alert_id, &state);
-    if (rc == -ENOENT)
-        pdm_cmd_set(res, PDM_CMD_UNKNOWN_ALERT, "no alert %.96s on this device", m->alert_id);
-    else if (rc != 0)
-        pdm_cmd_set(res, PDM_CMD_INTERNAL_ERROR, "cannot look up alert %.96s (%s)", m->alert_id,
-                    strerror(-rc));
-    else
-        pdm_cmd_set(res, PDM_CMD_ALERT_NOT_ACTIVE,
-                    "alert %.96s is no longer open (%s): nothing to acknowledge", m->alert_id,
-                    state == PDM_ALERT_CLEARED ? "cleared" : "its source is no longer configured");
-out:
-    pdm__v1__ack_alert__free_unpacked(m, NULL);
-}
-
-static void cmd_service(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_result *res)
-{
-    struct agent *a = ctx;
-    Pdm__V1__ServiceVisit *m = pdm__v1__service_visit__unpack(NULL, cmd->len, cmd->payload);
-    if (!m) {
-        pdm_cmd_set(res, PDM_CMD_BAD_PAYLOAD, "the payload is not a pdm.v1.ServiceVisit");
-        return;
-    }
-    int i = m->asset && *m->asset ? pdm_config_asset_index(a->cfg, m->asset) : -1;
-    if (!m->asset || !*m->asset) {
-        pdm_cmd_set(res, PDM_CMD_MISSING_FIELD, "asset is empty");
-        goto out;
-    }
-    if (i < 0) {
-        pdm_cmd_set(res, PDM_CMD_UNKNOWN_ASSET, "no asset %.64s on this device", m->asset);
-        goto out;
-    }
-    struct svc_asset *sa = &a->svc[i];
-    struct pdm_usage_counts old = sa->u.c;
-    int64_t wall = pdm_wall_ms();
-    uint64_t visit = 0;
-    int rc = pdm_store_add_visit(a->store, m->asset, wall, m->visit_ref, m->technician, m->note,
-                                 &old, &visit);
-    if (rc == 0) {
-        struct pdm_usage_counts *c = &sa->u.c;
-        c->svc_run_ms = c->run_ms;
-        c->svc_starts = c->starts;
-        c->svc_wall_ms = wall;
-        c->confirm_ms = wall + (int64_t)(a->cfg->confirm_after_h * MS_PER_HOUR);
-        c->obs_max_p = 0;
-        c->obs_evals = 0;
-        c->visit = visit;
-        pdm_store_usage_put(a->store, (uint32_t)i, c);
-        rc = pdm_store_commit(a->store); /* the visit and the reset together */
-        if (rc != 0) {
-            sa->u.c = old;
-            pdm_store_usage_put(a->store, (uint32_t)i, &old);
-        }
-    }
-    if (rc != 0) {
-        pdm_cmd_set(res, PDM_CMD_STORAGE_FAILED,
-                    "cannot record the service visit (%s); nothing changed, send again",
-                    strerror(-rc));
-        goto out;
-    }
-    char cleared[160] = "";
-    if (sa->maint_id[0]) {
-        char why[200];
-        snprintf(why, sizeof(why), "service visit %" PRIu64 " recorded", visit);
-        struct svc_alert ev = {.kind = PDM_KIND_MAINTENANCE_DUE,
-                               .state = PDM_ALERT_CLEARED,
-                               .severity = PDM_SEV_WARNING,
-                               .reason = why};
-        if (svc_emit(a, (uint32_t)i, &ev, sa->maint_id, sizeof(sa->maint_id)) == 0)
-            snprintf(cleared, sizeof(cleared), "; MAINTENANCE_DUE %s cleared", sa->maint_id);
-        pdm_info("asset %s: alert %s CLEARED MAINTENANCE_DUE: %s", m->asset, sa->maint_id, why);
-        sa->maint_id[0] = '\0';
-        sa->due_why[0] = '\0';
-    }
-    pdm_cmd_set(res, PDM_CMD_OK,
-                "service visit %" PRIu64 " recorded for %s%s%.64s; maintenance counters reset%s; "
-                "outcome (fix confirmed or fault persists) in %.4g h",
-                visit, m->asset, m->technician && *m->technician ? " by " : "",
-                m->technician ? m->technician : "", cleared, a->cfg->confirm_after_h);
-    publish_status(a, 1);
-out:
-    pdm__v1__service_visit__free_unpacked(m, NULL);
-}
-
-static void cmd_status(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_result *res)
-{
-    (void)cmd;
-    struct agent *a = ctx;
-    publish_status(a, 1);
-    status_timer_restart(a, pdm_mono_ms());
-    pdm_cmd_set(res, PDM_CMD_OK, "Status published on %s", a->topic_status);
-}
-
-#define REPORT_HISTORY_DEFAULT 10
-#define REPORT_HISTORY_MAX     50
-
-struct recent_ctx {
-    struct pdm_report_alert *out;
-    size_t n, max;
-    char (*ids)[PDM_ALERT_ID_MAX];
-};
-
-static int kind_of_key(const char *key)
-{
-    if (strncmp(key, SVC_KEY_MAINT, strlen(SVC_KEY_MAINT)) == 0)
-        return PDM_KIND_MAINTENANCE_DUE;
-    if (strncmp(key, SVC_KEY_OUTCOME, strlen(SVC_KEY_OUTCOME)) == 0)
-        return PDM_KIND_SERVICE_OUTCOME;
-    if (strncmp(key, "sensor:", 7) == 0)
-        return PDM__V1__ALERT_KIND__SENSOR_FAULT;
-    return PDM__V1__ALERT_KIND__FAULT_RISK;
-}
-
-static void on_recent(void *ctx, const struct pdm_stored_alert *sa, int64_t ts_ms)
-{
-    struct recent_ctx *r = ctx;
-    if (r->n >= r->max)
-        return;
-    snprintf(r->ids[r->n], PDM_ALERT_ID_MAX, "%s", sa->alert_id);
-    r->out[r->n] = (struct pdm_report_alert){.alert_id = r->ids[r->n],
-                                             .kind = kind_of_key(sa->asset),
-                                             .state = sa->state,
-                                             .severity = sa->severity,
-                                             .ts_ms = ts_ms,
-                                             .seq = sa->seq};
-    r->n++;
-}
-
-static void cmd_report(void *ctx, const struct pdm_cmd *cmd, struct pdm_cmd_result *res)
-{
-    struct agent *a = ctx;
-    Pdm__V1__ReportRequest *m = pdm__v1__report_request__unpack(NULL, cmd->len, cmd->payload);
-    if (!m) {
-        pdm_cmd_set(res, PDM_CMD_BAD_PAYLOAD, "the payload is not a pdm.v1.ReportRequest");
-        return;
-    }
-    const struct pdm_config *cfg = a->cfg;
-    int only = -1;
-    if (m->asset && *m->asset && (only = pdm_config_asset_index(a->cfg, m->asset)) < 0) {
-        pdm_cmd_set(res, PDM_CMD_UNKNOWN_ASSET, "no asset %.64s on this device", m->asset);
-        pdm__v1__report_request__free_unpacked(m, NULL);
-        return;
-    }
-    size_t hist = m->history ? m->history : REPORT_HISTORY_DEFAULT;
-    hist = hist > REPORT_HISTORY_MAX ? REPORT_HISTORY_MAX : hist;
-    /* a command, not the sample path: the report's parts are allocated for this call */
-    uint32_t na = cfg->n_assets, ns = cfg->n_sensors;
-    struct pdm_report_asset *ra = calloc(na + 1, sizeof(*ra));
-    struct pdm_usage_view *uv = calloc(na + 1, sizeof(*uv));
-    struct pdm_report_alert *open = calloc((size_t)(na + 1) * (ns + 2), sizeof(*open));
-    struct pdm_report_alert *recent = calloc((size_t)(na + 1) * hist, sizeof(*recent));
-    char(*ids)[PDM_ALERT_ID_MAX] = calloc((size_t)(na + 1) * hist, sizeof(*ids));
-    struct pdm_status_sensor *sens = calloc(ns + 1, sizeof(*sens));
-    int len = -ENOMEM, hist_err = 0; /* hist_err: a store failure reading recent alerts */
-    size_t n = 0;
-    if (!ra || !uv || !open || !recent || !ids || !sens)
-        goto done;
-    int64_t now = pdm_mono_ms();
-    for (uint32_t i = 0; i < na; i++) {
-        if (only >= 0 && (uint32_t)only != i)
-            continue;
-        const struct pdm_engine_asset *ea = &a->pipe.engine.assets[i];
-        struct pdm_report_asset *r = &ra[n];
-        struct pdm_report_alert *op = &open[(size_t)n * (ns + 2)];
-        r->asset = cfg->assets[i].name;
-        r->model = &cfg->assets[i].model;
-        r->scored = ea->evals > 0;
-        r->score = &ea->last;
-        r->score_ts_ms = ea->last_ts_ms;
-        r->input_sensors = &a->pipe.input_names[i * PDM_MODEL_MAX_INPUTS];
-        usage_view(a, i, &uv[n]);
-        r->usage = a->svc[i].tracked || a->svc[i].u.c.visit ? &uv[n] : NULL;
-        r->open = op;
-        /* open alerts: the asset's fault risk, maintenance, and faults of sensors it reads */
-        for (uint32_t k = 0; k < a->n_rem; k++) {
-            int mine = k < na ? k == i
-                       : k < na + ns
-                           ? pdm_pipeline_sensor_asset(&a->pipe, k - na) == cfg->assets[i].name
-                           : k - na - ns == i;
-            const char *id = mine ? rem_sync(a, k, now) : NULL;
-            if (!id)
-                continue;
-            op[r->n_open++] = (struct pdm_report_alert){
-                .alert_id = id,
-                .kind = k < na        ? PDM__V1__ALERT_KIND__FAULT_RISK
-                        : k < na + ns ? PDM__V1__ALERT_KIND__SENSOR_FAULT
-                                      : PDM_KIND_MAINTENANCE_DUE,
-                .state = PDM_ALERT_RAISED,
-                .severity = k < na ? ea->fsm.active : PDM_SEV_WARNING,
-                .acknowledged = a->rem[k].acked,
-            };
-        }
-        struct recent_ctx rc = {&recent[n * hist], 0, hist, &ids[n * hist]};
-        int hr = pdm_store_recent_alerts(a->store, cfg->assets[i].name, (int)hist, on_recent, &rc);
-        if (hr < 0) {
-            hist_err = hr;
-            pdm_warn("report %s: cannot read the recent alerts of asset %s from the store (%s); "
-                     "the report lists none for it",
-                     cmd->request_id, cfg->assets[i].name, strerror(-hr));
-        }
-        r->recent = rc.out;
-        r->n_recent = rc.n;
-        n++;
-    }
-    for (uint32_t s = 0; s < ns; s++)
-        sens[s] = (struct pdm_status_sensor){.sensor = cfg->sensors[s].name,
-                                             .ok = a->pipe.health[s].ok,
-                                             .reads = a->pipe.health[s].reads,
-                                             .errors = a->pipe.health[s].errors,
-                                             .last_error = a->pipe.health[s].last_error,
-                                             .last_ok_ms = a->pipe.health[s].last_ok_ms};
-    struct pdm_report_msg rm = {.device_id = cfg->device_id,
-                                .request_id = cmd->request_id,
-                                .agent_version = PDM_VERSION,
-                                .ts_ms = pdm_wall_ms(),
-                                .assets = ra,
-                                .n_assets = n,
-                                .sensors = sens,
-                                .n_sensors = ns};
-    len = pdm_encode_report(&rm, a->buf, a->buf_cap);
-done:
-    if (len < 0) {
-        char e[64];
-        pdm_cmd_set(res, PDM_CMD_INTERNAL_ERROR, "cannot build the report (%s)",
-                    pdm_encode_why(len, a->buf_cap, e, sizeof(e)));
-    } else {
-        int rc = pdm_outbox_send(&a->outbox, a->topic_report, a->buf, (size_t)len, 0);
-        if (rc == -EAGAIN)
-            pdm_cmd_set(res, PDM_CMD_BUSY, "too many messages in flight; send again");
-        else if (rc != 0)
-            pdm_cmd_set(res, PDM_CMD_INTERNAL_ERROR, "cannot publish the report (%s)",
-                        strerror(-rc));
-        else
-            pdm_cmd_set(
-                res, PDM_CMD_OK, "check-up report of %zu asset%s (%d bytes) published on %s%s%s", n,
-                n == 1 ? "" : "s", len, a->topic_report,
-                hist_err ? "; without recent alerts: cannot read them from the store, " : "",
-                hist_err ? strerror(-hist_err) : "");
-    }
-    free(ra);
-    free(uv);
-    free(open);
-    free(recent);
-    free(ids);
-    free(sens);
-    pdm__v1__report_request__free_unpacked(m, NULL);
-}
-
-/* Every command the agent knows; later commands add a line here. */
-static const struct pdm_cmd_def commands[] = {
-    /* model and status are idempotent (an update already running is answered ok), so they work
-     * retained; the others would act again at every reconnect */
-    {"model", 1, cmd_model, 0},     {"baseline", 0, cmd_baseline, 1}, {"ack", 0, cmd_ack, 1},
-    {"service", 0, cmd_service, 1}, {"status", 1, cmd_status, 0},     {"report", 0, cmd_report, 1},
-};
-
-static void handle_command(struct agent *a, const struct pdm_uplink_event *ev)
-{
-    static struct pdm_cmd cmd; /* static: the result's text and model list are 3 KiB */
-    static struct pdm_cmd_result res;
-    if (pdm_cmd_dispatch(commands, sizeof(commands) / sizeof(commands[0]), a, a->cfg->topic_prefix,
-                         a->cfg->device_id, ev, &cmd, &res) != 0)
-        return;
-    if (!res.ok)
-        pdm_control_note_error(a->control, pdm_wall_ms(), "command %s refused: %s: %.80s", cmd.name,
-                               pdm_cmd_reason_name(res.reason), res.text);
-    pdm_outbox_queue_result(&a->outbox, &cmd, &res);
-}
-
 /* ---- uplink events ----------------------------------------------------------------------------
  */
 
 static void schedule_reconnect(struct agent *a, int64_t now)
 {
-    a->connecting = 0;
+    a->broker.connecting = 0;
     pdm_timer_set(&a->timers, a->t_connect, now + a->backoff_ms);
     a->backoff_ms = a->backoff_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : a->backoff_ms * 2;
 }
@@ -1023,8 +112,8 @@ static void handle_uplink(struct agent *a)
     while (pdm_uplink_next_event(a->uplink, &ev)) {
         switch (ev.type) {
         case PDM_UPLINK_CONNECTED: {
-            a->connected = 1;
-            a->connecting = 0;
+            a->broker.connected = 1;
+            a->broker.connecting = 0;
             a->backoff_ms = RECONNECT_MIN_MS;
             pdm_release(&a->broker_complaint, "broker %s: connected again", a->cfg->uri);
             pdm_info("broker %s: connected; sending undelivered alerts, then telemetry",
@@ -1034,8 +123,8 @@ static void handle_uplink(struct agent *a)
             /* the session is clean: subscriptions are made again on every connection */
             if (pdm_uplink_subscribe(a->uplink) != 0)
                 pdm_debug("commands: subscribing failed at once (reported as an event)");
-            publish_status(a, 1);
-            status_timer_restart(a, now);
+            pdm_status_publish(&a->status, 1);
+            pdm_status_timer_restart(&a->status, now);
             break;
         }
         case PDM_UPLINK_SUBSCRIBED:
@@ -1048,10 +137,10 @@ static void handle_uplink(struct agent *a)
             pdm_control_note_error(a->control, pdm_wall_ms(), "commands: %s", ev.reason);
             break;
         case PDM_UPLINK_MESSAGE:
-            handle_command(a, &ev);
+            pdm_commands_handle(&a->cmds, &ev);
             break;
         case PDM_UPLINK_CONNECT_FAILED:
-            snprintf(a->broker_error, sizeof(a->broker_error), "cannot connect: %.200s", ev.reason);
+            snprintf(a->broker.error, sizeof(a->broker.error), "cannot connect: %.200s", ev.reason);
             pdm_control_note_error(a->control, pdm_wall_ms(), "broker: cannot connect: %s",
                                    ev.reason);
             pdm_complain(&a->broker_complaint, now,
@@ -1061,13 +150,13 @@ static void handle_uplink(struct agent *a)
             schedule_reconnect(a, now);
             break;
         case PDM_UPLINK_CONNECTION_LOST:
-            a->connected = 0;
-            snprintf(a->broker_error, sizeof(a->broker_error), "connection lost: %.200s",
+            a->broker.connected = 0;
+            snprintf(a->broker.error, sizeof(a->broker.error), "connection lost: %.200s",
                      ev.reason);
             pdm_control_note_error(a->control, pdm_wall_ms(), "broker: connection lost: %s",
                                    ev.reason);
             pdm_outbox_disconnected(&a->outbox);
-            pdm_timer_set(&a->timers, a->t_status, PDM_TIMER_OFF); /* no Status while offline */
+            pdm_status_timer_stop(&a->status); /* no Status while offline */
             pdm_warn(
                 "broker %s: connection lost (%s); buffering in the store, reconnecting in %lld s",
                 a->cfg->uri, ev.reason, (long long)(a->backoff_ms / 1000));
@@ -1104,20 +193,13 @@ static void handle_signals(struct agent *a)
 
 /* ---- timers (timer.h) ------------------------------------------------------------------- */
 
-/* Running while connected (started at CONNECTED, stopped at a connection loss). */
-static int64_t status_timer(void *ctx, int64_t now)
-{
-    publish_status(ctx, 1);
-    return now + STATUS_INTERVAL_MS;
-}
-
 /* Running while neither connected nor connecting (schedule_reconnect starts it). */
 static int64_t connect_timer(void *ctx, int64_t now)
 {
     struct agent *a = ctx;
     int rc = pdm_uplink_connect(a->uplink);
     if (rc == 0) {
-        a->connecting = 1;
+        a->broker.connecting = 1;
         return PDM_TIMER_OFF;
     }
     pdm_complain(&a->broker_complaint, now, "broker %s: cannot start connecting (%s)", a->cfg->uri,
@@ -1134,84 +216,13 @@ static int64_t watchdog_timer(void *ctx, int64_t now)
     return now + a->watchdog_ms;
 }
 
-/* ---- control socket: what `pdmctl status` shows ---------------------------------------------- */
-
-/* Copies the loop's view into the control module's snapshot (arrays sized at start: no
- * allocation). Runs in the main loop, like everything that reads the engine and the store. */
-/* Usage counters and maintenance of asset i for the snapshot. */
-static void fill_usage(const struct agent *a, uint32_t i, struct pdm_ctl_asset *x)
-{
-    x->has_usage = a->svc[i].tracked || a->svc[i].u.c.visit;
-    if (!x->has_usage)
-        return;
-    struct pdm_usage_view v;
-    usage_view(a, i, &v);
-    struct pdm_ctl_usage *u = &x->usage;
-    u->run_hours = v.run_hours;
-    u->hours_since_service = v.hours_since_service;
-    u->starts = v.starts;
-    u->starts_since_service = v.starts_since_service;
-    u->running = v.running;
-    u->last_service_ms = v.last_service_ms;
-    u->outcome_due_ms = v.outcome_due_ms;
-    snprintf(u->alert_id, sizeof(u->alert_id), "%s", v.alert_id);
-    snprintf(u->due, sizeof(u->due), "%s", v.maintenance_due);
-}
-
-static void fill_snapshot(void *ctx, struct pdm_ctl_snapshot *s)
-{
-    struct agent *a = ctx;
-    const struct pdm_config *cfg = a->cfg;
-    s->device_id = cfg->device_id;
-    for (uint32_t i = 0; i < s->n_sensors && i < cfg->n_sensors; i++) {
-        const struct pdm_sensor_cfg *sc = &cfg->sensors[i];
-        const struct pdm_sensor_health *h = &a->pipe.health[i];
-        struct pdm_ctl_sensor *x = &s->sensors[i];
-        x->name = sc->name;
-        x->unit = sc->unit;
-        x->bus = cfg->buses[sc->bus].name;
-        x->unit_id = sc->unit_id;
-        x->ok = h->ok;
-        x->has_value = h->last_ok_ms != 0;
-        x->value = h->last_value;
-        x->value_ms = h->last_ok_ms;
-        x->reads = h->reads;
-        x->errors = h->errors;
-        memcpy(x->last_error, h->last_error, sizeof(x->last_error));
-    }
-    for (uint32_t i = 0; i < s->n_assets && i < a->pipe.engine.n_assets; i++) {
-        const struct pdm_engine_asset *ea = &a->pipe.engine.assets[i];
-        struct pdm_ctl_asset *x = &s->assets[i];
-        x->name = cfg->assets[i].name;
-        x->model = &cfg->assets[i].model;
-        memcpy(x->input_sensor, &a->pipe.input_names[i * PDM_MODEL_MAX_INPUTS],
-               sizeof(x->input_sensor));
-        for (uint32_t k = 0; k < PDM_MODEL_MAX_INPUTS; k++)
-            x->input_samples[k] = ea->in[k].win.count;
-        x->evals = ea->evals;
-        x->skipped_stale = ea->skipped_stale;
-        x->scored = ea->evals > 0;
-        x->score = ea->last;
-        x->score_ms = ea->last_ts_ms;
-        x->severity = ea->fsm.active;
-        memcpy(x->alert_id, ea->fsm.alert_id, sizeof(x->alert_id));
-        fill_usage(a, i, x); /* issue 6 */
-    }
-    s->store_ok = pdm_store_stats(a->store, &s->store) == 0;
-    s->broker_uri = cfg->uri;
-    s->broker_connected = a->connected;
-    s->broker_connecting = a->connecting;
-    memcpy(s->broker_error, a->broker_error, sizeof(s->broker_error));
-    s->queue_dropped = a->pipe.queue.dropped;
-}
-
 /* ---- start-up and shutdown --------------------------------------------------------------------
  */
 
 static void restore_alert(void *ctx, const struct pdm_stored_alert *sa)
 {
     struct agent *a = ctx;
-    if (service_restore(a, sa))
+    if (pdm_service_restore(&a->svc, sa))
         return;
     pdm_pipeline_restore_alert(&a->pipe, sa);
 }
@@ -1265,7 +276,6 @@ static int setup(struct agent *a)
         pdm_err("%s; the agent stops", err);
         return rc;
     }
-    pdm_control_set_request_handler(a->control, control_request, a);
 
     a->buf_cap = 256 * 1024;
     a->buf = malloc(a->buf_cap);
@@ -1285,12 +295,40 @@ static int setup(struct agent *a)
     if ((rc = pdm_pipeline_init(&a->pipe, &pcfg, a->store, &a->outbox, a->control, a->baselines,
                                 a->buf, a->buf_cap, now)) != 0)
         return rc;
-    struct pdm_pipeline_hooks hooks = {
-        .ctx = a, .on_good_sample = usage_on_sample, .on_score = usage_on_score};
-    pdm_pipeline_set_hooks(&a->pipe, &hooks);
-    if ((rc = service_setup(a)) != 0)
+    struct pdm_service_cfg scfg = {
+        .device_id = cfg->device_id,
+        .sensors = cfg->sensors,
+        .n_sensors = cfg->n_sensors,
+        .assets = cfg->assets,
+        .n_assets = cfg->n_assets,
+        .renotify_h = cfg->renotify_h,
+        .confirm_after_h = cfg->confirm_after_h,
+    };
+    if ((rc = pdm_service_init(&a->svc, &scfg, a->store, &a->outbox, &a->pipe, a->buf,
+                               a->buf_cap)) != 0)
         return rc;
-    service_engine_ready(a);
+    struct pdm_commands_cfg ccfg = {
+        .device_id = cfg->device_id,
+        .topic_prefix = cfg->topic_prefix,
+        .sensors = cfg->sensors,
+        .n_sensors = cfg->n_sensors,
+        .assets = cfg->assets,
+        .n_assets = cfg->n_assets,
+    };
+    struct pdm_cmd_modules mods = {
+        .ota = a->ota,
+        .baselines = a->baselines,
+        .pipe = &a->pipe,
+        .service = &a->svc,
+        .status = &a->status,
+        .store = a->store,
+        .outbox = &a->outbox,
+        .control = a->control,
+        .buf = a->buf,
+        .buf_cap = a->buf_cap,
+    };
+    pdm_commands_init(&a->cmds, &ccfg, &mods);
+    pdm_control_set_request_handler(a->control, pdm_commands_control_request, &a->cmds);
     pdm_store_open_alerts(a->store, restore_alert, a);
     for (uint32_t i = 0; i < cfg->n_assets; i++) {
         const struct pdm_asset_cfg *as = &cfg->assets[i];
@@ -1304,15 +342,25 @@ static int setup(struct agent *a)
                          as->model.id, as->model.version);
     }
 
-    snprintf(a->topic_status, sizeof(a->topic_status), "%s/%s/status", cfg->topic_prefix,
-             cfg->device_id);
+    struct pdm_status_cfg stcfg = {
+        .device_id = cfg->device_id,
+        .topic_prefix = cfg->topic_prefix,
+        .uri = cfg->uri,
+        .buses = cfg->buses,
+        .sensors = cfg->sensors,
+        .n_sensors = cfg->n_sensors,
+        .assets = cfg->assets,
+        .n_assets = cfg->n_assets,
+    };
+    pdm_status_init(&a->status, &stcfg, &a->pipe, &a->svc, a->store, &a->outbox, &a->broker, a->buf,
+                    a->buf_cap);
     if (pdm_cmd_topics(cfg->topic_prefix, cfg->device_id, a->topic_cmd_dev, a->topic_cmd_fleet,
                        sizeof(a->topic_cmd_dev)) != 0) {
         pdm_err("topic_prefix %s: command topics too long", cfg->topic_prefix);
         return -ENAMETOOLONG;
     }
     const char *subs[] = {a->topic_cmd_dev, a->topic_cmd_fleet};
-    int wl = encode_status(a, 0, a->will, sizeof(a->will));
+    int wl = pdm_status_encode(&a->status, 0, a->will, sizeof(a->will));
     if (wl < 0) {
         pdm_err("cannot encode the Last Will status (%s)", strerror(-wl));
         return wl;
@@ -1325,7 +373,7 @@ static int setup(struct agent *a)
         .cert_file = cfg->cert_file,
         .key_file = cfg->key_file,
         .allow_plaintext = cfg->allow_plaintext,
-        .will_topic = a->topic_status,
+        .will_topic = pdm_status_topic(&a->status),
         .will_payload = a->will,
         .will_len = a->will_len,
         .max_inflight = PDM_OUTBOX_MAX_INFLIGHT,
@@ -1362,8 +410,8 @@ static int setup(struct agent *a)
     /* in the order they run when due together */
     struct pdm_timers *t = &a->timers;
     pdm_outbox_add_timers(&a->outbox, t, now);
-    a->t_status = pdm_timer_add(t, "status", PDM_TIMER_OFF, status_timer, a);
-    pdm_timer_add(t, "service", 0, service_tick, a);
+    pdm_status_add_timer(&a->status, t);
+    pdm_service_add_timer(&a->svc, t);
     pdm_outbox_add_prune_timer(&a->outbox, t, now);
     a->t_connect = pdm_timer_add(t, "connect", now, connect_timer, a);
     return 0;
@@ -1380,9 +428,9 @@ static void teardown(struct agent *a)
     if (a->pipe.queue.ring)
         pdm_pipeline_drain(&a->pipe); /* what the buses read last still goes to the store */
     if (a->uplink) {
-        if (a->connected) {
+        if (a->broker.connected) {
             /* goodbye: a retained offline Status, like the Last Will but without the delay */
-            publish_status(a, 0);
+            pdm_status_publish(&a->status, 0);
             pdm_uplink_disconnect(a->uplink, 2000);
             handle_uplink(a); /* record what was acknowledged meanwhile */
         }
@@ -1394,8 +442,7 @@ static void teardown(struct agent *a)
     if (a->store)
         pdm_store_close(a->store);
     pdm_control_close(a->control); /* last: the data_dir stays locked until the store is closed */
-    free(a->svc);
-    free(a->rem);
+    pdm_service_free(&a->svc);
     free(a->buf);
     pdm_outbox_free(&a->outbox);
 }
@@ -1441,7 +488,7 @@ int pdm_agent_run(struct pdm_config *cfg)
     while (!a.stop) {
         int64_t now = pdm_mono_ms();
         int64_t next_eval = pdm_pipeline_tick(&a.pipe, now);
-        baselines_tick(&a, now);
+        pdm_commands_tick(&a.cmds, now);
         pdm_timers_run(&a.timers, now);
         int64_t due = min64(next_eval, pdm_timers_next(&a.timers));
         int64_t wait = due - pdm_mono_ms();
@@ -1468,7 +515,8 @@ int pdm_agent_run(struct pdm_config *cfg)
             pdm_pipeline_drain(&a.pipe);
         if (pfd[1].revents & POLLIN)
             handle_uplink(&a);
-        pdm_control_handle(a.control, pfd + 3, n > 0 ? nctl : 0, pdm_mono_ms(), fill_snapshot, &a);
+        pdm_control_handle(a.control, pfd + 3, n > 0 ? nctl : 0, pdm_mono_ms(),
+                           pdm_status_fill_snapshot, &a.status);
     }
 
 out:

@@ -10,7 +10,7 @@
  * Responses are plain text tables or one JSON object; an unknown request gets a line
  * starting with "error: ". Requests with arguments are words separated by blanks, VERB ARG...;
  * the agent answers those it registered with pdm_control_set_request_handler (today
- * `baseline ASSET SECONDS [force]` and `baseline-show ASSET`, agent.c), one response each,
+ * `baseline ASSET SECONDS [force]` and `baseline-show ASSET`, commands.c), one response each,
  * "error: REASON" on failure.
  *
  * Served from the agent's poll() loop, never blocking it: every socket is non-blocking, at most
@@ -89,7 +89,7 @@ struct pdm_ctl_error {
     char text[PDM_CONTROL_ERROR_LEN];
 };
 
-/* Filled by the agent (agent.c) for each request; the arrays are owned by the control module
+/* Filled by the agent (status.c) for each request; the arrays are owned by the control module
  * and sized n_sensors / n_assets of the config. */
 struct pdm_ctl_snapshot {
     const char *device_id;
