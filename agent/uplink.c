@@ -103,7 +103,7 @@ struct pdm_uplink {
     uint8_t *msg_mem; /* payload space of the message slots */
 
     pthread_mutex_t mu; /* everything below */
-    int connected, connecting, disconnecting;
+    int connected, connecting;
     uint32_t epoch;
     struct slot *slots;
     uint16_t nslots, free_head;
@@ -620,7 +620,7 @@ int pdm_uplink_create(struct pdm_uplink **out, const struct pdm_uplink_cfg *cfg,
 int pdm_uplink_connect(struct pdm_uplink *u)
 {
     pthread_mutex_lock(&u->mu);
-    if (u->connected || u->connecting || u->disconnecting) {
+    if (u->connected || u->connecting) {
         int busy = u->connected ? -EISCONN : -EALREADY;
         pthread_mutex_unlock(&u->mu);
         return busy;
@@ -692,17 +692,16 @@ void pdm_uplink_disconnect(struct pdm_uplink *u, int timeout_ms)
         timeout_ms = 0;
     pthread_mutex_lock(&u->mu);
     int live = u->connected || u->connecting;
-    if (live)
-        u->disconnecting = 1;
     pthread_mutex_unlock(&u->mu);
     if (!live)
         return;
 
-    /* Paho waits up to timeout_ms for PUBACKs, closes, and answers; we wait for its answer */
+    /* Paho waits up to timeout_ms for PUBACKs, closes, and answers; we wait for its answer, so
+     * the disconnect is over when this returns (the caller's thread is the only one that
+     * connects) */
     pdm_paho_disconnect(&u->paho, timeout_ms);
 
     pthread_mutex_lock(&u->mu);
-    u->disconnecting = 0;
     u->connected = 0;
     u->connecting = 0;
     u->epoch++;
